@@ -1,0 +1,96 @@
+/**
+ * Argument checks shared by every backend; they run before any system call.
+ *
+ * @module
+ */
+
+import { maxBufferSize, runtime } from "./ffi/runtime.ts";
+
+/** Describes a value for an error message without dumping large objects. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "number" || typeof value === "boolean" || value == null) return String(value);
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  return Object.prototype.toString.call(value).slice(8, -1).toLowerCase();
+}
+
+/** Checks a byte size: a positive safe integer the runtime can wrap in one ArrayBuffer. */
+export function checkSize(size: unknown, action: string, limit: number = maxBufferSize): number {
+  if (typeof size !== "number") {
+    throw new TypeError(`Cannot ${action}: size must be a number of bytes, got ${describe(size)}`);
+  }
+  if (!Number.isInteger(size) || size <= 0) {
+    throw new RangeError(`Cannot ${action}: size must be a positive whole number of bytes, got ${size}`);
+  }
+  if (size > limit) {
+    const why = limit === maxBufferSize && runtime === "bun"
+      ? ` (Bun cannot wrap more than ${maxBufferSize} bytes in one ArrayBuffer)`
+      : "";
+    throw new RangeError(`Cannot ${action}: size ${size} is larger than the ${limit} bytes allowed${why}`);
+  }
+  return size;
+}
+
+/** Checks permission bits: an integer in 0..0o777. */
+export function checkMode(mode: unknown, action: string): number {
+  if (typeof mode !== "number") {
+    throw new TypeError(`Cannot ${action}: mode must be a number such as 0o600, got ${describe(mode)}`);
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new RangeError(`Cannot ${action}: mode must be an integer from 0 to 0o777, got ${mode}`);
+  }
+  return mode;
+}
+
+/**
+ * Checks a segment name and returns it without a leading `/`.
+ *
+ * One leading `/` is accepted (the C spelling of the same name) and dropped; any other `/`, a NUL,
+ * an empty name, `.` and `..`, and names longer than `maxBytes` UTF-8 bytes are refused.
+ */
+export function checkName(name: unknown, action: string, maxBytes: number): string {
+  if (typeof name !== "string") {
+    throw new TypeError(`Cannot ${action}: the name must be a string, got ${describe(name)}`);
+  }
+  const bare = name.startsWith("/") ? name.slice(1) : name;
+  if (bare.length === 0) {
+    throw new TypeError(`Cannot ${action}: the name is empty`);
+  }
+  if (bare.includes("/")) {
+    throw new TypeError(
+      `Cannot ${action}: the name ${describe(name)} contains "/" (only one leading "/" is allowed)`,
+    );
+  }
+  if (bare.includes("\0")) {
+    throw new TypeError(`Cannot ${action}: the name ${describe(name)} contains a NUL character`);
+  }
+  if (bare === "." || bare === "..") {
+    throw new TypeError(`Cannot ${action}: "${bare}" is not a valid segment name`);
+  }
+  const bytes = new TextEncoder().encode(bare).length;
+  if (bytes > maxBytes) {
+    throw new TypeError(
+      `Cannot ${action}: the name is ${bytes} bytes long, more than the ${maxBytes} allowed here`,
+    );
+  }
+  return bare;
+}
+
+/** Checks an optional boolean option. */
+export function checkBoolean(value: unknown, option: string, action: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new TypeError(`Cannot ${action}: ${option} must be a boolean, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Checks that an options argument is a plain object (or absent). */
+export function checkOptions<T extends object>(options: unknown, action: string): Partial<T> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`Cannot ${action}: options must be an object, got ${describe(options)}`);
+  }
+  return options as Partial<T>;
+}

@@ -1,0 +1,154 @@
+/**
+ * The errors this module throws when the operating system refuses something.
+ *
+ * Bad arguments are reported as `TypeError` or `RangeError` before any system call; everything the
+ * OS refuses is a {@linkcode ShmError}, or one of its subclasses for the causes callers handle most.
+ *
+ * @module
+ */
+
+import { errnoDescription, errnoName } from "./ffi/errno.ts";
+
+/** What a {@linkcode ShmError} carries besides its message. */
+export interface ShmErrorOptions {
+  /** Symbolic error code, such as `"EEXIST"` (or a Windows `ERROR_*` name). */
+  code: string;
+  /** The numeric errno (or Windows error) the call reported. */
+  errno: number;
+  /** The system call that failed, such as `"shm_open"`. */
+  syscall: string;
+  /** The segment the call was about (name, path, key), when there is one. */
+  segment?: string;
+  /** An underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * A system call made on behalf of a shared memory operation failed.
+ *
+ * @example Tell the causes apart
+ * ```ts
+ * import { ShmError, SharedMemory } from "@x/shm";
+ *
+ * try {
+ *   SharedMemory.open("no-such-segment");
+ * } catch (error) {
+ *   if (error instanceof ShmError) console.log(error.code, error.syscall); // ENOENT shm_open
+ * }
+ * ```
+ */
+export class ShmError extends Error {
+  /** Symbolic error code, such as `"EEXIST"`. */
+  readonly code: string;
+  /** The numeric errno (or Windows error code). */
+  readonly errno: number;
+  /** The system call that failed. */
+  readonly syscall: string;
+  /** The segment the failing call was about, when there is one. */
+  readonly segment: string | undefined;
+
+  /** Builds an error; most callers want {@linkcode osError} instead. */
+  constructor(message: string, options: ShmErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.errno = options.errno;
+    this.syscall = options.syscall;
+    this.segment = options.segment;
+  }
+}
+
+/**
+ * The segment (or file, or key) already exists: `EEXIST`.
+ *
+ * @example
+ * ```ts
+ * import { AlreadyExistsError, SharedMemory } from "@x/shm";
+ *
+ * const a = SharedMemory.create({ name: "taken", size: 64 });
+ * try {
+ *   SharedMemory.create({ name: "taken", size: 64 });
+ * } catch (error) {
+ *   console.log(error instanceof AlreadyExistsError); // true
+ * }
+ * a.close();
+ * a.unlink();
+ * ```
+ */
+export class AlreadyExistsError extends ShmError {}
+
+/**
+ * The segment (or file, or key) does not exist: `ENOENT`, or `EINVAL`/`EIDRM` for a SysV id.
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError, SharedMemory } from "@x/shm";
+ *
+ * try {
+ *   SharedMemory.open("missing");
+ * } catch (error) {
+ *   console.log(error instanceof NotFoundError); // true
+ * }
+ * ```
+ */
+export class NotFoundError extends ShmError {}
+
+/**
+ * The caller may not do this to the segment: `EACCES` or `EPERM`.
+ *
+ * @example
+ * ```ts
+ * import { PermissionDeniedError, SharedMemory } from "@x/shm";
+ *
+ * try {
+ *   SharedMemory.open("owned-by-someone-else");
+ * } catch (error) {
+ *   if (error instanceof PermissionDeniedError) console.log("ask its owner for access");
+ * }
+ * ```
+ */
+export class PermissionDeniedError extends ShmError {}
+
+/**
+ * Builds the error for a failed system call from its errno.
+ *
+ * The message reads `Cannot <action>: <cause> (<CODE> from <syscall>)`, for instance
+ * `Cannot open shared memory segment "demo": no such file or directory (ENOENT from shm_open)`.
+ *
+ * @param errno the errno value read right after the call
+ * @param syscall the name of the failing call
+ * @param action what was being attempted, as it reads after "Cannot "
+ * @param segment the segment the call was about
+ * @param hint an extra sentence to append, for causes that deserve advice
+ *
+ * @example
+ * ```ts
+ * import { osError } from "@x/shm";
+ *
+ * const error = osError(2, "shm_open", 'open shared memory segment "demo"', "demo");
+ * console.log(error.message);
+ * ```
+ */
+export function osError(
+  errno: number,
+  syscall: string,
+  action: string,
+  segment?: string,
+  hint?: string,
+): ShmError {
+  const code = errnoName(errno);
+  let message = `Cannot ${action}: ${errnoDescription(errno)} (${code} from ${syscall})`;
+  if (hint) message += `. ${hint}`;
+  const options = { code, errno, syscall, segment };
+  switch (code) {
+    case "EEXIST":
+      return new AlreadyExistsError(message, options);
+    case "ENOENT":
+      return new NotFoundError(message, options);
+    case "EACCES":
+    case "EPERM":
+      return new PermissionDeniedError(message, options);
+    default:
+      return new ShmError(message, options);
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The one place that knows how each runtime spells FFI.
+ *
+ * Symbol tables are written once, in Deno's format (`as const satisfies Deno.ForeignLibraryInterface`),
+ * and bound here through `Deno.dlopen` or `bun:ffi`'s `dlopen`. Pointers are opaque values of type
+ * {@linkcode Pointer}: a `Deno.PointerObject` (or null) under Deno, a number under Bun. Code outside this
+ * file only ever passes them along or goes through the helpers below, so it runs unchanged on both.
+ *
+ * @module
+ */
+
+import { runtime } from "./runtime.ts";
+
+/** An opaque native pointer, as the current runtime represents it. */
+export type Pointer = Deno.PointerValue;
+
+/** The symbols of a library bound with {@linkcode bindLibrary}. */
+export type Bound<S extends Deno.ForeignLibraryInterface> = Deno.DynamicLibrary<S>["symbols"];
+
+/** A loaded library: its symbols and a way to release it. */
+export interface LoadedLibrary<S extends Deno.ForeignLibraryInterface> {
+  readonly symbols: Bound<S>;
+  close(): void;
+}
+
+interface BunFFI {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
+  toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
+  ptr(view: ArrayBufferView): number;
+  read: {
+    i32(ptr: number, offset: number): number;
+    u32(ptr: number, offset: number): number;
+  };
+}
+
+// `bun:ffi` exists only under Bun; the specifier sits in a variable so Deno never tries to resolve it.
+const bunSpecifier = "bun:ffi";
+const bun: BunFFI | undefined = runtime === "bun" ? (await import(bunSpecifier)) as BunFFI : undefined;
+
+// Deno type names -> bun:ffi type names. 64-bit integer results come back as numbers when they fit.
+const BUN_ARG: Record<string, string> = {
+  i8: "i8",
+  u8: "u8",
+  i16: "i16",
+  u16: "u16",
+  i32: "i32",
+  u32: "u32",
+  i64: "i64",
+  u64: "u64",
+  isize: "i64",
+  usize: "u64",
+  f32: "f32",
+  f64: "f64",
+  pointer: "ptr",
+  buffer: "ptr",
+  void: "void",
+};
+const BUN_RESULT: Record<string, string> = {
+  ...BUN_ARG,
+  i64: "i64_fast",
+  u64: "u64_fast",
+  isize: "i64_fast",
+  usize: "u64_fast",
+};
+
+/**
+ * Opens the first of `paths` that loads and binds `symbols` from it.
+ *
+ * @throws {Error} naming every path tried when none loads; under Deno, a missing `--allow-ffi`
+ * permission is reported as such.
+ */
+export function bindLibrary<const S extends Deno.ForeignLibraryInterface>(
+  paths: readonly string[],
+  symbols: S,
+): LoadedLibrary<S> {
+  const failures: string[] = [];
+  for (const path of paths) {
+    try {
+      if (bun) {
+        const converted: Record<string, { args: string[]; returns: string }> = {};
+        for (const [name, def] of Object.entries(symbols)) {
+          const d = def as Deno.ForeignFunction;
+          converted[name] = {
+            args: d.parameters.map((t) => BUN_ARG[t as string] ?? fail(name, t)),
+            returns: BUN_RESULT[d.result as string] ?? fail(name, d.result),
+          };
+        }
+        const lib = bun.dlopen(path, converted);
+        return lib as unknown as LoadedLibrary<S>;
+      }
+      return Deno.dlopen(path, symbols) as unknown as LoadedLibrary<S>;
+    } catch (error) {
+      if (runtime === "deno" && isPermissionError(error)) {
+        throw new Error(
+          `Cannot load ${path}: shm calls the operating system through FFI, so Deno must run with --allow-ffi`,
+          { cause: error },
+        );
+      }
+      failures.push(`${path}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`Cannot load a native library for shm; tried ${failures.join("; ")}`);
+}
+
+function fail(symbol: string, type: unknown): never {
+  throw new TypeError(`Cannot bind ${symbol}: the FFI type ${String(type)} has no bun:ffi equivalent`);
+}
+
+function isPermissionError(error: unknown): boolean {
+  const errors = (globalThis as { Deno?: { errors: Record<string, unknown> } }).Deno?.errors;
+  if (!errors) return false;
+  for (const key of ["NotCapable", "PermissionDenied"]) {
+    const cls = errors[key] as (new () => unknown) | undefined;
+    if (cls && error instanceof cls) return true;
+  }
+  return false;
+}
+
+/** The numeric address of a pointer (0n for null). */
+export function addressOf(pointer: Pointer | number | bigint): bigint {
+  if (pointer === null) return 0n;
+  if (typeof pointer === "number" || typeof pointer === "bigint") return BigInt(pointer);
+  return BigInt(Deno.UnsafePointer.value(pointer));
+}
+
+/** A pointer to `address`, as the runtime wants it in an argument. */
+export function pointerAt(address: bigint): Pointer {
+  if (bun) return (address === 0n ? null : Number(address)) as unknown as Pointer;
+  return Deno.UnsafePointer.create(address);
+}
+
+/**
+ * An `ArrayBuffer` over `byteLength` bytes of foreign memory at `pointer`, without a copy.
+ * Nothing is freed when it is collected: the caller owns the memory and must detach the buffer
+ * (`transfer(0)`) before releasing it.
+ */
+export function foreignBuffer(pointer: Pointer, byteLength: number): ArrayBuffer {
+  if (bun) return bun.toArrayBuffer(pointer as unknown as number, 0, byteLength);
+  return Deno.UnsafePointerView.getArrayBuffer(pointer!, byteLength);
+}
+
+/** NUL-terminated UTF-8 bytes of `text`, ready to pass as a `buffer` argument. */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
+  const encoded = new TextEncoder().encode(text);
+  const out = new Uint8Array(encoded.length + 1);
+  out.set(encoded);
+  return out;
+}

@@ -1,0 +1,34 @@
+/**
+ * Shared memory for Deno and Bun: a live `Uint8Array` over memory that other processes — Deno, Bun,
+ * Python, C — see at once. Pure TypeScript over each runtime's own FFI; nothing to compile.
+ *
+ * ```ts
+ * import { SharedMemory } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ size: 4096 });   // /dev/shm/psm_… on Linux
+ * shm.buf[0] = 1;                                    // visible to every process that opens shm.name
+ * const f64 = shm.view(Float64Array, 8, 4);
+ * ```
+ *
+ * Deno needs `--allow-ffi` (and nothing else); Bun needs no flag.
+ *
+ * @module
+ */
+
+export {
+  type CreateOptions,
+  MAX_SIZE,
+  type OpenOptions,
+  type OpenOrCreateOptions,
+  SharedMemory,
+  type TypedArray,
+  type TypedArrayConstructor,
+} from "./shared_memory.ts";
+export type { Backend } from "./platform/_segment.ts";
+export {
+  AlreadyExistsError,
+  NotFoundError,
+  PermissionDeniedError,
+  ShmError,
+  type ShmErrorOptions,
+} from "./errors.ts";

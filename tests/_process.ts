@@ -1,0 +1,161 @@
+/**
+ * Running other processes from tests: Deno or Bun children on this module's scripts, Python, C
+ * programs, and commands as another user or in a private mount namespace.
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { runtime } from "./_harness.ts";
+
+/** The repository's root folder. */
+export const ROOT: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+
+function pinned(name: string): string {
+  const local = `${ROOT}/node_modules/.bin/${name}`;
+  return existsSync(local) ? local : name;
+}
+
+/** The Deno and Bun binaries pinned in package.json (falling back to PATH). */
+export const RUNTIMES: { deno: string; bun: string } = { deno: pinned("deno"), bun: pinned("bun") };
+
+/** Both runtimes, the current one first. */
+export const BOTH: readonly ("deno" | "bun")[] = runtime === "deno" ? ["deno", "bun"] : ["bun", "deno"];
+
+/** The other runtime. */
+export const OTHER: "deno" | "bun" = runtime === "deno" ? "bun" : "deno";
+
+/** The command line that runs a TypeScript file under a runtime. */
+export function tsCommand(rt: "deno" | "bun", script: string, args: readonly string[] = []): string[] {
+  const path = script.startsWith("/") ? script : `${ROOT}/${script}`;
+  return rt === "deno"
+    ? [RUNTIMES.deno, "run", "-A", "--quiet", path, ...args]
+    : [RUNTIMES.bun, path, ...args];
+}
+
+/** What a finished process left. */
+export interface Finished {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode run} and {@linkcode start}. */
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Fails the run after this many ms (the process is killed). Default 60 s. */
+  timeout?: number;
+  /** Text written to the child's standard input. */
+  input?: string;
+}
+
+/** A running child process. */
+export interface Child {
+  readonly pid: number;
+  /** Resolves when the process ends, with everything it printed. */
+  readonly done: Promise<Finished>;
+  /** Resolves with the first line of standard output that matches. */
+  waitFor(pattern: RegExp): Promise<string>;
+  /** Writes a line to the child's standard input. */
+  send(line: string): void;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts `cmd` and returns at once. */
+export function start(cmd: readonly string[], options: RunOptions = {}): Child {
+  const child = spawn(cmd[0], cmd.slice(1), {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const line = stdout.split("\n").find((l) => w.pattern.test(l));
+      if (line !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  };
+  child.stdout!.on("data", (d: Uint8Array) => {
+    stdout += new TextDecoder().decode(d);
+    check();
+  });
+  child.stderr!.on("data", (d: Uint8Array) => (stderr += new TextDecoder().decode(d)));
+  const timeout = options.timeout ?? 60_000;
+  const done = new Promise<Finished>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${cmd.join(" ")} ran past ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeout);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      for (const w of waiters) w.resolve(`<exited before printing ${w.pattern}>`);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  if (options.input !== undefined) {
+    child.stdin!.write(options.input);
+    child.stdin!.end();
+  }
+  return {
+    pid: child.pid!,
+    done,
+    waitFor(pattern) {
+      return new Promise((resolve) => {
+        waiters.push({ pattern, resolve });
+        check();
+      });
+    },
+    send(line) {
+      child.stdin!.write(line + "\n");
+    },
+    kill(signal = "SIGTERM") {
+      child.kill(signal);
+    },
+  };
+}
+
+/** Runs `cmd` to the end. */
+export function run(cmd: readonly string[], options: RunOptions = {}): Promise<Finished> {
+  return start(cmd, options).done;
+}
+
+/** Runs `cmd` and fails unless it exits 0; returns its standard output. */
+export async function runOk(cmd: readonly string[], options: RunOptions = {}): Promise<string> {
+  const r = await run(cmd, options);
+  if (r.code !== 0) {
+    throw new Error(
+      `${cmd.join(" ")} exited with ${r.code ?? r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+    );
+  }
+  return r.stdout;
+}
+
+/** Whether this process runs as root (needed for tests that switch user or mount). */
+export function isRoot(): boolean {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
+
+/** Whether a command exists on PATH. */
+export function hasCommand(name: string): boolean {
+  const path = process.env.PATH ?? "";
+  return path.split(":").some((dir) => dir && existsSync(`${dir}/${name}`));
+}
+
+/** A unique segment name for one test, so parallel runs never collide. */
+export function uniqueName(tag: string): string {
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
+  return `shmtest_${tag}_${process.pid}_${rand}`;
+}

@@ -1,0 +1,363 @@
+// SharedMemory on its own, in one process: the API contract, bad input, errors, close/unlink/dispose.
+import assert from "node:assert/strict";
+import { existsSync, statSync } from "node:fs";
+import { AlreadyExistsError, MAX_SIZE, NotFoundError, SharedMemory, ShmError } from "../mod.ts";
+import { test } from "./_harness.ts";
+import { uniqueName } from "./_process.ts";
+
+const onLinux = process.platform === "linux";
+
+test("create with a generated name gives a zeroed, live, Python-style segment", () => {
+  const shm = SharedMemory.create({ size: 4096 });
+  try {
+    assert.match(shm.name, /^psm_[0-9a-f]{8}$/);
+    assert.equal(shm.size, 4096);
+    assert.equal(shm.buf.length, 4096);
+    assert.equal(shm.readOnly, false);
+    assert.equal(shm.closed, false);
+    assert.equal(shm.created, true);
+    assert.equal(shm.backend, "posix");
+    assert.ok(shm.buf.every((b) => b === 0));
+    if (onLinux) {
+      const st = statSync(`/dev/shm/${shm.name}`);
+      assert.equal(st.size, 4096);
+      assert.equal(st.mode & 0o777, 0o600);
+    }
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("two handles on one name see each other's writes at once", () => {
+  const name = uniqueName("two");
+  const a = SharedMemory.create({ name, size: 1 << 20, mode: 0o640 });
+  const b = SharedMemory.open(name);
+  try {
+    assert.equal(b.name, name);
+    assert.equal(b.size, 1 << 20);
+    assert.equal(b.created, false);
+    a.buf[12345] = 7;
+    assert.equal(b.buf[12345], 7);
+    b.view(Float64Array, 8)[1] = Math.E;
+    assert.equal(a.view(Float64Array, 16, 1)[0], Math.E);
+    if (onLinux) assert.equal(statSync(`/dev/shm/${name}`).mode & 0o777, 0o640);
+  } finally {
+    a.close();
+    b.close();
+    a.unlink();
+  }
+});
+
+test("a leading slash is accepted and dropped, as the C spelling of a name", () => {
+  const name = uniqueName("slash");
+  const a = SharedMemory.create({ name: "/" + name, size: 64 });
+  try {
+    assert.equal(a.name, name);
+    const b = SharedMemory.open("/" + name);
+    assert.equal(b.name, name);
+    b.close();
+  } finally {
+    a.close();
+    a.unlink();
+  }
+});
+
+test("mode is applied exactly, whatever the umask", () => {
+  if (!onLinux) return;
+  for (const mode of [0o666, 0o600, 0o400, 0o000]) {
+    const shm = SharedMemory.create({ name: uniqueName("mode"), size: 8, mode });
+    try {
+      assert.equal(statSync(`/dev/shm/${shm.name}`).mode & 0o777, mode);
+    } finally {
+      shm.close();
+      shm.unlink();
+    }
+  }
+});
+
+test("creating a taken name is AlreadyExistsError and leaves the segment intact", () => {
+  const name = uniqueName("taken");
+  const a = SharedMemory.create({ name, size: 64 });
+  try {
+    a.buf[0] = 9;
+    assert.throws(() => SharedMemory.create({ name, size: 128 }), (e: unknown) => {
+      assert.ok(e instanceof AlreadyExistsError);
+      assert.ok(e instanceof ShmError);
+      assert.equal(e.code, "EEXIST");
+      assert.equal(e.syscall, "shm_open");
+      assert.equal(e.segment, name);
+      assert.equal(e.name, "AlreadyExistsError");
+      assert.match(e.message, new RegExp(`^Cannot create shared memory segment "${name}": .*EEXIST`));
+      return true;
+    });
+    assert.equal(a.buf[0], 9);
+    assert.equal(a.size, 64);
+  } finally {
+    a.close();
+    a.unlink();
+  }
+});
+
+test("opening a missing name is NotFoundError naming the segment", () => {
+  const name = uniqueName("missing");
+  assert.throws(() => SharedMemory.open(name), (e: unknown) => {
+    assert.ok(e instanceof NotFoundError);
+    assert.equal(e.code, "ENOENT");
+    assert.equal(e.errno, 2);
+    assert.match(e.message, new RegExp(`"${name}"`));
+    return true;
+  });
+});
+
+test("openOrCreate creates once, then joins with the existing size", () => {
+  const name = uniqueName("ooc");
+  const first = SharedMemory.openOrCreate(name, { size: 4096 });
+  const second = SharedMemory.openOrCreate(name, { size: 1 << 20 });
+  try {
+    assert.equal(first.created, true);
+    assert.equal(second.created, false);
+    assert.equal(second.size, 4096);
+    first.buf[1] = 1;
+    assert.equal(second.buf[1], 1);
+  } finally {
+    second.close();
+    first.close();
+    first.unlink();
+  }
+});
+
+test("unlink removes the name; a second unlink is NotFoundError; a closed handle can unlink", () => {
+  const name = uniqueName("unlink");
+  const shm = SharedMemory.create({ name, size: 64 });
+  shm.close();
+  shm.unlink();
+  if (onLinux) assert.equal(existsSync(`/dev/shm/${name}`), false);
+  assert.throws(() => shm.unlink(), NotFoundError);
+  assert.throws(() => SharedMemory.unlink(name), NotFoundError);
+  assert.throws(() => SharedMemory.open(name), NotFoundError);
+});
+
+test("a segment lives on after unlink until its last handle closes", () => {
+  const name = uniqueName("lives");
+  const a = SharedMemory.create({ name, size: 64 });
+  const b = SharedMemory.open(name);
+  a.unlink();
+  a.buf[3] = 33;
+  assert.equal(b.buf[3], 33);
+  a.close();
+  b.close();
+});
+
+test("close is idempotent and detaches buf and every view", () => {
+  const shm = SharedMemory.create({ size: 64 });
+  const buf = shm.buf;
+  const i32 = shm.view(Int32Array);
+  const again = new Uint8Array(buf.buffer, 8, 8);
+  buf[0] = 1;
+  shm.close();
+  shm.close();
+  assert.equal(shm.closed, true);
+  assert.equal(buf.length, 0);
+  assert.equal(i32.length, 0);
+  assert.equal(again.length, 0);
+  assert.equal(buf[0], undefined);
+  assert.equal(i32[0], undefined);
+  buf[0] = 5; // ignored on a detached buffer: no crash
+  assert.throws(() => buf.set([1])); // RangeError in Deno, TypeError in Bun
+  assert.throws(() => Atomics.load(i32, 0), TypeError);
+  shm.unlink();
+});
+
+test("use of a closed handle is a TypeError before any system call", () => {
+  const shm = SharedMemory.create({ size: 64 });
+  shm.close();
+  assert.throws(() => shm.buf, { name: "TypeError", message: /closed/ });
+  assert.throws(() => shm.view(Uint8Array), { name: "TypeError", message: /closed/ });
+  assert.equal(shm.size, 64);
+  assert.equal(typeof shm.name, "string");
+  shm.unlink();
+});
+
+test("a buffer transferred away before close reads zeros afterwards instead of crashing", () => {
+  const shm = SharedMemory.create({ size: 8192 });
+  shm.buf[0] = 1;
+  const moved = new Uint8Array(shm.buf.buffer.transfer());
+  assert.equal(moved[0], 1);
+  shm.close();
+  assert.equal(moved[0], 0);
+  moved[1] = 2; // private zero page: no crash, nothing shared
+  assert.equal(moved[1], 2);
+  shm.unlink();
+});
+
+test("using: dispose closes, and unlinks what this handle created", () => {
+  const name = uniqueName("dispose");
+  let kept: Uint8Array;
+  {
+    using shm = SharedMemory.create({ name, size: 64 });
+    kept = shm.buf;
+    {
+      using opened = SharedMemory.open(name);
+      assert.equal(opened.size, 64);
+    } // an opened handle is only closed: the name stays
+    if (onLinux) assert.equal(existsSync(`/dev/shm/${name}`), true);
+  }
+  assert.equal(kept.length, 0);
+  assert.throws(() => SharedMemory.open(name), NotFoundError);
+});
+
+test("using with unlinkOnDispose: false only closes", () => {
+  const name = uniqueName("keep");
+  {
+    using _shm = SharedMemory.create({ name, size: 64, unlinkOnDispose: false });
+  }
+  const again = SharedMemory.open(name);
+  again.close();
+  SharedMemory.unlink(name);
+});
+
+test("dispose does not fail when someone else already unlinked the segment", () => {
+  const name = uniqueName("gone");
+  {
+    using _shm = SharedMemory.create({ name, size: 64 });
+    SharedMemory.unlink(name);
+  }
+});
+
+test("view checks type, alignment and range", () => {
+  using shm = SharedMemory.create({ size: 64 });
+  assert.equal(shm.view(Float64Array, 8, 7).length, 7);
+  assert.equal(shm.view(Float64Array, 8).length, 7);
+  assert.equal(shm.view(Uint8Array, 64).length, 0);
+  assert.equal(shm.view(BigInt64Array).length, 8);
+  assert.throws(() => shm.view(Float64Array, 4), { name: "RangeError", message: /multiple of 8/ });
+  assert.throws(() => shm.view(Float64Array, 8, 8), { name: "RangeError", message: /remain/ });
+  assert.throws(() => shm.view(Uint8Array, 65), RangeError);
+  assert.throws(() => shm.view(Uint8Array, -1), RangeError);
+  assert.throws(() => shm.view(Uint8Array, 1.5), RangeError);
+  assert.throws(() => shm.view(Uint8Array, 0, -1), RangeError);
+  assert.throws(() => shm.view(Uint8Array, 0, NaN), RangeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => shm.view(Array as any), TypeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => shm.view(DataView as any), TypeError);
+});
+
+test("bad sizes are TypeError/RangeError before any system call", () => {
+  const bad: [unknown, string][] = [
+    [0, "RangeError"],
+    [-1, "RangeError"],
+    [1.5, "RangeError"],
+    [NaN, "RangeError"],
+    [Infinity, "RangeError"],
+    [2 ** 60, "RangeError"],
+    [MAX_SIZE + 1, "RangeError"],
+    ["64", "TypeError"],
+    [64n, "TypeError"],
+    [undefined, "TypeError"],
+    [null, "TypeError"],
+  ];
+  for (const [size, kind] of bad) {
+    const name = uniqueName("badsize");
+    // deno-lint-ignore no-explicit-any
+    assert.throws(
+      () => SharedMemory.create({ name, size: size as any }),
+      { name: kind },
+      `size ${String(size)}`,
+    );
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => SharedMemory.openOrCreate(name, { size: size as any }), { name: kind });
+    if (onLinux) assert.equal(existsSync(`/dev/shm/${name}`), false);
+  }
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => SharedMemory.create(undefined as any), TypeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => SharedMemory.create(42 as any), TypeError);
+});
+
+test("bad names are TypeError before any system call", () => {
+  const bad: unknown[] = [
+    "",
+    "/",
+    "a/b",
+    "/a/b",
+    "a\0b",
+    ".",
+    "..",
+    "x".repeat(256),
+    "é".repeat(128),
+    42,
+    null,
+  ];
+  for (const name of bad) {
+    // deno-lint-ignore no-explicit-any
+    assert.throws(
+      () => SharedMemory.create({ name: name as any, size: 8 }),
+      TypeError,
+      `name ${String(name)}`,
+    );
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => SharedMemory.open(name as any), TypeError);
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => SharedMemory.unlink(name as any), TypeError);
+  }
+  // 255 bytes is the limit on Linux, and allowed.
+  if (onLinux) {
+    const longest = "n".repeat(255);
+    const shm = SharedMemory.create({ name: longest, size: 8 });
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("bad modes and options are TypeError/RangeError", () => {
+  for (const mode of [-1, 0o1000, 1.5, NaN]) {
+    assert.throws(() => SharedMemory.create({ name: uniqueName("m"), size: 8, mode }), RangeError);
+  }
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => SharedMemory.create({ size: 8, mode: "0600" as any }), TypeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => SharedMemory.open(uniqueName("o"), { readOnly: "yes" as any }), TypeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => SharedMemory.open(uniqueName("o"), 5 as any), TypeError);
+});
+
+test("read-only: writes stay private, never reach the segment, never crash", () => {
+  const name = uniqueName("ro");
+  const owner = SharedMemory.create({ name, size: 3 * 4096 });
+  const ro = SharedMemory.open(name, { readOnly: true });
+  try {
+    assert.equal(ro.readOnly, true);
+    owner.buf[0] = 1;
+    owner.buf[4096] = 2;
+    assert.equal(ro.buf[0], 1); // live
+    ro.buf[0] = 99; // private copy of page 0
+    ro.view(Int32Array)[2048] = -1; // via a typed view, page 1 (byte 8192)
+    Atomics.store(ro.view(Int32Array), 1, 5);
+    assert.equal(owner.buf[0], 1);
+    assert.equal(owner.view(Int32Array)[2048], 0);
+    assert.equal(owner.view(Int32Array)[1], 0);
+    const other = SharedMemory.open(name);
+    assert.equal(other.buf[0], 1);
+    other.close();
+    // Untouched pages stay live.
+    owner.buf[4097] = 3;
+    assert.equal(ro.buf[4097], 3);
+  } finally {
+    ro.close();
+    owner.close();
+    owner.unlink();
+  }
+});
+
+test("a segment of mode 0400 can be opened read-only but not read-write", () => {
+  if (!onLinux || process.getuid?.() === 0) return; // root bypasses modes: see permissions_test
+  const shm = SharedMemory.create({ name: uniqueName("r"), size: 8, mode: 0o400 });
+  try {
+    SharedMemory.open(shm.name, { readOnly: true }).close();
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
