@@ -238,10 +238,8 @@ test("view checks type, alignment and range", () => {
   assert.throws(() => shm.view(Uint8Array, 1.5), RangeError);
   assert.throws(() => shm.view(Uint8Array, 0, -1), RangeError);
   assert.throws(() => shm.view(Uint8Array, 0, NaN), RangeError);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => shm.view(Array as any), TypeError);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => shm.view(DataView as any), TypeError);
+  assert.throws(() => shm.view(Array as never), TypeError);
+  assert.throws(() => shm.view(DataView as never), TypeError);
 });
 
 test("bad sizes are TypeError/RangeError before any system call", () => {
@@ -260,20 +258,16 @@ test("bad sizes are TypeError/RangeError before any system call", () => {
   ];
   for (const [size, kind] of bad) {
     const name = uniqueName("badsize");
-    // deno-lint-ignore no-explicit-any
     assert.throws(
-      () => SharedMemory.create({ name, size: size as any }),
+      () => SharedMemory.create({ name, size: size as never }),
       { name: kind },
       `size ${String(size)}`,
     );
-    // deno-lint-ignore no-explicit-any
-    assert.throws(() => SharedMemory.openOrCreate(name, { size: size as any }), { name: kind });
+    assert.throws(() => SharedMemory.openOrCreate(name, { size: size as never }), { name: kind });
     if (onLinux) assert.equal(existsSync(`/dev/shm/${name}`), false);
   }
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => SharedMemory.create(undefined as any), TypeError);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => SharedMemory.create(42 as any), TypeError);
+  assert.throws(() => SharedMemory.create(undefined as never), TypeError);
+  assert.throws(() => SharedMemory.create(42 as never), TypeError);
 });
 
 test("bad names are TypeError before any system call", () => {
@@ -291,16 +285,13 @@ test("bad names are TypeError before any system call", () => {
     null,
   ];
   for (const name of bad) {
-    // deno-lint-ignore no-explicit-any
     assert.throws(
-      () => SharedMemory.create({ name: name as any, size: 8 }),
+      () => SharedMemory.create({ name: name as never, size: 8 }),
       TypeError,
       `name ${String(name)}`,
     );
-    // deno-lint-ignore no-explicit-any
-    assert.throws(() => SharedMemory.open(name as any), TypeError);
-    // deno-lint-ignore no-explicit-any
-    assert.throws(() => SharedMemory.unlink(name as any), TypeError);
+    assert.throws(() => SharedMemory.open(name as never), TypeError);
+    assert.throws(() => SharedMemory.unlink(name as never), TypeError);
   }
   // 255 bytes is the limit on Linux, and allowed.
   if (onLinux) {
@@ -315,12 +306,9 @@ test("bad modes and options are TypeError/RangeError", () => {
   for (const mode of [-1, 0o1000, 1.5, NaN]) {
     assert.throws(() => SharedMemory.create({ name: uniqueName("m"), size: 8, mode }), RangeError);
   }
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => SharedMemory.create({ size: 8, mode: "0600" as any }), TypeError);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => SharedMemory.open(uniqueName("o"), { readOnly: "yes" as any }), TypeError);
-  // deno-lint-ignore no-explicit-any
-  assert.throws(() => SharedMemory.open(uniqueName("o"), 5 as any), TypeError);
+  assert.throws(() => SharedMemory.create({ size: 8, mode: "0600" as never }), TypeError);
+  assert.throws(() => SharedMemory.open(uniqueName("o"), { readOnly: "yes" as never }), TypeError);
+  assert.throws(() => SharedMemory.open(uniqueName("o"), 5 as never), TypeError);
 });
 
 test("read-only: writes stay private, never reach the segment, never crash", () => {
