@@ -9,6 +9,7 @@ import { maxBufferSize } from "./ffi/runtime.ts";
 import { AlreadyExistsError, NotFoundError } from "./errors.ts";
 import { adapter } from "./platform/adapter.ts";
 import type { Backend, Segment } from "./platform/_segment.ts";
+import { segmentOf } from "./_internal.ts";
 import { checkBoolean, checkMode, checkName, checkOptions, checkSize, describe } from "./_validate.ts";
 
 export type { Backend } from "./platform/_segment.ts";
@@ -158,6 +159,7 @@ export class SharedMemory implements Disposable {
     }
     this.#buf = new Uint8Array(this.#buffer);
     finalizer.register(this.#buffer, segment, this);
+    segmentOf.set(this, segment);
   }
 
   /**

@@ -21,3 +21,13 @@ export const windowsAdapter: PlatformAdapter = {
   open: (): Segment => unsupported(),
   unlink: (): void => unsupported(),
 };
+
+/** Creates a file of `size` bytes at `path` and maps it (the file backend on Windows). */
+export function createWindowsFile(_path: string, _size: number, _mode: number): Segment {
+  return unsupported();
+}
+
+/** Maps an existing file (the file backend on Windows). */
+export function openWindowsFile(_path: string, _readOnly: boolean): Segment {
+  return unsupported();
+}

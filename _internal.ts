@@ -1,0 +1,21 @@
+/**
+ * Internal hooks between this module's own files; not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+import type { Segment } from "./platform/_segment.ts";
+
+/** The segment behind each open `SharedMemory`, for code that needs its address (futex waits). */
+export const segmentOf: WeakMap<object, Segment> = new WeakMap();
+
+/**
+ * The address of byte `byteOffset` of a `SharedMemory`'s mapping.
+ *
+ * @throws {TypeError} when `shm` is not a `SharedMemory`
+ */
+export function addressIn(shm: object, byteOffset: number): bigint {
+  const segment = segmentOf.get(shm);
+  if (!segment) throw new TypeError("Cannot find the mapping: expected a SharedMemory");
+  return segment.address + BigInt(byteOffset);
+}
