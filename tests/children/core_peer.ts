@@ -1,0 +1,94 @@
+// A peer process for the core tests, run under Deno or Bun.
+//   exchange NAME   attach, check the parent's bytes, answer, then trade values while both are mapped
+//   add NAME N      attach, wait for the go signal, do N Atomics.add(+1) on the Int32 at byte 0
+//   open NAME [ro]  attach (read-only with "ro") and print {size, first bytes}, or the error as JSON
+//   rowrite NAME    attach read-only, write through every kind of view, print what this process sees
+//   create NAME SIZE  create (and unlink at once), print the error as JSON if it fails
+import { SharedMemory, ShmError } from "../../mod.ts";
+
+const runtime = "Bun" in globalThis ? "bun" : "deno";
+const [command, name, arg] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+
+function spinUntil(cell: Int32Array, index: number, value: number, ms = 20_000): void {
+  const deadline = Date.now() + ms;
+  while (Atomics.load(cell, index) !== value) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for cell ${index} to become ${value}`);
+  }
+}
+
+function errorJson(error: unknown): string {
+  const e = error as ShmError;
+  return JSON.stringify({
+    error: e.name,
+    code: e.code,
+    syscall: e.syscall,
+    message: e.message,
+    isShmError: error instanceof ShmError,
+  });
+}
+
+switch (command) {
+  case "exchange": {
+    const shm = SharedMemory.open(name);
+    const half = shm.size / 2;
+    const flags = shm.view(Int32Array, 0, 4);
+    let sum = 0;
+    for (let i = 64; i < half; i++) sum = (sum + shm.buf[i] * (i % 13 + 1)) % 1_000_000_007;
+    for (let i = half; i < shm.size; i++) shm.buf[i] = (i * 31 + 7) & 0xff;
+    new TextEncoder().encodeInto(`hello from ${runtime}`, shm.buf.subarray(32, 64));
+    Atomics.store(flags, 0, 1);
+    spinUntil(flags, 0, 2);
+    Atomics.store(flags, 2, Atomics.load(flags, 1) + 1);
+    Atomics.store(flags, 0, 3);
+    console.log(JSON.stringify({ runtime, checksum: sum, saw: flags[1] }));
+    shm.close();
+    break;
+  }
+  case "add": {
+    const shm = SharedMemory.open(name);
+    const cell = shm.view(Int32Array, 0, 3);
+    const n = Number(arg);
+    // Start together: announce readiness, then wait for the parent's go, so the adds overlap.
+    Atomics.add(cell, 1, 1);
+    spinUntil(cell, 2, 1);
+    for (let i = 0; i < n; i++) Atomics.add(cell, 0, 1);
+    shm.close();
+    console.log("done");
+    break;
+  }
+  case "open": {
+    try {
+      const shm = SharedMemory.open(name, { readOnly: arg === "ro" });
+      console.log(JSON.stringify({ size: shm.size, first: Array.from(shm.buf.subarray(0, 4)) }));
+      shm.close();
+    } catch (error) {
+      console.log(errorJson(error));
+    }
+    break;
+  }
+  case "rowrite": {
+    const shm = SharedMemory.open(name, { readOnly: true });
+    shm.buf[0] = 0xaa;
+    shm.buf.fill(0xbb, 100, 200);
+    shm.view(Float64Array, 4096)[0] = 1.5;
+    Atomics.store(shm.view(Int32Array), 5000, 77);
+    console.log(JSON.stringify({ runtime, local: [shm.buf[0], shm.buf[150]], survived: true }));
+    shm.close();
+    break;
+  }
+  case "create": {
+    try {
+      const shm = SharedMemory.create({ name, size: Number(arg) });
+      shm.buf.fill(1);
+      shm.close();
+      shm.unlink();
+      console.log(JSON.stringify({ created: true }));
+    } catch (error) {
+      console.log(errorJson(error));
+    }
+    break;
+  }
+  default:
+    throw new Error(`unknown command ${command}`);
+}
