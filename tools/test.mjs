@@ -3,7 +3,7 @@
 // (Windows under Wine), and a check that nothing was left in /dev/shm or in SysV shared memory.
 // Ends with one line: "N passed, N failed" (", N skipped" when some were).
 //
-// Usage: node tools/test.mjs [--only deno|bun|wine] [test file filters…]
+// Usage: node tools/test.mjs [--only static|deno|bun|wine] [test file filters…]
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -42,6 +42,11 @@ function sh(cmd, cmdArgs, env = {}) {
   });
 }
 
+function entryPoints() {
+  const config = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+  return Object.values(config.exports ?? { ".": "./mod.ts" });
+}
+
 function snapshot() {
   const posix = existsSync("/dev/shm") ? readdirSync("/dev/shm").sort() : [];
   let sysv = [];
@@ -53,6 +58,32 @@ function snapshot() {
 }
 
 const phases = [];
+if ((!only && args.length === 0) || only === "static") {
+  // What JSR and every user's editor will check: types, lint, format, docs, publishability.
+  phases.push(["Static checks", async () => {
+    const deno = bin("deno");
+    const checks = [
+      ["deno check", [deno, "check", "--quiet", "."]],
+      ["deno lint", [deno, "lint", "--quiet"]],
+      ["deno fmt --check", [deno, "fmt", "--check", "--quiet"]],
+      ["deno doc --lint", [deno, "doc", "--lint", ...entryPoints()]],
+      ["deno publish --dry-run", [deno, "publish", "--dry-run", "--allow-dirty", "--quiet"]],
+    ];
+    let passed = 0;
+    const failedNames = [];
+    for (const [name, cmd] of checks) {
+      const r = await sh(cmd[0], cmd.slice(1));
+      if (r.code === 0) {
+        passed++;
+        console.log(`ok: ${name}`);
+      } else {
+        failedNames.push(name);
+        console.log(`FAILED: ${name}`);
+      }
+    }
+    return { passed, failed: failedNames.length, skipped: 0, note: failedNames.length ? `failed: ${failedNames.join(", ")}` : undefined };
+  }]);
+}
 if (!only || only === "deno") {
   phases.push(["Deno", async () => {
     const r = await sh(bin("deno"), ["test", "-A", "--no-check", ...filters]);
