@@ -32,3 +32,21 @@ export {
   ShmError,
   type ShmErrorOptions,
 } from "./errors.ts";
+export {
+  type Closable,
+  enableLeakReport,
+  type LeakedSegment,
+  leakedSegments,
+  type LeakReportOptions,
+  type Owned,
+  type ScopeOptions,
+  SharedMemoryScope,
+} from "./scope.ts";
+export { ftok } from "./ftok.ts";
+export type {
+  FileCreateOptions,
+  FileOpenOptions,
+  SysvCreateOptions,
+  SysvOpenOptions,
+  SysvStat,
+} from "./shared_memory.ts";

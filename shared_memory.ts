@@ -5,14 +5,17 @@
  */
 
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
-import { maxBufferSize } from "./ffi/runtime.ts";
-import { AlreadyExistsError, NotFoundError } from "./errors.ts";
+import { maxBufferSize, os } from "./ffi/runtime.ts";
+import { AlreadyExistsError, NotFoundError, ShmError } from "./errors.ts";
 import { adapter } from "./platform/adapter.ts";
 import type { Backend, Segment } from "./platform/_segment.ts";
 import { segmentOf } from "./_internal.ts";
+import { createSysv, openSysvId, openSysvKey, type SysvStat } from "./platform/sysv.ts";
+import { createFile, openFile } from "./platform/file.ts";
 import { checkBoolean, checkMode, checkName, checkOptions, checkSize, describe } from "./_validate.ts";
 
 export type { Backend } from "./platform/_segment.ts";
+export type { SysvStat } from "./platform/sysv.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
 export interface CreateOptions {
@@ -38,6 +41,112 @@ export interface OpenOptions {
    * Attach read-only: writes through `buf` never reach the segment and never crash the process
    * (see {@linkcode SharedMemory.readOnly}). Default `false`.
    */
+  readOnly?: boolean;
+}
+
+/**
+ * Options of {@linkcode SharedMemory.create} for a System V segment (`shmget` + `shmat`).
+ *
+ * @example
+ * ```ts
+ * import { ftok, SharedMemory, type SysvCreateOptions } from "@x/shm";
+ *
+ * const options: SysvCreateOptions = { backend: "sysv", key: ftok("/tmp", 42), size: 512, mode: 0o666 };
+ * using shm = SharedMemory.create(options);
+ * ```
+ */
+export interface SysvCreateOptions {
+  /** Selects System V shared memory. */
+  backend: "sysv";
+  /**
+   * The IPC key, a signed 32-bit integer (C's `key_t`), usually from {@linkcode ftok}. Without
+   * one, the segment is `IPC_PRIVATE`: it has no key, and other processes attach by
+   * {@linkcode SharedMemory.id}. An explicit 0 is refused (0 is `IPC_PRIVATE` in C, and a key
+   * computed as 0 by mistake must not silently make a private segment).
+   */
+  key?: number;
+  /** Size in bytes: a positive integer, at most the kernel's SHMMAX. */
+  size: number;
+  /** Permission bits, applied exactly (SysV IPC ignores the umask). Default `0o600`. */
+  mode?: number;
+  /** Whether `[Symbol.dispose]` also removes (`IPC_RMID`) the segment this handle created. Default `true`. */
+  unlinkOnDispose?: boolean;
+}
+
+/**
+ * Options of {@linkcode SharedMemory.create} for a file-backed segment.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory, type FileCreateOptions } from "@x/shm";
+ *
+ * const options: FileCreateOptions = { backend: "file", path: "./data.bin", size: 1 << 20 };
+ * const shm = SharedMemory.create(options);
+ * shm.close(); // the file and its data stay
+ * ```
+ */
+export interface FileCreateOptions {
+  /** Selects a file mapped `MAP_SHARED`. */
+  backend: "file";
+  /** Where to create the file; it must not exist yet, and its folder must. */
+  path: string;
+  /** Size in bytes: a positive integer. The file is created this long, zero-filled, and reserved on disk. */
+  size: number;
+  /** Permission bits of the new file, applied exactly (the umask does not reduce them). Default `0o600`. */
+  mode?: number;
+  /**
+   * Whether `[Symbol.dispose]` also removes the file this handle created. Default `false`: the
+   * point of a file is that the data outlives the processes.
+   */
+  unlinkOnDispose?: boolean;
+}
+
+/**
+ * Options of {@linkcode SharedMemory.open} for a System V segment: exactly one of `key` or `id`.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory, type SysvOpenOptions } from "@x/shm";
+ *
+ * using owner = SharedMemory.create({ backend: "sysv", size: 64 });
+ * const options: SysvOpenOptions = { backend: "sysv", id: owner.id!, readOnly: true };
+ * using reader = SharedMemory.open(options);
+ * ```
+ */
+export interface SysvOpenOptions {
+  /** Selects System V shared memory. */
+  backend: "sysv";
+  /** The key the segment was created with (not 0). */
+  key?: number;
+  /** The shmid, as another process's {@linkcode SharedMemory.id} or `ipcs -m` shows it. */
+  id?: number;
+  /**
+   * Attach with `SHM_RDONLY`, so the kernel enforces it. Such an attachment cannot be written at
+   * all (a store would kill the process), so `buf` and `view()` give copies: see
+   * {@linkcode SharedMemory.readOnly}. Default `false`.
+   */
+  readOnly?: boolean;
+}
+
+/**
+ * Options of {@linkcode SharedMemory.open} for a file-backed segment.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory, type FileOpenOptions } from "@x/shm";
+ *
+ * const options: FileOpenOptions = { backend: "file", path: "./data.bin", readOnly: true };
+ * using shm = SharedMemory.open(options);
+ * ```
+ */
+export interface FileOpenOptions {
+  /** Selects a file mapped `MAP_SHARED`. */
+  backend: "file";
+  /** An existing regular file. */
+  path: string;
+  /** Map only the first `size` bytes; the file must be at least this long. Default: the whole file. */
+  size?: number;
+  /** Open the file read-only and map it privately: writes through `buf` never reach the file. Default `false`. */
   readOnly?: boolean;
 }
 
@@ -144,12 +253,15 @@ export class SharedMemory implements Disposable {
   readonly #buffer: ArrayBuffer;
   readonly #buf: Uint8Array<ArrayBuffer>;
   readonly #unlinkOnDispose: boolean;
+  /** A kernel-enforced read-only (`PROT_READ`) mapping: hand out copies, never the mapping. */
+  readonly #copies: boolean;
   #closed = false;
   #unlinked = false;
 
   private constructor(segment: Segment, unlinkOnDispose: boolean) {
     this.#segment = segment;
     this.#unlinkOnDispose = unlinkOnDispose;
+    this.#copies = segment.protectedReadOnly === true;
     try {
       this.#buffer = foreignBuffer(pointerAt(segment.address), segment.size);
     } catch (error) {
@@ -183,10 +295,52 @@ export class SharedMemory implements Disposable {
    * shm.unlink();
    * ```
    */
-  static create(options: CreateOptions): SharedMemory {
+  static create(options: CreateOptions): SharedMemory;
+  /**
+   * Creates a new System V segment of `size` zeroed bytes (`shmget(IPC_CREAT|IPC_EXCL)` +
+   * `shmat`), for `key`, or `IPC_PRIVATE` without one.
+   *
+   * @throws {AlreadyExistsError} when a segment has this key already
+   * @throws {RangeError} when `size` is more than the kernel's SHMMAX, or `key` is 0 or not a 32-bit integer
+   *
+   * @example
+   * ```ts
+   * import { ftok, SharedMemory } from "@x/shm";
+   *
+   * const key = ftok("/tmp", 42);
+   * const shm = SharedMemory.create({ backend: "sysv", key, size: 512, mode: 0o666 });
+   * console.log(shm.key === key, shm.id, shm.stat().attachCount); // true 123 1
+   * shm.close();
+   * shm.unlink(); // IPC_RMID
+   * ```
+   */
+  static create(options: SysvCreateOptions): SharedMemory;
+  /**
+   * Creates the file `path` with `size` zeroed bytes and maps it shared. The data stays in the
+   * file after every process closes it.
+   *
+   * @throws {AlreadyExistsError} when `path` exists
+   * @throws {NotFoundError} when its folder does not exist
+   * @throws {PermissionDeniedError} when the OS refuses, or Deno lacks `--allow-read`/`--allow-write` for it
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@x/shm";
+   *
+   * const m = SharedMemory.create({ backend: "file", path: "./data.bin", size: 1 << 20 });
+   * m.buf[0] = 1;
+   * m.flush(); // msync: the data is in the file
+   * m.close();
+   * ```
+   */
+  static create(options: FileCreateOptions): SharedMemory;
+  static create(options: CreateOptions | SysvCreateOptions | FileCreateOptions): SharedMemory {
     const action = "create shared memory segment";
-    const o = checkOptions<CreateOptions>(options, action);
+    const o = checkOptions<CreateOptions & { backend?: unknown }>(options, action);
     if (options === undefined) throw new TypeError(`Cannot ${action}: options with a size are required`);
+    if (o.backend === "sysv") return SharedMemory.#createSysv(o as Partial<SysvCreateOptions>);
+    if (o.backend === "file") return SharedMemory.#createFile(o as Partial<FileCreateOptions>);
+    if (o.backend !== undefined && o.backend !== adapter.backend) throw badBackend(o.backend, action);
     const size = checkSize(o.size, action);
     const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
     const unlinkOnDispose = o.unlinkOnDispose === undefined
@@ -223,8 +377,48 @@ export class SharedMemory implements Disposable {
    * owner.unlink();
    * ```
    */
-  static open(name: string, options?: OpenOptions): SharedMemory {
+  static open(name: string, options?: OpenOptions): SharedMemory;
+  /**
+   * Attaches to an existing System V segment by key or by shmid, at its size (`IPC_STAT`).
+   *
+   * @throws {NotFoundError} when no segment has this key or id, or it was removed (`IPC_RMID`)
+   * @throws {PermissionDeniedError} when its mode does not let this user attach it this way
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@x/shm";
+   *
+   * using p = SharedMemory.create({ backend: "sysv", size: 512 }); // IPC_PRIVATE
+   * const child = SharedMemory.open({ backend: "sysv", id: p.id! });  // in a child, typically
+   * console.log(child.size); // 512
+   * child.close();
+   * ```
+   */
+  static open(options: SysvOpenOptions): SharedMemory;
+  /**
+   * Maps an existing file (all of it, or its first `size` bytes).
+   *
+   * @throws {NotFoundError} when there is no such file
+   * @throws {ShmError} when it is a directory (`EISDIR`), empty, or shorter than `size` (`EINVAL`)
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@x/shm";
+   *
+   * const n = SharedMemory.open({ backend: "file", path: "./data.bin", readOnly: true });
+   * console.log(n.buf[0]);
+   * n.close();
+   * ```
+   */
+  static open(options: FileOpenOptions): SharedMemory;
+  static open(name: string | SysvOpenOptions | FileOpenOptions, options?: OpenOptions): SharedMemory {
     const action = "open shared memory segment";
+    if (typeof name === "object" && name !== null) {
+      if (options !== undefined) {
+        throw new TypeError(`Cannot ${action}: pass one options object, not a second argument`);
+      }
+      return SharedMemory.#openBackend(name as LooseOpenOptions, action);
+    }
     const o = checkOptions<OpenOptions>(options, action);
     const bare = checkName(name, action, adapter.nameMax);
     const readOnly = checkBoolean(o.readOnly, "readOnly", action);
@@ -287,9 +481,69 @@ export class SharedMemory implements Disposable {
     adapter.unlink(checkName(name, "unlink shared memory segment", adapter.nameMax));
   }
 
-  /** The segment's name, without a leading `/` (as Python's `SharedMemory.name`). */
+  static #createSysv(o: Partial<SysvCreateOptions>): SharedMemory {
+    const action = "create System V shared memory segment";
+    if (os === "windows") throw noSysvOnWindows(action);
+    const key = o.key === undefined ? 0 : checkKey(o.key, action);
+    const size = checkSize(o.size, action);
+    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
+    const unlinkOnDispose = o.unlinkOnDispose === undefined
+      ? true
+      : checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
+    return new SharedMemory(createSysv(key, size, mode), unlinkOnDispose);
+  }
+
+  static #createFile(o: Partial<FileCreateOptions>): SharedMemory {
+    const action = "create file-backed shared memory segment";
+    const path = checkPath(o.path, action);
+    const size = checkSize(o.size, action);
+    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
+    const unlinkOnDispose = checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
+    return new SharedMemory(createFile(path, size, mode), unlinkOnDispose);
+  }
+
+  static #openBackend(o: LooseOpenOptions, action: string): SharedMemory {
+    const readOnly = checkBoolean(o.readOnly, "readOnly", action);
+    if (o.backend === "sysv") {
+      const what = "open System V shared memory segment";
+      if (os === "windows") throw noSysvOnWindows(what);
+      if ((o.key === undefined) === (o.id === undefined)) {
+        throw new TypeError(`Cannot ${what}: give exactly one of key or id`);
+      }
+      if (o.key !== undefined) return new SharedMemory(openSysvKey(checkKey(o.key, what), readOnly), false);
+      return new SharedMemory(openSysvId(checkId(o.id, what), readOnly), false);
+    }
+    if (o.backend === "file") {
+      const what = "open file-backed shared memory segment";
+      const path = checkPath(o.path, what);
+      const size = o.size === undefined ? undefined : checkSize(o.size, what);
+      return new SharedMemory(openFile(path, readOnly, size), false);
+    }
+    throw badBackend(o.backend, action);
+  }
+
+  /**
+   * The segment's name: for POSIX and Windows segments, the name without a leading `/` (as
+   * Python's `SharedMemory.name`); for System V, the key as `ipcs -m` prints it (`0x2a0103e8`),
+   * or `shmid <id>` for an `IPC_PRIVATE` segment; for a file-backed segment, its path.
+   */
   get name(): string {
     return this.#segment.name;
+  }
+
+  /** System V only: the key (C's `key_t`, 0 for `IPC_PRIVATE`); undefined for other backends. */
+  get key(): number | undefined {
+    return this.#segment.key;
+  }
+
+  /** System V only: the shmid other processes can attach by; undefined for other backends. */
+  get id(): number | undefined {
+    return this.#segment.id;
+  }
+
+  /** File backend only: the file's path as given; undefined for other backends. */
+  get path(): string | undefined {
+    return this.#segment.path;
   }
 
   /** Size in bytes of the mapping (macOS and Windows round an opened segment up to whole pages). */
@@ -297,7 +551,10 @@ export class SharedMemory implements Disposable {
     return this.#segment.size;
   }
 
-  /** Which kind of shared memory this is: `"posix"` on Linux and macOS, `"windows"` on Windows. */
+  /**
+   * Which kind of shared memory this is: for named segments `"posix"` on Linux and macOS,
+   * `"windows"` on Windows; `"sysv"` or `"file"` when chosen with the `backend` option.
+   */
   get backend(): Backend {
     return this.#segment.backend;
   }
@@ -312,6 +569,14 @@ export class SharedMemory implements Disposable {
    * the mapping is private. Writing through `buf` does not throw and does not crash; it changes a
    * private copy of the touched page (4 KiB on most systems), which this process alone sees from
    * then on, and that page stops following the segment's later changes. Other pages stay live.
+   * File-backed segments behave the same way.
+   *
+   * System V segments attached read-only are different: the kernel maps them `PROT_READ`
+   * (`SHM_RDONLY`), a store would kill the process, and no private copy-on-write mapping of a SysV
+   * segment exists. So on such a handle `buf` and `view()` return a fresh copy of the segment (or
+   * of the viewed range) each time they are called: reads see the data as it was at that call,
+   * writes change only the copy, and the segment is never modified and the process never crashes.
+   * Read `buf` again to see later changes. Copies stay readable after `close()`.
    */
   get readOnly(): boolean {
     return this.#segment.readOnly;
@@ -329,7 +594,7 @@ export class SharedMemory implements Disposable {
    */
   get buf(): Uint8Array<ArrayBuffer> {
     if (this.#closed) throw this.#closedError("read buf of");
-    return this.#buf;
+    return this.#copies ? this.#buf.slice() : this.#buf;
   }
 
   /**
@@ -382,7 +647,64 @@ export class SharedMemory implements Disposable {
           `${this.size - byteOffset} remain`,
       );
     }
+    if (this.#copies) return new type(this.#buffer.slice(byteOffset, byteOffset + length * unit), 0, length);
     return new type(this.#buffer, byteOffset, length);
+  }
+
+  /**
+   * System V only: the segment's status from `shmctl(IPC_STAT)`: size, mode, owner and creator,
+   * creator and last attach/detach pid, number of attachments (in all processes) and times. Works
+   * on a closed handle while the segment exists.
+   *
+   * @throws {TypeError} for a segment that is not System V
+   * @throws {NotFoundError} once the segment is gone (removed and detached by everyone)
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@x/shm";
+   *
+   * using shm = SharedMemory.create({ backend: "sysv", size: 512, mode: 0o640 });
+   * const st = shm.stat();
+   * console.log(st.size, st.mode.toString(8), st.attachCount, st.creatorPid); // 512 640 1 4242
+   * ```
+   */
+  stat(): SysvStat {
+    if (!this.#segment.stat) {
+      throw new TypeError(
+        `Cannot read the status of shared memory segment "${this.name}": only System V segments have one ` +
+          `(this one is ${this.backend})`,
+      );
+    }
+    return this.#segment.stat();
+  }
+
+  /**
+   * File backend only: writes the mapping's dirty pages to the file and waits for the disk
+   * (`msync(MS_SYNC)`). Other processes see writes at once without it; it is about durability (a
+   * crash of the machine). Does nothing on a read-only handle, which has nothing to write.
+   *
+   * @throws {TypeError} for a segment that is not file-backed (nothing to flush to), or a closed handle
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@x/shm";
+   *
+   * const m = SharedMemory.create({ backend: "file", path: "./log.bin", size: 4096 });
+   * m.buf.set(new TextEncoder().encode("saved"));
+   * m.flush();
+   * m.close();
+   * ```
+   */
+  flush(): void {
+    if (this.backend !== "file" || !this.#segment.flush) {
+      throw new TypeError(
+        `Cannot flush shared memory segment "${this.name}": only file-backed segments have a file to ` +
+          `flush to (this one is ${this.backend})`,
+      );
+    }
+    if (this.#closed) throw this.#closedError("flush");
+    if (this.readOnly) return;
+    this.#segment.flush();
   }
 
   /**
@@ -420,6 +742,10 @@ export class SharedMemory implements Disposable {
   /**
    * Removes the segment's name so no one else can attach. Processes that have it mapped keep
    * their mapping; the memory is freed when the last one closes. Works on a closed handle.
+   *
+   * System V: `shmctl(IPC_RMID)`. The segment stays usable by every process attached to it until
+   * the last one detaches; its key is free at once (opening by key fails, and a new segment can
+   * take the key). File backend: removes the file (`unlink(2)`); existing mappings keep the data.
    *
    * @throws {NotFoundError} when the name is already gone (including a second call)
    *
@@ -461,6 +787,74 @@ export class SharedMemory implements Disposable {
   #closedError(what: string): TypeError {
     return new TypeError(`Cannot ${what} shared memory segment "${this.name}": it is closed`);
   }
+}
+
+/** What an options object of `open` may hold, before its backend is known. */
+interface LooseOpenOptions {
+  backend?: unknown;
+  key?: unknown;
+  id?: unknown;
+  path?: unknown;
+  size?: unknown;
+  readOnly?: unknown;
+}
+
+function badBackend(backend: unknown, action: string): TypeError {
+  return new TypeError(
+    `Cannot ${action}: backend must be "sysv", "file" or left out (named ${adapter.backend} shared memory), ` +
+      `got ${describe(backend)}`,
+  );
+}
+
+function noSysvOnWindows(action: string): ShmError {
+  return new ShmError(`Cannot ${action}: Windows has no System V shared memory`, {
+    code: "ENOSYS",
+    errno: 38,
+    syscall: "shmget",
+  });
+}
+
+/** A System V key: a signed 32-bit integer, never 0 (IPC_PRIVATE) when given explicitly. */
+function checkKey(key: unknown, action: string): number {
+  if (typeof key !== "number") {
+    throw new TypeError(`Cannot ${action}: key must be a 32-bit integer (C's key_t), got ${describe(key)}`);
+  }
+  if (!Number.isInteger(key) || key < -(2 ** 31) || key >= 2 ** 31) {
+    throw new RangeError(
+      `Cannot ${action}: key must be a signed 32-bit integer, got ${key}` +
+        (Number.isInteger(key) && key >= 2 ** 31 && key < 2 ** 32
+          ? ` (an unsigned key such as ipcs prints is accepted as \`${key} | 0\`)`
+          : ""),
+    );
+  }
+  if (key === 0) {
+    throw new RangeError(
+      `Cannot ${action}: key 0 is IPC_PRIVATE; leave the key out for a private segment (a key computed as 0 ` +
+        `is refused so that it never makes one by accident)`,
+    );
+  }
+  return key;
+}
+
+/** A shmid: a non-negative 32-bit integer. */
+function checkId(id: unknown, action: string): number {
+  if (typeof id !== "number") {
+    throw new TypeError(`Cannot ${action}: id must be a shmid number, got ${describe(id)}`);
+  }
+  if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) {
+    throw new RangeError(`Cannot ${action}: id must be a non-negative 32-bit integer, got ${id}`);
+  }
+  return id;
+}
+
+/** A file path: a non-empty string without NUL. */
+function checkPath(path: unknown, action: string): string {
+  if (typeof path !== "string") {
+    throw new TypeError(`Cannot ${action}: path must be a string, got ${describe(path)}`);
+  }
+  if (path.length === 0) throw new TypeError(`Cannot ${action}: path is empty`);
+  if (path.includes("\0")) throw new TypeError(`Cannot ${action}: the path contains a NUL character`);
+  return path;
 }
 
 /** The largest segment one handle can map under this runtime, in bytes. */

@@ -34,6 +34,8 @@ export const posixSymbols = {
   fsync: { parameters: ["i32"], result: "i32" },
   // int unlink(const char *pathname);
   unlink: { parameters: ["buffer"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // key_t ftok(const char *pathname, int proj_id);
   ftok: { parameters: ["buffer", "i32"], result: "i32" },
   // int shmget(key_t key, size_t size, int shmflg);
@@ -123,6 +125,7 @@ export interface Libc {
   readonly msync: Bound<typeof posixSymbols>["msync"];
   readonly fsync: Bound<typeof posixSymbols>["fsync"];
   readonly unlink: Bound<typeof posixSymbols>["unlink"];
+  readonly read: Bound<typeof posixSymbols>["read"];
   readonly ftok: Bound<typeof posixSymbols>["ftok"];
   readonly shmget: Bound<typeof posixSymbols>["shmget"];
   readonly shmat: Bound<typeof posixSymbols>["shmat"];

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { SysvStat } from "./sysv.ts";
+
 /** The kinds of shared memory `SharedMemory` can sit on. */
 export type Backend = "posix" | "sysv" | "file" | "windows";
 
@@ -32,4 +34,17 @@ export interface Segment {
   unlink(): void;
   /** Writes dirty pages back to the backing file (file backend). */
   flush?(): void;
+  /** System V: the key the segment was created or opened with (0 for IPC_PRIVATE). */
+  readonly key?: number;
+  /** System V: the shmid. */
+  readonly id?: number;
+  /** File backend: the path as given. */
+  readonly path?: string;
+  /** System V: `shmctl(IPC_STAT)`, decoded. */
+  stat?(): SysvStat;
+  /**
+   * True when the mapping is `PROT_READ` (a System V `SHM_RDONLY` attachment): a write through it
+   * would kill the process, so `SharedMemory` never hands it out and gives copies instead.
+   */
+  readonly protectedReadOnly?: boolean;
 }

@@ -1,0 +1,345 @@
+/**
+ * System V shared memory (`shmget` + `shmat`) on Linux and macOS.
+ *
+ * Create: `shmget(key, size, IPC_CREAT|IPC_EXCL|mode)` then `shmat(id, NULL, 0)`; if the attach fails
+ * the fresh segment is removed again. Open: `shmget(key, 0, 0)` (by key) or the id itself, then
+ * `shmctl(IPC_STAT)` for the size, then `shmat`. SysV permissions ignore the umask, so `mode` is exact.
+ *
+ * Read-only attachments use `SHM_RDONLY`, so the kernel enforces them: the pages are mapped
+ * `PROT_READ`, and a store to them kills the process with SIGSEGV. Unlike a POSIX or file segment,
+ * a SysV segment has no file descriptor an unprivileged process can `mmap` `MAP_PRIVATE`, so no
+ * copy-on-write mapping is possible: such segments are marked `protectedReadOnly`, and
+ * `SharedMemory` never wraps them in a buffer the caller can write to.
+ *
+ * `IPC_RMID` (our `unlink`) only marks a segment: it lives on, usable by those attached, until its
+ * last detach; its key is freed at once.
+ *
+ * @module
+ */
+
+import { addressOf, cString, pointerAt } from "../ffi/_ffi.ts";
+import { C } from "../ffi/constants.ts";
+import { libc } from "../ffi/libc.ts";
+import { maxBufferSize, os } from "../ffi/runtime.ts";
+import { NotFoundError, osError, type ShmError } from "../errors.ts";
+import type { Segment } from "./_segment.ts";
+import { isMapFailed, neutralize } from "./posix.ts";
+
+/**
+ * What `shmctl(IPC_STAT)` reports about a System V segment, as returned by
+ * {@linkcode SharedMemory.stat}.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory, type SysvStat } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ backend: "sysv", size: 512 });
+ * const st: SysvStat = shm.stat();
+ * console.log(st.size, st.mode.toString(8), st.attachCount); // 512 600 1
+ * ```
+ */
+export interface SysvStat {
+  /** The key (`shm_perm.__key`); 0 for an IPC_PRIVATE segment, and on Linux once it was removed. */
+  key: number;
+  /** The shmid. */
+  id: number;
+  /** Size in bytes, as asked for at creation (`shm_segsz`; not rounded to pages). */
+  size: number;
+  /** Permission bits, `0o000`–`0o777`. */
+  mode: number;
+  /** Owner's user id. */
+  uid: number;
+  /** Owner's group id. */
+  gid: number;
+  /** Creator's user id. */
+  cuid: number;
+  /** Creator's group id. */
+  cgid: number;
+  /** Process id of the creator (`shm_cpid`). */
+  creatorPid: number;
+  /** Process id of the last `shmat` or `shmdt` (`shm_lpid`). */
+  lastPid: number;
+  /** Number of current attachments, in all processes (`shm_nattch`). */
+  attachCount: number;
+  /** Last attach time, or null if never attached. */
+  attachTime: Date | null;
+  /** Last detach time, or null if never detached. */
+  detachTime: Date | null;
+  /** Last change time (creation or `IPC_SET`). */
+  changeTime: Date;
+  /** True once `IPC_RMID` marked it for removal (it lives until its last detach). */
+  removed: boolean;
+}
+
+/** Byte offsets of `struct shmid_ds` on one platform. */
+export interface ShmidDsLayout {
+  readonly size: number;
+  readonly key: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly cuid: number;
+  readonly cgid: number;
+  /** `mode` is read as a 16-bit value on every platform (the low half of a 32-bit one elsewhere). */
+  readonly mode: number;
+  readonly segsz: number;
+  readonly atime: number;
+  readonly dtime: number;
+  readonly ctime: number;
+  readonly cpid: number;
+  readonly lpid: number;
+  readonly nattch: number;
+  readonly nattchBytes: 2 | 8;
+}
+
+/** Linux glibc x86_64 (checked on this machine); the generic 64-bit layout of aarch64 matches it. */
+export const LINUX_SHMID_DS: ShmidDsLayout = {
+  size: 112,
+  key: 0,
+  uid: 4,
+  gid: 8,
+  cuid: 12,
+  cgid: 16,
+  mode: 20,
+  segsz: 48,
+  atime: 56,
+  dtime: 64,
+  ctime: 72,
+  cpid: 80,
+  lpid: 84,
+  nattch: 88,
+  nattchBytes: 8,
+};
+
+/**
+ * macOS, from the system headers (`#pragma pack(4)`, `ipc_perm` with the key last; `shmatt_t` is
+ * an unsigned short). Not verified on a Mac.
+ */
+export const DARWIN_SHMID_DS: ShmidDsLayout = {
+  size: 76,
+  uid: 0,
+  gid: 4,
+  cuid: 8,
+  cgid: 12,
+  mode: 16,
+  key: 20,
+  segsz: 24,
+  lpid: 32,
+  cpid: 36,
+  nattch: 40,
+  nattchBytes: 2,
+  atime: 44,
+  dtime: 52,
+  ctime: 60,
+};
+
+const LAYOUT: ShmidDsLayout = os === "darwin" ? DARWIN_SHMID_DS : LINUX_SHMID_DS;
+/** `SHM_DEST` in `shm_perm.mode`: marked by IPC_RMID (Linux and macOS). */
+const SHM_DEST = 0o1000;
+
+/** The key as `ipcs` prints it: `0x` and eight hex digits. */
+export function keyHex(key: number): string {
+  return "0x" + (key >>> 0).toString(16).padStart(8, "0");
+}
+
+function label(key: number, id: number): string {
+  return key === 0 ? `shmid ${id}` : keyHex(key);
+}
+
+/** `osError`, except that the codes listed mean "no such segment" here. */
+function sysvError(
+  errno: number,
+  syscall: string,
+  action: string,
+  segment: string,
+  missing: readonly string[] = ["EINVAL", "EIDRM"],
+  hint?: string,
+): ShmError {
+  const error = osError(errno, syscall, action, segment, hint);
+  if (!missing.includes(error.code)) return error;
+  return new NotFoundError(error.message, { code: error.code, errno, syscall, segment });
+}
+
+/** Decodes a `struct shmid_ds`. */
+export function decodeShmidDs(raw: Uint8Array, id: number, layout: ShmidDsLayout = LAYOUT): SysvStat {
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const time = (at: number) => Number(v.getBigInt64(at, true));
+  const when = (seconds: number) => (seconds === 0 ? null : new Date(seconds * 1000));
+  const mode = v.getUint16(layout.mode, true);
+  return {
+    key: v.getInt32(layout.key, true),
+    id,
+    size: Number(v.getBigUint64(layout.segsz, true)),
+    mode: mode & 0o777,
+    uid: v.getUint32(layout.uid, true),
+    gid: v.getUint32(layout.gid, true),
+    cuid: v.getUint32(layout.cuid, true),
+    cgid: v.getUint32(layout.cgid, true),
+    creatorPid: v.getInt32(layout.cpid, true),
+    lastPid: v.getInt32(layout.lpid, true),
+    attachCount: layout.nattchBytes === 8
+      ? Number(v.getBigUint64(layout.nattch, true))
+      : v.getUint16(layout.nattch, true),
+    attachTime: when(time(layout.atime)),
+    detachTime: when(time(layout.dtime)),
+    changeTime: new Date(time(layout.ctime) * 1000),
+    removed: (mode & SHM_DEST) !== 0,
+  };
+}
+
+/** `shmctl(id, IPC_STAT)`; a missing or removed id is a NotFoundError. */
+export function statSysv(id: number, action: string, segment: string): SysvStat {
+  const lib = libc();
+  const raw = new Uint8Array(Math.max(LAYOUT.size, 128));
+  if (lib.shmctl(id, C.IPC_STAT, raw) !== 0) {
+    throw sysvError(lib.errno(), "shmctl(IPC_STAT)", action, segment);
+  }
+  return decodeShmidDs(raw, id);
+}
+
+/** Marks a segment for removal (`IPC_RMID`); it lives on until its last detach. */
+export function removeSysv(id: number, segment: string): void {
+  const lib = libc();
+  if (lib.shmctl(id, C.IPC_RMID, null) !== 0) {
+    throw sysvError(lib.errno(), "shmctl(IPC_RMID)", `remove System V segment ${segment}`, segment);
+  }
+}
+
+/** The kernel's largest System V segment (`/proc/sys/kernel/shmmax`), or undefined where unknown. */
+export function readShmmax(): bigint | undefined {
+  if (os !== "linux") return undefined;
+  const lib = libc();
+  const fd = lib.open(cString("/proc/sys/kernel/shmmax"), C.O_RDONLY | C.O_CLOEXEC, 0);
+  if (fd < 0) return undefined;
+  try {
+    const buf = new Uint8Array(64);
+    const n = Number(lib.read(fd, buf, 64n));
+    if (n <= 0) return undefined;
+    return BigInt(new TextDecoder().decode(buf.subarray(0, n)).trim());
+  } catch {
+    return undefined;
+  } finally {
+    lib.close(fd);
+  }
+}
+
+function attach(id: number, readOnly: boolean, action: string, segment: string): bigint {
+  const lib = libc();
+  const result = lib.shmat(id, null, readOnly ? C.SHM_RDONLY : 0);
+  const address = addressOf(result);
+  if (isMapFailed(address) || address === 0n) throw sysvError(lib.errno(), "shmat", action, segment);
+  return address;
+}
+
+class SysvSegment implements Segment {
+  readonly backend = "sysv" as const;
+  readonly name: string;
+  constructor(
+    readonly key: number,
+    readonly id: number,
+    readonly address: bigint,
+    readonly size: number,
+    readonly readOnly: boolean,
+    readonly created: boolean,
+  ) {
+    this.name = label(key, id);
+  }
+
+  get protectedReadOnly(): boolean {
+    return this.readOnly;
+  }
+
+  release(neutralizePages: boolean): void {
+    // Replacing the pages unmaps the attachment, which the kernel counts as a detach.
+    if (neutralizePages) return neutralize(this.address, this.size, this.name);
+    const lib = libc();
+    if (lib.shmdt(pointerAt(this.address)) !== 0) {
+      throw osError(lib.errno(), "shmdt", `detach System V segment ${this.name}`, this.name);
+    }
+  }
+
+  unlink(): void {
+    removeSysv(this.id, this.name);
+  }
+
+  stat(): SysvStat {
+    return statSysv(this.id, `read the status of System V segment ${this.name}`, this.name);
+  }
+}
+
+/**
+ * Creates a new segment of `size` zeroed bytes for `key` (0: IPC_PRIVATE) and attaches it.
+ * The caller has already refused an explicit key 0.
+ */
+export function createSysv(key: number, size: number, mode: number): Segment {
+  const lib = libc();
+  const segment = key === 0 ? "IPC_PRIVATE" : keyHex(key);
+  const action = `create System V segment ${key === 0 ? "(IPC_PRIVATE)" : `with key ${segment}`}`;
+  const id = lib.shmget(key, BigInt(size), C.IPC_CREAT | C.IPC_EXCL | mode);
+  if (id < 0) {
+    const errno = lib.errno();
+    const error = osError(errno, "shmget", action, segment);
+    if (error.code === "EINVAL") {
+      const max = readShmmax();
+      const limit = max === undefined
+        ? "the system's limit (SHMMAX; kern.sysv.shmmax on macOS)"
+        : `SHMMAX, ${max} bytes (/proc/sys/kernel/shmmax)`;
+      throw new RangeError(`Cannot ${action}: size ${size} is larger than ${limit}`, { cause: error });
+    }
+    if (error.code === "ENOSPC") {
+      throw osError(
+        errno,
+        "shmget",
+        action,
+        segment,
+        "The system-wide limit on System V segments (SHMMNI) or on their total size (SHMALL) is reached",
+      );
+    }
+    throw error;
+  }
+  try {
+    const address = attach(id, false, action, segment);
+    return new SysvSegment(key, id, address, size, false, true);
+  } catch (error) {
+    lib.shmctl(id, C.IPC_RMID, null);
+    throw error;
+  }
+}
+
+function attachExisting(
+  id: number,
+  st: SysvStat,
+  readOnly: boolean,
+  action: string,
+  segment: string,
+): Segment {
+  if (st.removed) {
+    throw new NotFoundError(
+      `Cannot ${action}: it was removed (IPC_RMID) and lives only until its last detach`,
+      { code: "EIDRM", errno: os === "darwin" ? 90 : 43, syscall: "shmctl(IPC_STAT)", segment },
+    );
+  }
+  if (st.size > maxBufferSize) {
+    throw new RangeError(
+      `Cannot ${action}: its ${st.size} bytes are more than the ${maxBufferSize} this runtime can map`,
+    );
+  }
+  const address = attach(id, readOnly, action, segment);
+  return new SysvSegment(st.key, id, address, st.size, readOnly, false);
+}
+
+/** Attaches to the existing segment of `key`, at its size. */
+export function openSysvKey(key: number, readOnly: boolean): Segment {
+  const lib = libc();
+  const segment = keyHex(key);
+  const action = `open System V segment with key ${segment}${readOnly ? " read-only" : ""}`;
+  const id = lib.shmget(key, 0n, 0);
+  if (id < 0) throw sysvError(lib.errno(), "shmget", action, segment, ["ENOENT", "EIDRM"]);
+  return attachExisting(id, statSysv(id, action, segment), readOnly, action, segment);
+}
+
+/** Attaches to the existing segment `id`, at its size. */
+export function openSysvId(id: number, readOnly: boolean): Segment {
+  const segment = `shmid ${id}`;
+  const action = `open System V segment ${segment}${readOnly ? " read-only" : ""}`;
+  return attachExisting(id, statSysv(id, action, segment), readOnly, action, segment);
+}
