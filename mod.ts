@@ -50,3 +50,4 @@ export type {
   SysvOpenOptions,
   SysvStat,
 } from "./shared_memory.ts";
+export { ShareableList, type ShareableListOptions, type ShareableValue } from "./shareable_list.ts";

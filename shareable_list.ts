@@ -1,0 +1,520 @@
+/**
+ * `ShareableList`: a fixed-length list in shared memory, byte-compatible with CPython's
+ * `multiprocessing.shared_memory.ShareableList`.
+ *
+ * @module
+ */
+
+import { SharedMemory } from "./shared_memory.ts";
+import { describe } from "./_validate.ts";
+
+/**
+ * A value a {@linkcode ShareableList} can hold: the JavaScript side of Python's `int`, `float`,
+ * `bool`, `None`, `str` and `bytes`.
+ */
+export type ShareableValue = number | bigint | boolean | null | string | Uint8Array;
+
+/** Options of {@linkcode ShareableList.create}. */
+export interface ShareableListOptions {
+  /** The segment's name; without one, a fresh Python-style name (`psm_…`) is generated. */
+  name?: string;
+}
+
+// Python's struct formats for each kind of item, and its back-transform codes.
+const FMT_INT = "q";
+const FMT_FLOAT = "d";
+const FMT_BOOL = "xxxxxxx?";
+const FMT_NONE = "xxxxxx?x";
+const CODE_AS_IS = 0;
+const CODE_STR = 1;
+const CODE_BYTES = 2;
+const CODE_NONE = 3;
+const ALIGN = 8;
+/** The longest str/bytes slot whose format ("9999999s") still fits Python's 8-byte format field. */
+const MAX_SLOT = 9_999_992;
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+interface Encoded {
+  format: string;
+  code: number;
+  /** The bytes of a str/bytes item, or the value of any other item. */
+  bytes?: Uint8Array;
+  value?: number | bigint | boolean | null;
+}
+
+/** How the value is stored, by the rules of Python's `ShareableList.__setitem__`. */
+function encode(value: unknown, action: string): Encoded {
+  if (value === null) return { format: FMT_NONE, code: CODE_NONE, value: null };
+  switch (typeof value) {
+    case "boolean":
+      return { format: FMT_BOOL, code: CODE_AS_IS, value };
+    case "number":
+      return Number.isSafeInteger(value) && !Object.is(value, -0)
+        ? { format: FMT_INT, code: CODE_AS_IS, value: BigInt(value) }
+        : { format: FMT_FLOAT, code: CODE_AS_IS, value };
+    case "bigint":
+      if (value < INT64_MIN || value > INT64_MAX) {
+        throw new RangeError(`Cannot ${action}: ${value}n does not fit in a signed 64-bit integer`);
+      }
+      return { format: FMT_INT, code: CODE_AS_IS, value };
+    case "string":
+      return { format: "s", code: CODE_STR, bytes: encoder.encode(value) };
+  }
+  if (value instanceof Uint8Array) return { format: "s", code: CODE_BYTES, bytes: value };
+  throw new TypeError(
+    `Cannot ${action}: ${describe(value)} is not a number, bigint, boolean, null, string or Uint8Array`,
+  );
+}
+
+/** The slot size Python gives a str/bytes item of `length` bytes: the next multiple of 8 above it. */
+function slotSize(length: number): number {
+  return ALIGN * (Math.floor(length / ALIGN) + 1);
+}
+
+function equal(a: ShareableValue, b: ShareableValue): boolean {
+  if (a === b) return true;
+  const ta = typeof a, tb = typeof b;
+  if ((ta === "number" || ta === "bigint") && (tb === "number" || tb === "bigint")) {
+    // 1 and 1n are equal, as Python's 1 == 1.0; compare exactly, without rounding a bigint.
+    if (ta === "number" && !Number.isInteger(a)) return false;
+    if (tb === "number" && !Number.isInteger(b)) return false;
+    return BigInt(a as number | bigint) === BigInt(b as number | bigint);
+  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+  return false;
+}
+
+/**
+ * A fixed-length list in a shared memory segment that Python's
+ * `multiprocessing.shared_memory.ShareableList` reads and writes too, byte for byte.
+ *
+ * Each item is an int64, a float64, a boolean, `null`, a UTF-8 string or bytes. The list's length
+ * is fixed at creation; so is the room of each string or bytes item (its length in UTF-8 bytes
+ * rounded up to the next multiple of 8, as Python does), while its type may change on assignment
+ * exactly as Python's does.
+ *
+ * Numbers: a `number` that is a safe integer (and not `-0`) is stored as an int64 (Python `int`),
+ * any other `number` (fractions, `NaN`, `±Infinity`, `-0`, integers beyond 2^53) as a float64
+ * (Python `float`); a `bigint` is stored as an int64. Reading an int64 gives a `number` when it is
+ * a safe integer and a `bigint` otherwise; reading a float64 always gives a `number`. To store a
+ * whole number as a Python `float`, there is no way from JavaScript: `2.0` is `2`.
+ *
+ * Like Python's, this list has no lock: a reader and a writer of the same item at the same time
+ * may see a mix of old and new. Python strips trailing NUL bytes from strings and bytes when it
+ * reads them (gh-96779), and so does this class, so the two always agree.
+ *
+ * @example With Python on the other side
+ * ```ts
+ * import { ShareableList } from "@x/shm";
+ *
+ * const l = ShareableList.create([1, 2.5, true, null, "héllo", new Uint8Array([97, 98]), -7n]);
+ * // python3 -c "from multiprocessing.shared_memory import ShareableList as S; print(list(S(name='…')))"
+ * const m = ShareableList.open(l.name);
+ * console.log(m.get(4), m.length);   // héllo 7
+ * m.set(0, 42);
+ * console.log([...l], l.indexOf(2.5), l.count(null)); // [42, 2.5, true, null, "héllo", Uint8Array(2), -7] 1 1
+ * m.close();
+ * l.close();
+ * l.unlink();
+ * ```
+ */
+export class ShareableList implements Disposable, Iterable<ShareableValue> {
+  readonly #shm: SharedMemory;
+  readonly #length: number;
+  /** Offsets of each item from the start of the data area, and of the end (N+1 entries). */
+  readonly #offsets: number[];
+  readonly #dataStart: number;
+  readonly #formatsStart: number;
+  readonly #codesStart: number;
+  readonly #dv: DataView;
+  readonly #u8: Uint8Array;
+
+  private constructor(shm: SharedMemory, length: number, offsets: number[]) {
+    this.#shm = shm;
+    this.#length = length;
+    this.#offsets = offsets;
+    this.#dataStart = (length + 2) * 8;
+    this.#formatsStart = this.#dataStart + offsets[length];
+    this.#codesStart = this.#formatsStart + length * 8;
+    this.#u8 = shm.buf;
+    this.#dv = new DataView(this.#u8.buffer, this.#u8.byteOffset, this.#u8.byteLength);
+  }
+
+  /**
+   * Creates a segment holding `values`, laid out as Python's `ShareableList(values)` would be.
+   *
+   * Strings get a slot sized by their UTF-8 byte length (Python 3.11 sizes by characters, which
+   * loses bytes of multi-byte text, gh-145261; Python reads lists made here correctly either way).
+   *
+   * @throws {TypeError} for a value of another type
+   * @throws {RangeError} for a bigint outside int64, or a string or bytes over 9,999,991 bytes
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create(["a", 1, 2.5], { name: "my_list" });
+   * console.log(l.name, l.get(1)); // my_list 1
+   * ```
+   */
+  static create(values: Iterable<ShareableValue>, options: ShareableListOptions = {}): ShareableList {
+    const action = "create ShareableList";
+    if (values === null || typeof values !== "object" || !(Symbol.iterator in values)) {
+      throw new TypeError(`Cannot ${action}: values must be an iterable, got ${describe(values)}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(`Cannot ${action}: options must be an object, got ${describe(options)}`);
+    }
+    const items = [...values].map((v, i) => {
+      const e = encode(v, `${action}: item ${i}`);
+      if (e.bytes) {
+        const size = slotSize(e.bytes.length);
+        if (size > MAX_SLOT) {
+          throw new RangeError(
+            `Cannot ${action}: item ${i} is ${e.bytes.length} bytes long; Python's format field ` +
+              `allows at most ${MAX_SLOT - 1}`,
+          );
+        }
+        e.format = `${size}s`;
+      }
+      return e;
+    });
+    const n = items.length;
+    const offsets = [0];
+    for (const e of items) {
+      offsets.push(offsets[offsets.length - 1] + (e.bytes ? slotSize(e.bytes.length) : 8));
+    }
+    const size = 8 + 8 * (n + 1) + offsets[n] + 8 * n + n;
+    const shm = SharedMemory.create({ name: options.name, size });
+    try {
+      const dv = new DataView(shm.buf.buffer, shm.buf.byteOffset, size);
+      dv.setBigInt64(0, BigInt(n), true);
+      for (let i = 0; i <= n; i++) dv.setBigInt64(8 + 8 * i, BigInt(offsets[i]), true);
+      const list = new ShareableList(shm, n, offsets);
+      items.forEach((e, i) => list.#write(i, e, e.format));
+      return list;
+    } catch (error) {
+      shm.close();
+      shm.unlink();
+      throw error;
+    }
+  }
+
+  /**
+   * Attaches to an existing list by name (one made by Python, Deno or Bun).
+   *
+   * The header is checked first: a segment that is not a ShareableList (a count or offsets that do
+   * not fit its size, an unknown format or back-transform code) is a `TypeError` naming the problem.
+   *
+   * @throws {NotFoundError} when there is no segment of that name
+   * @throws {TypeError} when the segment does not hold a ShareableList
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create([1, 2, 3]);
+   * using m = ShareableList.open(l.name);
+   * console.log(m.length); // 3
+   * ```
+   */
+  static open(name: string): ShareableList {
+    const shm = SharedMemory.open(name);
+    try {
+      const size = shm.size;
+      const bad = (why: string) =>
+        new TypeError(`Cannot open ShareableList "${shm.name}": the segment is not a ShareableList (${why})`);
+      if (size < 16) throw bad(`it is ${size} bytes long, less than the 16 of an empty list`);
+      const dv = new DataView(shm.buf.buffer, shm.buf.byteOffset, size);
+      const count = dv.getBigInt64(0, true);
+      if (count < 0n) throw bad(`its item count ${count} is negative`);
+      if (count > BigInt(Math.floor(size / 8) - 2)) {
+        throw bad(`its item count ${count} needs more than its ${size} bytes`);
+      }
+      const n = Number(count);
+      const offsets: number[] = [];
+      let previous = 0n;
+      for (let i = 0; i <= n; i++) {
+        const o = dv.getBigInt64(8 + 8 * i, true);
+        if (i === 0 ? o !== 0n : o < previous + 8n) {
+          throw bad(`offset ${i} is ${o}; offsets start at 0 and grow by at least 8`);
+        }
+        if (o > BigInt(size)) throw bad(`offset ${i} is ${o}, past its ${size} bytes`);
+        offsets.push(Number(o));
+        previous = o;
+      }
+      const need = (n + 2) * 8 + offsets[n] + 9 * n;
+      if (need > size) throw bad(`its ${n} items need ${need} bytes and it has ${size}`);
+      const list = new ShareableList(shm, n, offsets);
+      for (let i = 0; i < n; i++) list.#read(i, "open ShareableList", false);
+      return list;
+    } catch (error) {
+      shm.close();
+      throw error;
+    }
+  }
+
+  /** The name of the segment (as Python's `ShareableList.shm.name`). */
+  get name(): string {
+    return this.#shm.name;
+  }
+
+  /** The segment the list lives in. */
+  get shm(): SharedMemory {
+    return this.#shm;
+  }
+
+  /** The number of items, fixed at creation. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** True once `close()` has been called. */
+  get closed(): boolean {
+    return this.#shm.closed;
+  }
+
+  /**
+   * The item at `index`; a negative index counts from the end, as in Python.
+   *
+   * @throws {RangeError} when `index` is out of range
+   * @throws {TypeError} when the item's format in the segment is not one a ShareableList writes
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create(["x", 2 ** 60, 5n]);
+   * console.log(l.get(0), l.get(-1), l.get(1)); // x 5 1152921504606846976n
+   * ```
+   */
+  get(index: number): ShareableValue {
+    return this.#read(this.#index(index, "read ShareableList item"), "read ShareableList item", true);
+  }
+
+  /**
+   * Stores `value` at `index` (negative counts from the end), changing the item's type if needed,
+   * exactly as Python's `ShareableList.__setitem__` does: a string or bytes must fit the room the
+   * item was created with.
+   *
+   * @throws {RangeError} when `index` is out of range, a string or bytes does not fit, or a bigint
+   * does not fit in 64 bits
+   * @throws {TypeError} for a value of another type
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create(["abc", 0]);
+   * l.set(0, "up to 7b");   // the slot of "abc" has 8 bytes
+   * l.set(1, "s");          // an int slot takes a string of up to 8 bytes
+   * ```
+   */
+  set(index: number, value: ShareableValue): void {
+    const action = "write ShareableList item";
+    const i = this.#index(index, action);
+    const e = encode(value, action);
+    let format = e.format;
+    if (e.bytes) {
+      const room = this.#offsets[i + 1] - this.#offsets[i];
+      if (e.bytes.length > room) {
+        throw new RangeError(
+          `Cannot ${action} ${i}: the value is ${e.bytes.length} bytes long and the item has room for ${room}`,
+        );
+      }
+      const current = this.#format(i, action);
+      format = current.endsWith("s") ? current : `${room}s`;
+    }
+    this.#write(i, e, format);
+  }
+
+  /**
+   * The first index whose item equals `value`, or -1. Numbers and bigints compare by value (`1`
+   * equals `1n`), strings by content, bytes by content; `NaN` equals nothing; booleans equal only
+   * booleans.
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create([1, "a", new Uint8Array([1])]);
+   * console.log(l.indexOf(1n), l.indexOf(new Uint8Array([1])), l.indexOf("b")); // 0 2 -1
+   * ```
+   */
+  indexOf(value: ShareableValue): number {
+    for (let i = 0; i < this.#length; i++) if (equal(value, this.get(i))) return i;
+    return -1;
+  }
+
+  /**
+   * How many items equal `value` (compared as in {@linkcode ShareableList.indexOf}).
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create([null, 1, null]);
+   * console.log(l.count(null)); // 2
+   * ```
+   */
+  count(value: ShareableValue): number {
+    let n = 0;
+    for (let i = 0; i < this.#length; i++) if (equal(value, this.get(i))) n++;
+    return n;
+  }
+
+  /**
+   * The items in order, read as the iteration reaches them.
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create([1, 2]);
+   * console.log([...l]); // [1, 2]
+   * ```
+   */
+  *[Symbol.iterator](): IterableIterator<ShareableValue> {
+    for (let i = 0; i < this.#length; i++) yield this.get(i);
+  }
+
+  /**
+   * Unmaps the list from this process (the segment stays; see `unlink()`). Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * const l = ShareableList.create([1]);
+   * l.close();
+   * l.unlink();
+   * ```
+   */
+  close(): void {
+    this.#shm.close();
+  }
+
+  /**
+   * Removes the segment's name (as Python's `sl.shm.unlink()`).
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * const l = ShareableList.create(["temp"]);
+   * l.unlink();
+   * l.close();
+   * ```
+   */
+  unlink(): void {
+    this.#shm.unlink();
+  }
+
+  /** Closes the list and, if this handle created it, unlinks it too. */
+  [Symbol.dispose](): void {
+    this.#shm[Symbol.dispose]();
+  }
+
+  #index(index: number, action: string): number {
+    if (this.#shm.closed) throw new TypeError(`Cannot ${action}: the ShareableList "${this.name}" is closed`);
+    if (typeof index !== "number" || !Number.isInteger(index)) {
+      throw new TypeError(`Cannot ${action}: the index must be an integer, got ${describe(index)}`);
+    }
+    const i = index < 0 ? index + this.#length : index;
+    if (i < 0 || i >= this.#length) {
+      throw new RangeError(`Cannot ${action}: index ${index} is out of range for a list of ${this.#length}`);
+    }
+    return i;
+  }
+
+  #format(i: number, action: string): string {
+    const at = this.#formatsStart + i * 8;
+    let end = at + 8;
+    while (end > at && this.#u8[end - 1] === 0) end--;
+    let format = "";
+    for (let p = at; p < end; p++) format += String.fromCharCode(this.#u8[p]);
+    if (
+      format === FMT_INT || format === FMT_FLOAT || format === FMT_BOOL || format === FMT_NONE ||
+      /^[1-9][0-9]*s$/.test(format)
+    ) return format;
+    throw new TypeError(
+      `Cannot ${action} ${i} of "${this.name}": its format ${
+        JSON.stringify(format)
+      } is not one a ShareableList writes`,
+    );
+  }
+
+  #read(i: number, action: string, decode: boolean): ShareableValue {
+    const format = this.#format(i, action);
+    const code = this.#dv.getInt8(this.#codesStart + i);
+    const at = this.#dataStart + this.#offsets[i];
+    const fail = (why: string) => new TypeError(`Cannot ${action} ${i} of "${this.name}": ${why}`);
+    if (code < CODE_AS_IS || code > CODE_NONE) throw fail(`its back-transform code ${code} is unknown`);
+    const width = format.endsWith("s") ? Number(format.slice(0, -1)) : 8;
+    if (at + width > this.#formatsStart) {
+      throw fail(`its format "${format}" needs ${width} bytes and the data area ends first`);
+    }
+    if ((code === CODE_STR || code === CODE_BYTES) && !format.endsWith("s")) {
+      throw fail(`its format "${format}" does not go with back-transform code ${code}`);
+    }
+    if (!decode) return null;
+    if (code === CODE_NONE) return null;
+    switch (format) {
+      case FMT_INT: {
+        const v = this.#dv.getBigInt64(at, true);
+        return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+      }
+      case FMT_FLOAT:
+        return this.#dv.getFloat64(at, true);
+      case FMT_BOOL:
+        return this.#u8[at + 7] !== 0;
+      case FMT_NONE:
+        return this.#u8[at + 6] !== 0;
+    }
+    let end = at + width;
+    if (code !== CODE_AS_IS) { while (end > at && this.#u8[end - 1] === 0) end--; }
+    const bytes = this.#u8.slice(at, end);
+    if (code !== CODE_STR) return bytes;
+    try {
+      return strictDecoder.decode(bytes);
+    } catch {
+      throw fail("its text is not valid UTF-8");
+    }
+  }
+
+  #write(i: number, e: Encoded, format: string): void {
+    const at = this.#dataStart + this.#offsets[i];
+    // Format and code first, then the value, in Python's order.
+    const f = this.#formatsStart + i * 8;
+    this.#u8.fill(0, f, f + 8);
+    for (let k = 0; k < format.length; k++) this.#u8[f + k] = format.charCodeAt(k);
+    this.#dv.setInt8(this.#codesStart + i, e.code);
+    switch (format) {
+      case FMT_INT:
+        this.#dv.setBigInt64(at, e.value as bigint, true);
+        return;
+      case FMT_FLOAT:
+        this.#dv.setFloat64(at, e.value as number, true);
+        return;
+      case FMT_BOOL:
+        this.#u8.fill(0, at, at + 7);
+        this.#u8[at + 7] = e.value ? 1 : 0;
+        return;
+      case FMT_NONE:
+        this.#u8.fill(0, at, at + 8);
+        return;
+    }
+    // "%ds": the bytes, cut or NUL-padded to exactly that width, as struct.pack does.
+    const width = Number(format.slice(0, -1));
+    const bytes = e.bytes!;
+    const n = Math.min(width, bytes.length);
+    this.#u8.set(n === bytes.length ? bytes : bytes.subarray(0, n), at);
+    this.#u8.fill(0, at + n, at + width);
+  }
+}
