@@ -29,9 +29,13 @@ import { os, runtime } from "./ffi/runtime.ts";
 import { NotFoundError } from "./errors.ts";
 import {
   type CreateOptions,
+  type FileCreateOptions,
+  type FileOpenOptions,
   type OpenOptions,
   type OpenOrCreateOptions,
   SharedMemory,
+  type SysvCreateOptions,
+  type SysvOpenOptions,
 } from "./shared_memory.ts";
 import { describe } from "./_validate.ts";
 
@@ -164,8 +168,9 @@ export class SharedMemoryScope implements Disposable {
   }
 
   /**
-   * Creates a segment owned by this scope: it is closed and unlinked when the scope ends.
-   * Same options and errors as `SharedMemory.create`.
+   * Creates a segment owned by this scope: it is closed and unlinked (System V: removed; file
+   * backend: the file deleted) when the scope ends. Same options and errors as `SharedMemory.create`,
+   * for every backend.
    *
    * @example
    * ```ts
@@ -176,14 +181,14 @@ export class SharedMemoryScope implements Disposable {
    * console.log(shm.name); // jobs
    * ```
    */
-  create(options: CreateOptions): SharedMemory {
+  create(options: CreateOptions | SysvCreateOptions | FileCreateOptions): SharedMemory {
     this.#checkOpen("create a segment in");
-    return this.#track(SharedMemory.create(options));
+    return this.#track(SharedMemory.create(options as CreateOptions));
   }
 
   /**
    * Attaches to an existing segment; it is closed when the scope ends and never unlinked.
-   * Same options and errors as `SharedMemory.open`.
+   * Same arguments and errors as `SharedMemory.open` (a name, or System V / file options).
    *
    * @example
    * ```ts
@@ -195,9 +200,12 @@ export class SharedMemoryScope implements Disposable {
    * console.log(view.created); // false: the scope will only close it
    * ```
    */
-  open(name: string, options?: OpenOptions): SharedMemory {
+  open(name: string | SysvOpenOptions | FileOpenOptions, options?: OpenOptions): SharedMemory {
     this.#checkOpen("open a segment in");
-    return this.#track(SharedMemory.open(name, options));
+    const shm = typeof name === "string"
+      ? SharedMemory.open(name, options)
+      : SharedMemory.open(name as SysvOpenOptions);
+    return this.#track(shm);
   }
 
   /**

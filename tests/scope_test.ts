@@ -128,6 +128,25 @@ test("a segment re-created under the same name by someone else is not unlinked",
   }
 });
 
+test("a scope owns System V segments too: removed at the end, attached ones left", () => {
+  if (process.platform !== "linux") return;
+  const scope = new SharedMemoryScope({ signals: false });
+  const owner = SharedMemory.create({ backend: "sysv", size: 256 });
+  try {
+    const mine = scope.create({ backend: "sysv", size: 512 });
+    const guest = scope.open({ backend: "sysv", id: owner.stat().id });
+    assert.equal(mine.stat().attachCount, 1);
+    scope.dispose();
+    assert.throws(() => mine.stat(), NotFoundError);
+    assert.equal(guest.closed, true);
+    assert.equal(owner.stat().attachCount, 1, "the owner's segment is still there, attached once");
+  } finally {
+    scope.dispose();
+    owner.close();
+    owner.unlink();
+  }
+});
+
 test("errors from several resources are gathered after every resource was tried", () => {
   const scope = new SharedMemoryScope({ signals: false });
   let closedLast = false;
