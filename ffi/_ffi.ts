@@ -149,3 +149,10 @@ export function cString(text: string): Uint8Array<ArrayBuffer> {
   out.set(encoded);
   return out;
 }
+
+/** NUL-terminated UTF-16 code units of `text` (a Windows `LPCWSTR`), ready to pass as a `buffer` argument. */
+export function wideString(text: string): Uint16Array<ArrayBuffer> {
+  const out = new Uint16Array(text.length + 1);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
