@@ -43,9 +43,8 @@ export function checkDenoPermission(kind: "read" | "write", path: string, action
   const state = deno.permissions.querySync({ name: kind, path }).state;
   if (state === "granted") return;
   throw new PermissionDeniedError(
-    `Cannot ${action}: Deno has no ${kind} permission for "${path}" (${state}); run with ` +
-      `--allow-${kind}=${path}. shm reaches files through FFI, which Deno's own checks do not cover, ` +
-      `so it asks for the same permission Deno.${kind === "read" ? "open" : "writeFile"} would`,
+    `Cannot ${action}: Deno has no ${kind} permission for it (run with --allow-${kind}, or ` +
+      `--allow-${kind}=${path}); FFI bypasses Deno's permission checks, so shm checks them itself`,
     { code: "EACCES", errno: 13, syscall: "Deno.permissions", segment: path },
   );
 }
