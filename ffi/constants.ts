@@ -45,6 +45,11 @@ export interface PosixConstants {
   readonly HAS_FALLOCATE: boolean;
   /** Whether `ftruncate` may be called only once on a shm object (macOS). */
   readonly FTRUNCATE_ONCE: boolean;
+  /**
+   * Whether `fchmod` works on a shm descriptor. macOS has no chmod for POSIX shm objects (it fails
+   * with EINVAL): there the mode given to `shm_open` stands, less the umask.
+   */
+  readonly SHM_FCHMOD: boolean;
   /** `fstat` reports the page-rounded size of a shm object (macOS). */
   readonly FSTAT_PAGE_ROUNDED: boolean;
   /** `shm_open` is variadic and its `mode` must go on the stack (macOS arm64). */
@@ -112,6 +117,7 @@ export function linuxConstants(cpu: ArchName): PosixConstants {
     SHM_NAME_MAX: 255,
     HAS_FALLOCATE: true,
     FTRUNCATE_ONCE: false,
+    SHM_FCHMOD: true,
     FSTAT_PAGE_ROUNDED: false,
     VARIADIC_ON_STACK: false,
     STAT: cpu === "aarch64" ? linuxStatA64 : linuxStatX64,
@@ -151,6 +157,7 @@ export function darwinConstants(cpu: ArchName): PosixConstants {
     SHM_NAME_MAX: 30,
     HAS_FALLOCATE: false,
     FTRUNCATE_ONCE: true,
+    SHM_FCHMOD: false,
     FSTAT_PAGE_ROUNDED: true,
     VARIADIC_ON_STACK: cpu === "aarch64",
     // struct stat with 64-bit inodes (the default on both architectures).

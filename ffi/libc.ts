@@ -100,6 +100,66 @@ export const darwinArm64Symbols = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * Argument registers that fixed arguments use up before a variadic one on Apple arm64: `x0`..`x7`
+ * hold eight; `path` and `oflag` take two, so six dummies fill the rest and `mode` goes on the stack.
+ */
+export const DARWIN_ARM64_PADDING = 6;
+
+/**
+ * The FFI parameter list for `int f(const char *path, int oflag, ...)`, whose one variadic argument
+ * is `mode`, declared with fixed arguments: `[buffer, i32, u32]`, or with six dummy `i32`s before
+ * `mode` when variadic arguments go on the stack (macOS arm64). The tables above spell these out
+ * literally; this is what the tests compare them with.
+ *
+ * @example
+ * ```ts
+ * import { variadicModeParameters } from "./libc.ts";
+ * console.log(variadicModeParameters(true).length); // 9
+ * ```
+ */
+export function variadicModeParameters(onStack: boolean): Deno.NativeType[] {
+  return ["buffer", "i32", ...Array<Deno.NativeType>(onStack ? DARWIN_ARM64_PADDING : 0).fill("i32"), "u32"];
+}
+
+/**
+ * The arguments for such a call: `[path, oflag, mode]`, or `[path, oflag, 0, 0, 0, 0, 0, 0, mode]`
+ * when variadic arguments go on the stack (macOS arm64), so that `mode` lands in the first stack slot,
+ * where the callee's `va_arg` reads it.
+ *
+ * @example
+ * ```ts
+ * import { variadicModeArgs } from "./libc.ts";
+ * console.log(variadicModeArgs(true, "/x", 0x202, 0o600)); // [ "/x", 514, 0, 0, 0, 0, 0, 0, 384 ]
+ * ```
+ */
+export function variadicModeArgs<P>(
+  onStack: boolean,
+  path: P,
+  oflag: number,
+  mode: number,
+): [P, ...number[]] {
+  return [path, oflag, ...Array<number>(onStack ? DARWIN_ARM64_PADDING : 0).fill(0), mode];
+}
+
+/** `O_CLOEXEC` on macOS. */
+const DARWIN_O_CLOEXEC = 0x1000000;
+
+/**
+ * The `oflag` actually passed to `shm_open`. macOS 26.4 and later reject `O_CLOEXEC` there with
+ * `EINVAL` (POSIX allows only `O_RDONLY`, `O_RDWR`, `O_CREAT`, `O_EXCL` and `O_TRUNC`), so it is
+ * dropped on macOS; the descriptor is closed right after `mmap` anyway. Linux keeps it.
+ *
+ * @example
+ * ```ts
+ * import { shmOpenOflag } from "./libc.ts";
+ * console.log(shmOpenOflag("darwin", 0x1000202)); // 514
+ * ```
+ */
+export function shmOpenOflag(system: "linux" | "darwin", oflag: number): number {
+  return system === "darwin" ? oflag & ~DARWIN_O_CLOEXEC : oflag;
+}
+
 /** Where each OS keeps its C library. */
 export const LIBC_PATHS: Readonly<Record<"linux" | "darwin", readonly string[]>> = {
   // glibc first; then musl's loader, which is its libc.
@@ -157,17 +217,24 @@ function load(): Libc {
     const s = bindLibrary(LIBC_PATHS.linux, linuxSymbols).symbols;
     return { ...s, errno: errnoReader(s.__errno_location()) };
   }
+  // macOS: on arm64 `mode` must go on the stack; on both, shm_open must not see O_CLOEXEC.
+  type Nine = Parameters<Bound<typeof darwinArm64Symbols>["shm_open"]>;
   if (arch === "aarch64") {
     const s = bindLibrary(LIBC_PATHS.darwin, darwinArm64Symbols).symbols;
     return {
       ...s,
-      shm_open: (name, oflag, mode) => s.shm_open(name, oflag, 0, 0, 0, 0, 0, 0, mode),
-      open: (path, oflag, mode) => s.open(path, oflag, 0, 0, 0, 0, 0, 0, mode),
+      shm_open: (name, oflag, mode) =>
+        s.shm_open(...variadicModeArgs(true, name, shmOpenOflag("darwin", oflag), mode) as unknown as Nine),
+      open: (path, oflag, mode) => s.open(...variadicModeArgs(true, path, oflag, mode) as unknown as Nine),
       errno: errnoReader(s.__error()),
     };
   }
   const s = bindLibrary(LIBC_PATHS.darwin, darwinX64Symbols).symbols;
-  return { ...s, errno: errnoReader(s.__error()) };
+  return {
+    ...s,
+    shm_open: (name, oflag, mode) => s.shm_open(name, shmOpenOflag("darwin", oflag), mode),
+    errno: errnoReader(s.__error()),
+  };
 }
 
 /**

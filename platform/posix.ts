@@ -167,7 +167,7 @@ export function createPosix(name: string, size: number, mode: number): Segment {
   const fd = lib.shm_open(path, C.O_CREAT | C.O_EXCL | C.O_RDWR | C.O_CLOEXEC, mode);
   if (fd < 0) throw osError(lib.errno(), "shm_open", action, name);
   try {
-    if (lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, name);
+    if (C.SHM_FCHMOD && lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, name);
     if (lib.ftruncate(fd, BigInt(size)) !== 0) throw osError(lib.errno(), "ftruncate", action, name);
     reserve(fd, size, action, name);
     const address = mapFd(fd, size, false, true, action, name);
