@@ -35,7 +35,8 @@ function uniqueName(tag: string): string {
 /** Runs the child script under this bun.exe; resolves with its parsed last line of output. */
 function child(args: string[], timeout = 60_000): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const p = spawn(proc.execPath, [CHILD, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const runArgs = "Deno" in globalThis && !("Bun" in globalThis) ? ["run", "-A", CHILD] : [CHILD];
+    const p = spawn(proc.execPath, [...runArgs, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "", err = "";
     p.stdout!.on("data", (d) => out += d);
     p.stderr!.on("data", (d) => err += d);
