@@ -210,7 +210,7 @@ function finite(timeoutMs: number | undefined): number | undefined {
  * @example
  * ```ts
  * import { SharedMemory } from "@x/shm";
- * import { futexWaitSync } from "@x/shm/futex";
+ * import { futexWaitSync } from "./_futex.ts";
  *
  * using shm = SharedMemory.create({ size: 64 });
  * console.log(futexWaitSync(shm, 0, 0, 10)); // "timed-out": nobody woke us
@@ -245,7 +245,7 @@ export function futexWaitSync(
  * @example
  * ```ts
  * import { SharedMemory } from "@x/shm";
- * import { futexWaitAsync, futexWake } from "@x/shm/futex";
+ * import { futexWaitAsync, futexWake } from "./_futex.ts";
  *
  * using shm = SharedMemory.create({ size: 64 });
  * const word = shm.view(Int32Array, 0, 1);
@@ -306,7 +306,7 @@ export async function futexWaitAsync(
  * @example
  * ```ts
  * import { SharedMemory } from "@x/shm";
- * import { futexWake } from "@x/shm/futex";
+ * import { futexWake } from "./_futex.ts";
  *
  * using shm = SharedMemory.create({ size: 64 });
  * Atomics.store(shm.view(Int32Array, 0, 1), 0, 1);

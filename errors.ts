@@ -152,3 +152,57 @@ export function osError(
       return new ShmError(message, options);
   }
 }
+
+/**
+ * A wait for a lock, a permit, a condition or a barrier ran past its `timeout`.
+ *
+ * @example
+ * ```ts
+ * import { Mutex, SharedMemory, TimeoutError } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ size: Mutex.BYTE_LENGTH });
+ * const mutex = new Mutex(shm, 0);
+ * try {
+ *   using _guard = await mutex.lock({ timeout: 500 });
+ *   // … work with the shared data …
+ * } catch (error) {
+ *   if (error instanceof TimeoutError) console.log("still held by someone else after 500 ms");
+ * }
+ * ```
+ */
+export class TimeoutError extends Error {
+  /** The timeout that ran out, in milliseconds. */
+  readonly timeout: number;
+
+  /** Builds the error; `message` says what was being waited for. */
+  constructor(message: string, timeout: number) {
+    super(message);
+    this.name = "TimeoutError";
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * A thread tried to unlock a mutex it does not hold (nobody holds it, or another thread or process
+ * does). Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import { Mutex, NotHeldError, SharedMemory } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ size: Mutex.BYTE_LENGTH });
+ * const mutex = new Mutex(shm, 0);
+ * try {
+ *   mutex.unlock();
+ * } catch (error) {
+ *   console.log(error instanceof NotHeldError); // true: it was never locked
+ * }
+ * ```
+ */
+export class NotHeldError extends Error {
+  /** Builds the error; `message` says what was attempted and who holds the mutex. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NotHeldError";
+  }
+}

@@ -51,3 +51,8 @@ export type {
   SysvStat,
 } from "./shared_memory.ts";
 export { ShareableList, type ShareableListOptions, type ShareableValue } from "./shareable_list.ts";
+export { type LockOptions, Mutex, MutexGuard } from "./mutex.ts";
+export { type AcquireOptions, Semaphore } from "./semaphore.ts";
+export { Condition, type ConditionWaitOptions } from "./condition.ts";
+export { Barrier, type BarrierWaitOptions } from "./barrier.ts";
+export { NotHeldError, TimeoutError } from "./errors.ts";

@@ -1,0 +1,298 @@
+/**
+ * A mutex that lives in 8 bytes of shared memory, usable from every process (Deno or Bun) that maps
+ * the segment.
+ *
+ * ## Layout (`Mutex.BYTE_LENGTH` = 8 bytes, at a byte offset that is a multiple of 4)
+ *
+ * | offset | type | meaning |
+ * |---|---|---|
+ * | 0 | Int32 | lock word: 0 = unlocked; otherwise the holder's owner id (bits 0–29) and bit 30 set when a thread may be sleeping on it |
+ * | 4 | Int32 | the holder's encoded start time (0 while unlocked or being taken), for PID-reuse checks |
+ *
+ * A zero-filled region is an unlocked mutex, so nobody has to initialize it. Owner ids are described
+ * in `_owner.ts`: the thread id plus a hash of the thread's start time (Linux).
+ *
+ * ## Behaviour
+ * - Uncontended `lock`/`unlock` are a compare-exchange and an exchange (plus two plain atomic stores):
+ *   no FFI call. Under contention a locker spins briefly, then sleeps in the kernel (futex on Linux).
+ * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread.
+ * - Owner death: a waiter checks every 250 ms whether the holder still lives. When it has died
+ *   (killed, crashed, exited without unlocking), the waiter takes the mutex over and is told so:
+ *   `guard.ownerDied` and `mutex.ownerDied` are true, and the data the mutex protects may be
+ *   half-updated.
+ * - The mutex is not recursive. The holder is a thread: `lockSync()` on a mutex the thread holds
+ *   throws rather than deadlocks; async `lock()` from the same thread waits for its release (so async
+ *   tasks of one thread can share it).
+ *
+ * @module
+ */
+
+import type { SharedMemory } from "./shared_memory.ts";
+import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { ID_MASK, ownerDead, selfId, selfStart, tidOf } from "./_owner.ts";
+import { NotHeldError, TimeoutError } from "./errors.ts";
+import { deadlineOf, regionOf } from "./_region.ts";
+
+/** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
+const WAITERS = 0x4000_0000;
+/** How often a waiter checks whether the holder still lives. */
+const PROBE_MS = 250;
+/** Loads of the lock word before going to sleep. */
+const SPINS = 100;
+
+/** Options of {@linkcode Mutex.lock} and {@linkcode Mutex.lockSync}. */
+export interface LockOptions {
+  /** Give up with a `TimeoutError` after this many milliseconds (default: wait forever). */
+  timeout?: number;
+  /** Async only: abort the wait (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Proof of holding a {@linkcode Mutex}: disposing of it (`using`) unlocks.
+ *
+ * @example
+ * ```ts
+ * import { Mutex, SharedMemory } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ size: 64 });
+ * const mutex = new Mutex(shm, 0);
+ * {
+ *   using guard = mutex.lockSync();
+ *   if (guard.ownerDied) console.log("the previous holder died: repair the data");
+ * } // unlocked here
+ * ```
+ */
+export class MutexGuard implements Disposable {
+  #mutex: Mutex;
+  #released = false;
+  /** True when this hold was taken over from a holder that died without unlocking. */
+  readonly ownerDied: boolean;
+
+  /** Made by {@linkcode Mutex.lockSync} and {@linkcode Mutex.lock}. */
+  constructor(mutex: Mutex, ownerDied: boolean) {
+    this.#mutex = mutex;
+    this.ownerDied = ownerDied;
+  }
+
+  /** Unlocks the mutex; a second call (or dispose after it) does nothing. */
+  unlock(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#mutex.unlock();
+  }
+
+  /** Unlocks the mutex unless this guard (or the mutex itself) already did. */
+  [Symbol.dispose](): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#mutex.heldByThisThread) this.#mutex.unlock();
+  }
+}
+
+/**
+ * A mutual-exclusion lock in shared memory, for threads of any process that maps the segment.
+ *
+ * @example Three processes incrementing one counter
+ * ```ts
+ * import { Mutex, SharedMemory } from "@x/shm";
+ *
+ * using shm = SharedMemory.openOrCreate("counter", { size: 64 });
+ * const mutex = new Mutex(shm, 0);               // bytes 0..7
+ * const counter = shm.view(Int32Array, 8, 1);    // protected by the mutex
+ * for (let i = 0; i < 3; i++) {
+ *   using _guard = await mutex.lock({ timeout: 5_000 });
+ *   counter[0] = counter[0] + 1;
+ * }
+ * ```
+ */
+export class Mutex {
+  /** Bytes a mutex occupies in the segment. */
+  static readonly BYTE_LENGTH: number = 8;
+
+  #shm: SharedMemory;
+  #offset: number;
+  #cells: Int32Array;
+  #ownerDied = false;
+
+  /**
+   * A handle on the mutex at `byteOffset` of `shm` (a multiple of 4; `BYTE_LENGTH` bytes). Creating
+   * a handle changes nothing in memory: zero bytes are an unlocked mutex.
+   *
+   * @throws {RangeError} when the region is misaligned or does not fit in the segment
+   * @throws {TypeError} when the mapping is read-only
+   */
+  constructor(shm: SharedMemory, byteOffset: number) {
+    this.#cells = regionOf(shm, byteOffset, Mutex.BYTE_LENGTH, "mutex");
+    this.#shm = shm;
+    this.#offset = byteOffset;
+  }
+
+  /** Whether some thread (in any process) holds the mutex now. */
+  get locked(): boolean {
+    return Atomics.load(this.#cells, 0) !== 0;
+  }
+
+  /** Whether the calling thread holds the mutex. */
+  get heldByThisThread(): boolean {
+    return (Atomics.load(this.#cells, 0) & ID_MASK) === selfId();
+  }
+
+  /**
+   * True when the last lock taken through this handle was taken over from a holder that died while
+   * holding it: the protected data may be inconsistent.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /**
+   * Takes the mutex if it is free, without waiting. Does not check whether the holder is alive (a
+   * waiting `lock` does).
+   *
+   * @returns true when the calling thread now holds the mutex
+   */
+  tryLock(): boolean {
+    const cells = this.#cells;
+    if (Atomics.compareExchange(cells, 0, 0, selfId()) !== 0) return false;
+    cells[1] = selfStart(); // plain store: the compare-exchange before it is a full barrier
+    this.#ownerDied = false;
+    return true;
+  }
+
+  /**
+   * Takes the mutex, blocking the thread until it is free.
+   *
+   * @returns a guard that unlocks when disposed of; `guard.ownerDied` says whether the previous
+   * holder died while holding it
+   * @throws {TimeoutError} after `options.timeout` ms
+   * @throws {Error} when this thread already holds the mutex (it is not recursive)
+   */
+  lockSync(options: LockOptions = {}): MutexGuard {
+    if (this.tryLock()) return new MutexGuard(this, false);
+    const deadline = deadlineOf(options.timeout, "lock the mutex");
+    const me = selfId();
+    if (this.#spin(me)) return new MutexGuard(this, false);
+    let lastProbe = performance.now();
+    for (;;) {
+      const v = this.#prepareSleep(me, true);
+      if (v === 0) return new MutexGuard(this, false);
+      const now = performance.now();
+      if (now - lastProbe >= PROBE_MS) {
+        lastProbe = now;
+        if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
+      }
+      if (now >= deadline) throw this.#timeout(options.timeout!);
+      futexWaitSync(this.#shm, this.#offset, v, Math.min(deadline - now, PROBE_MS));
+    }
+  }
+
+  /**
+   * Takes the mutex, waiting without blocking the event loop.
+   *
+   * @returns a guard that unlocks when disposed of; `guard.ownerDied` says whether the previous
+   * holder died while holding it
+   * @throws {TimeoutError} after `options.timeout` ms
+   */
+  async lock(options: LockOptions = {}): Promise<MutexGuard> {
+    if (this.tryLock()) return new MutexGuard(this, false);
+    const deadline = deadlineOf(options.timeout, "lock the mutex");
+    options.signal?.throwIfAborted();
+    const me = selfId();
+    if (this.#spin(me)) return new MutexGuard(this, false);
+    let lastProbe = performance.now();
+    for (;;) {
+      const v = this.#prepareSleep(me, false);
+      if (v === 0) return new MutexGuard(this, false);
+      const now = performance.now();
+      if (now - lastProbe >= PROBE_MS) {
+        lastProbe = now;
+        if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
+      }
+      if (now >= deadline) throw this.#timeout(options.timeout!);
+      await futexWaitAsync(this.#shm, this.#offset, v, Math.min(deadline - now, PROBE_MS), options.signal);
+    }
+  }
+
+  /**
+   * Releases the mutex and wakes one waiter, if any.
+   *
+   * @throws {NotHeldError} when the calling thread does not hold it
+   */
+  unlock(): void {
+    const cells = this.#cells;
+    const me = selfId();
+    // A plain read is enough: only this thread could have put its own id there.
+    const v = cells[0];
+    if ((v & ID_MASK) !== me) {
+      if (cells.length === 0) throw new TypeError("Cannot unlock the mutex: its SharedMemory is closed");
+      throw new NotHeldError(
+        v === 0
+          ? "Cannot unlock the mutex: it is not locked"
+          : `Cannot unlock the mutex: it is held by thread ${tidOf(v)}, not by this thread (${tidOf(me)})`,
+      );
+    }
+    cells[1] = 0; // plain store: the compare-exchange below (a full barrier) publishes it first
+    if (Atomics.compareExchange(cells, 0, me, 0) === me) return;
+    // The waiters bit is set: release and wake one sleeper.
+    Atomics.exchange(cells, 0, 0);
+    futexWake(this.#shm, this.#offset, 1);
+  }
+
+  /** Spins briefly on the word; true when the mutex was taken meanwhile. */
+  #spin(me: number): boolean {
+    const cells = this.#cells;
+    for (let i = 0; i < SPINS; i++) {
+      if (Atomics.load(cells, 0) === 0 && Atomics.compareExchange(cells, 0, 0, me) === 0) {
+        cells[1] = selfStart();
+        this.#ownerDied = false;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Either takes the mutex (returns 0) or marks the word as having waiters and returns the value to
+   * sleep on.
+   */
+  #prepareSleep(me: number, sync: boolean): number {
+    const cells = this.#cells;
+    if (cells.length === 0) throw new TypeError("Cannot lock the mutex: its SharedMemory is closed");
+    for (;;) {
+      const v = Atomics.load(cells, 0);
+      if (v === 0) {
+        // Others may sleep on it: keep the waiters bit so our unlock wakes one.
+        if (Atomics.compareExchange(cells, 0, 0, me | WAITERS) === 0) {
+          cells[1] = selfStart();
+          this.#ownerDied = false;
+          return 0;
+        }
+        continue;
+      }
+      if (sync && (v & ID_MASK) === me) {
+        throw new Error("Cannot lock the mutex: this thread already holds it (a Mutex is not recursive)");
+      }
+      if (v & WAITERS) return v;
+      if (Atomics.compareExchange(cells, 0, v, v | WAITERS) === v) return v | WAITERS;
+    }
+  }
+
+  /** When the holder recorded in `v` is dead, takes the mutex over from it. */
+  #takeOverIfDead(v: number, me: number): boolean {
+    const owner = v & ID_MASK;
+    if (owner === me) return false;
+    if (!ownerDead(owner, Atomics.load(this.#cells, 1))) return false;
+    if (Atomics.compareExchange(this.#cells, 0, v, me | WAITERS) !== v) return false;
+    this.#cells[1] = selfStart(); // plain store: ordered after the CAS by its acquire semantics
+    this.#ownerDied = true;
+    return true;
+  }
+
+  #timeout(timeout: number): TimeoutError {
+    return new TimeoutError(
+      `Cannot lock the mutex: still held by another thread after ${timeout} ms`,
+      timeout,
+    );
+  }
+}
