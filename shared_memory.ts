@@ -176,8 +176,11 @@ export type TypedArray =
 
 /** A typed array constructor, such as `Float64Array`. */
 export interface TypedArrayConstructor<T extends TypedArray> {
+  /** Makes a view of `length` elements of `buffer` from `byteOffset`. */
   new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  /** Size of one element in bytes. */
   readonly BYTES_PER_ELEMENT: number;
+  /** The constructor's name, such as `"Float64Array"`. */
   readonly name: string;
 }
 

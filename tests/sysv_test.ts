@@ -339,6 +339,16 @@ test("close detaches buf and views, is safe twice; dispose removes what it creat
   kept.unlink();
 });
 
+test("a buffer transferred away before close reads zeros afterwards, and the segment is detached", () => {
+  using shm = SharedMemory.create({ backend: "sysv", size: 8192 });
+  shm.buf[100] = 9;
+  const moved = shm.buf.buffer.transfer();
+  assert.equal(new Uint8Array(moved)[100], 9);
+  shm.close();
+  assert.equal(shm.stat().attachCount, 0, "replacing the pages detached the segment");
+  assert.equal(new Uint8Array(moved)[100], 0, "the stale buffer reads zeros, not freed memory");
+});
+
 test("stat() and flush() say clearly which backends have them", () => {
   using sysv = SharedMemory.create({ backend: "sysv", size: 8 });
   assert.throws(
