@@ -249,6 +249,20 @@ const finalizer = new FinalizationRegistry<Segment>((segment) => {
  *   using shm = SharedMemory.create({ size: 64 });
  *   shm.view(Int32Array)[0] = 7;
  * } // closed and unlinked here
+ * ``` *
+ * @example Other backends: System V (`shmget`, for C programs built around it) and files (persistent)
+ * ```ts
+ * import { ftok, SharedMemory } from "@x/shm";
+ *
+ * const sysv = SharedMemory.create({ backend: "sysv", key: ftok("/tmp", 1), size: 4096, mode: 0o666 });
+ * console.log(sysv.name, sysv.id, sysv.stat().attachCount); // 0x01000002 7 1
+ * sysv.close();
+ * sysv.unlink(); // IPC_RMID
+ *
+ * const file = SharedMemory.create({ backend: "file", path: "./state.bin", size: 4096 });
+ * file.buf[0] = 1;
+ * file.flush(); // msync
+ * file.close(); // ./state.bin keeps the data
  * ```
  */
 export class SharedMemory implements Disposable {
