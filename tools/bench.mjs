@@ -1,0 +1,360 @@
+#!/usr/bin/env node
+// `npm run bench`: runs every benchmark suite (bench/*_bench.ts) under Deno and under Bun, merges the
+// rows into bench/results.json, prints one table of the advantages, and draws bench/chart.svg.
+//
+// Usage: node tools/bench.mjs [--only deno|bun] [suite filter…]
+//   BENCH_QUICK=1   short runs to smoke-test the benches; results go to a temporary folder instead
+//                   of bench/results.json and bench/chart.svg.
+//
+// Each suite runs in its own process per runtime (bench/run.ts with one suite), so a suite that
+// crashes, hangs (killed after BENCH_TIMEOUT seconds, default 900; 180 when quick) or leaves memory
+// behind cannot disturb the others: its failure becomes an error row. With filters, only the
+// matching suites are re-run and the other rows of bench/results.json are kept.
+import { spawn } from "node:child_process";
+import { cpus, tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const benchDir = join(root, "bench");
+const bin = (name) => {
+  const local = join(root, "node_modules", ".bin", name);
+  return existsSync(local) ? local : name;
+};
+const quick = process.env.BENCH_QUICK === "1";
+const timeoutSeconds = Number(process.env.BENCH_TIMEOUT ?? (quick ? 180 : 900));
+
+const args = process.argv.slice(2);
+let runtimes = ["deno", "bun"];
+if (args[0] === "--only") {
+  runtimes = [args[1]];
+  args.splice(0, 2);
+}
+const filters = args;
+
+const topicOf = (file) => /^([a-z0-9][a-z0-9_]*)_bench\.ts$/.exec(file)?.[1] ?? null;
+const suites = readdirSync(benchDir).map(topicOf).filter((t) => t !== null).sort()
+  .filter((t) => !filters.length || filters.some((f) => t.includes(f)));
+if (!suites.length) {
+  console.error(`No suite in bench/ matches ${filters.join(", ")}`);
+  process.exit(2);
+}
+
+function command(runtime, suite, out) {
+  const script = join(benchDir, "run.ts");
+  return runtime === "deno"
+    ? [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", script, "--out", out, suite]]
+    : [bin("bun"), [script, "--out", out, suite]];
+}
+
+function runSuite(runtime, suite, out) {
+  return new Promise((resolve) => {
+    const [cmd, cmdArgs] = command(runtime, suite, out);
+    const child = spawn(cmd, cmdArgs, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", BENCH_QUICK: quick ? "1" : "0" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutSeconds * 1000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, note: String(e) });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        code,
+        note: timedOut ? `killed after ${timeoutSeconds} s` : signal ? `killed by ${signal}` : `exit ${code}`,
+      });
+    });
+  });
+}
+
+function errorRow(runtime, suite, error) {
+  return {
+    runtime,
+    suite,
+    name: `${suite} suite`,
+    unit: "",
+    ours: null,
+    reference: null,
+    referenceName: "",
+    advantage: null,
+    higherIsBetter: null,
+    target: null,
+    met: null,
+    quick,
+    error,
+  };
+}
+
+function shmEntries() {
+  try {
+    return readdirSync("/dev/shm").filter((n) => n.startsWith("shmbench_"));
+  } catch {
+    return [];
+  }
+}
+
+const fmt = (n) => {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  const a = Math.abs(n);
+  return a >= 100
+    ? n.toFixed(0)
+    : a >= 10
+    ? n.toFixed(1)
+    : a >= 1
+    ? n.toFixed(2)
+    : a >= 0.01
+    ? n.toFixed(3)
+    : n.toPrecision(2);
+};
+
+function versionOf(runtime) {
+  return new Promise((resolve) => {
+    const child = spawn(bin(runtime), ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.on("error", () => resolve("?"));
+    child.on(
+      "close",
+      () => resolve(out.split("\n")[0].replace(/^(deno|bun) /, "").split(" ")[0].trim() || "?"),
+    );
+  });
+}
+
+// ---------------------------------------------------------------- run
+
+const work = mkdtempSync(join(tmpdir(), "shm-bench-"));
+const before = new Set(shmEntries());
+const fresh = [];
+let failures = 0;
+for (const runtime of runtimes) {
+  for (const suite of suites) {
+    const out = join(work, `${runtime}-${suite}.json`);
+    console.log(`\n=== ${suite} under ${runtime}${quick ? " (quick)" : ""}`);
+    const { code, note } = await runSuite(runtime, suite, out);
+    let rows = null;
+    if (existsSync(out)) {
+      try {
+        rows = JSON.parse(readFileSync(out, "utf8"));
+      } catch (e) {
+        rows = [errorRow(runtime, suite, `unreadable results (${e.message}); ${note}`)];
+      }
+    }
+    if (!rows || (!rows.length && code !== 0)) rows = [errorRow(runtime, suite, `no results: ${note}`)];
+    if (rows.some((r) => r.error !== undefined)) failures++;
+    fresh.push(...rows);
+  }
+}
+rmSync(work, { recursive: true, force: true });
+const leaked = shmEntries().filter((n) => !before.has(n));
+
+// ---------------------------------------------------------------- merge
+
+const resultsPath = quick ? join(tmpdir(), "shm-bench-quick-results.json") : join(benchDir, "results.json");
+const chartPath = quick ? join(tmpdir(), "shm-bench-quick-chart.svg") : join(benchDir, "chart.svg");
+let kept = [];
+if (!quick && existsSync(resultsPath)) {
+  try {
+    const ran = new Set(fresh.map((r) => `${r.runtime}\0${r.suite}`));
+    kept = JSON.parse(readFileSync(resultsPath, "utf8")).filter((r) => !ran.has(`${r.runtime}\0${r.suite}`));
+  } catch {
+    kept = [];
+  }
+}
+const runtimeOrder = (r) => ["deno", "bun"].indexOf(r.runtime);
+const all = [...kept, ...fresh].sort((a, b) =>
+  a.suite.localeCompare(b.suite) || runtimeOrder(a) - runtimeOrder(b)
+);
+writeFileSync(resultsPath, JSON.stringify(all, null, 2) + "\n");
+
+// ---------------------------------------------------------------- table
+
+// One line per comparison (suite + name, in first-seen order), one column group per runtime.
+const groups = [];
+const byKey = new Map();
+for (const r of all) {
+  const key = `${r.suite}\0${r.name}`;
+  if (!byKey.has(key)) {
+    byKey.set(key, { suite: r.suite, name: r.name, unit: r.unit, target: r.target, rows: {} });
+    groups.push(byKey.get(key));
+  }
+  const g = byKey.get(key);
+  g.rows[r.runtime] = r;
+  g.target ??= r.target;
+  if (!g.unit) g.unit = r.unit;
+}
+const seenRuntimes = ["deno", "bun"].filter((rt) => all.some((r) => r.runtime === rt));
+const cell = (r) => {
+  if (!r) return ["", "", ""];
+  if (r.error !== undefined) return ["error", "", ""];
+  const mark = r.met === null ? "" : r.met ? " ✓" : " ✗";
+  return [`${fmt(r.ours)}`, `${fmt(r.reference)}`, `${fmt(r.advantage)}×${mark}`];
+};
+const header = ["comparison", "unit", "target"];
+for (const rt of seenRuntimes) header.push(`${rt} ours`, `${rt} ref`, `${rt} adv.`);
+const lines = groups.map((g) => {
+  const line = [g.name, g.unit, g.target ? `≥ ${g.target}×` : ""];
+  for (const rt of seenRuntimes) line.push(...cell(g.rows[rt]));
+  return line;
+});
+const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+const show = (cells) =>
+  cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+console.log(
+  `\n${"=".repeat(20)} advantage = how many times better ours is than the reference (> 1: ours wins)`,
+);
+console.log(show(header));
+for (const l of lines) console.log(show(l));
+for (const r of all.filter((r) => r.error !== undefined)) {
+  console.log(`error: ${r.suite} (${r.runtime}): ${r.error}`);
+}
+const missed = all.filter((r) => r.met === false);
+for (const r of missed) {
+  console.log(
+    `target missed: ${r.name} (${r.runtime}): ${fmt(r.advantage)}× < ${r.target}× vs ${r.referenceName}`,
+  );
+}
+
+// ---------------------------------------------------------------- chart
+
+const versions = {};
+for (const rt of seenRuntimes) versions[rt] = await versionOf(rt);
+writeFileSync(chartPath, chart(groups, seenRuntimes, versions));
+console.log(`\nWrote ${resultsPath} and ${chartPath}${quick ? " (quick run: bench/ left untouched)" : ""}`);
+if (leaked.length) console.log(`LEAK: segments left in /dev/shm by the benchmarks: ${leaked.join(", ")}`);
+process.exit(failures || leaked.length ? 1 : 0);
+
+/** A horizontal bar chart of advantages on a log scale, bars growing from the 1× line. */
+function chart(groups, runtimes, versions) {
+  const colors = { deno: "#2b6cb0", bun: "#d69e2e" };
+  const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const tick = (v) => `${v >= 1 ? v.toFixed(0) : String(Number(v.toPrecision(1)))}×`;
+  const values = groups.flatMap((g) => [
+    ...runtimes.map((rt) => g.rows[rt]?.advantage).filter((v) => Number.isFinite(v) && v > 0),
+    ...(g.target ? [g.target] : []),
+  ]);
+  const lo = Math.min(-1, Math.floor(Math.log10(Math.min(...values, 1))));
+  const hi = Math.max(1, Math.ceil(Math.log10(Math.max(...values, 1))));
+  const left = 30, right = 250, plotW = 760, top = 78, labelH = 18, barH = 15, gap = 3, groupGap = 14;
+  const groupH = labelH + runtimes.length * (barH + gap) - gap;
+  const bottom = top + groups.length * (groupH + groupGap);
+  const height = bottom + 50;
+  const width = left + plotW + right;
+  const x = (v) => left + ((Math.log10(v) - lo) / (hi - lo)) * plotW;
+  const out = [];
+  const halo = ` stroke="#fff" stroke-width="3" paint-order="stroke"`;
+  const subtitle =
+    `${quick ? "QUICK smoke run, not figures to quote · " : ""}${new Date().toISOString().slice(0, 10)} · ` +
+    `${cpus().length} cores · ${
+      runtimes.map((rt) => `${rt} ${versions[rt]}`).join(" · ")
+    } · ours and reference measured in the same run and runtime`;
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="${
+      width / 2
+    }" y="22" text-anchor="middle" font-size="15" font-weight="bold">shm: how many times better than the reference (log scale; right of 1× = ours wins)</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
+  );
+  // Grid: decades, with 2× and 5× in lighter lines.
+  for (let d = lo; d <= hi; d++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** d;
+      if (Math.log10(v) > hi + 1e-9) continue;
+      const px = x(v).toFixed(1);
+      out.push(
+        `<line x1="${px}" y1="${top - 8}" x2="${px}" y2="${bottom}" stroke="${m === 1 ? "#ccc" : "#eee"}"/>`,
+      );
+      if (m === 1 || hi - lo <= 3) {
+        out.push(`<text x="${px}" y="${bottom + 15}" text-anchor="middle" fill="#555">${tick(v)}</text>`);
+      }
+    }
+  }
+  const one = x(1);
+  out.push(
+    `<line x1="${one.toFixed(1)}" y1="${top - 12}" x2="${
+      one.toFixed(1)
+    }" y2="${bottom}" stroke="#000" stroke-width="1.5"/>`,
+  );
+  out.push(
+    `<text x="${one.toFixed(1)}" y="${top - 16}" text-anchor="middle">1× (as good as the reference)</text>`,
+  );
+  // Legend.
+  let lx = left;
+  const ly = bottom + 26;
+  for (const rt of runtimes) {
+    out.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${colors[rt] ?? "#888"}"/>`);
+    out.push(`<text x="${lx + 16}" y="${ly + 10}">${esc(rt)}</text>`);
+    lx += 70;
+  }
+  out.push(
+    `<line x1="${lx}" y1="${ly - 2}" x2="${lx}" y2="${
+      ly + 14
+    }" stroke="#c53030" stroke-width="2" stroke-dasharray="3,2"/>`,
+  );
+  out.push(`<text x="${lx + 6}" y="${ly + 10}">target (✓ met, ✗ missed: faded bar)</text>`);
+  // Bars.
+  groups.forEach((g, i) => {
+    const y0 = top + i * (groupH + groupGap);
+    const first = runtimes.map((rt) => g.rows[rt]).find((r) => r && r.referenceName);
+    const vs = first
+      ? `\u00a0\u00a0— vs ${first.referenceName} (${first.unit}${
+        first.higherIsBetter ? ", higher is better" : ", lower is better"
+      })`
+      : "";
+    out.push(
+      `<text x="${left}" y="${y0 + 12}"${halo}><tspan font-weight="bold">${
+        esc(g.name)
+      }</tspan><tspan fill="#555">${esc(vs)}</tspan></text>`,
+    );
+    runtimes.forEach((rt, j) => {
+      const r = g.rows[rt];
+      const y = y0 + labelH + j * (barH + gap);
+      if (!r) return;
+      if (r.error !== undefined || !Number.isFinite(r.advantage) || r.advantage <= 0) {
+        out.push(
+          `<text x="${(one + 6).toFixed(1)}" y="${y + barH - 3}" fill="#c53030">${esc(rt)}: error<title>${
+            esc(r.error ?? "no figure")
+          }</title></text>`,
+        );
+        return;
+      }
+      const xv = x(Math.min(Math.max(r.advantage, 10 ** lo), 10 ** hi));
+      const x1 = Math.min(xv, one), w = Math.max(Math.abs(xv - one), 1);
+      const tip = `${rt}: ours ${fmt(r.ours)} ${r.unit} vs ${
+        fmt(r.reference)
+      } ${r.unit} (${r.referenceName})`;
+      out.push(
+        `<rect x="${x1.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${
+          colors[rt] ?? "#888"
+        }"${r.met === false ? ' fill-opacity="0.45"' : ""}><title>${esc(tip)}</title></rect>`,
+      );
+      const mark = r.met === null ? "" : r.met ? " ✓" : " ✗";
+      // Figures go right of the bar, or right of the 1× line for a bar that grows left.
+      const textX = Math.max(xv, one) + 4;
+      out.push(
+        `<text x="${textX.toFixed(1)}" y="${y + barH - 3}"${halo}>${
+          esc(`${fmt(r.advantage)}×${mark}  ${rt}: ${fmt(r.ours)} vs ${fmt(r.reference)} ${r.unit}`)
+        }</text>`,
+      );
+    });
+    if (g.target) {
+      const tx = x(g.target).toFixed(1);
+      const ty = y0 + labelH;
+      out.push(
+        `<line x1="${tx}" y1="${ty - 3}" x2="${tx}" y2="${
+          y0 + groupH + 3
+        }" stroke="#c53030" stroke-width="2" stroke-dasharray="3,2"><title>target ${g.target}×</title></line>`,
+      );
+    }
+  });
+  out.push(`</svg>`);
+  return out.join("\n") + "\n";
+}
