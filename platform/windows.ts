@@ -66,6 +66,11 @@ export function objectName(name: string, action: string): string {
   return full;
 }
 
+/** A byte count as the `[high, low]` DWORD pair kernel32 takes for sizes and offsets. */
+export function dwordPair(size: number): [high: number, low: number] {
+  return [Math.floor(size / 2 ** 32), size % 2 ** 32];
+}
+
 function closeHandle(k: Kernel32, handle: bigint): void {
   if (handle !== 0n && handle !== INVALID_HANDLE_VALUE) k.CloseHandle(handle);
 }
@@ -159,8 +164,7 @@ export function createWindows(name: string, size: number, _mode: number): Segmen
   const action = `create shared memory segment "${name}"`;
   const wide = wideString(objectName(name, action));
   const k = kernel32();
-  const high = Math.floor(size / 2 ** 32);
-  const low = size % 2 ** 32;
+  const [high, low] = dwordPair(size);
   const mapping = handleValue(
     k.CreateFileMappingW(INVALID_HANDLE_VALUE, null, W.PAGE_READWRITE, high, low, wide),
   );
@@ -302,7 +306,7 @@ export function createWindowsFile(path: string, size: number, _mode: number): Se
   try {
     // A mapping larger than the file extends the file to that size (with zeros).
     mapping = handleValue(
-      k.CreateFileMappingW(file, null, W.PAGE_READWRITE, Math.floor(size / 2 ** 32), size % 2 ** 32, null),
+      k.CreateFileMappingW(file, null, W.PAGE_READWRITE, ...dwordPair(size), null),
     );
     if (mapping === 0n) throw winError(k.GetLastError(), "CreateFileMappingW", action, path);
     const view = mapView(k, mapping, W.FILE_MAP_WRITE, size, action, path);

@@ -19,7 +19,7 @@ import { wideString } from "../ffi/_ffi.ts";
 import { arch, os } from "../ffi/runtime.ts";
 import { checkName } from "../_validate.ts";
 import { posixAdapter } from "../platform/posix.ts";
-import { objectName, windowsAdapter } from "../platform/windows.ts";
+import { dwordPair, objectName, windowsAdapter } from "../platform/windows.ts";
 import { AlreadyExistsError, NotFoundError, PermissionDeniedError, ShmError } from "../mod.ts";
 
 // ---- macOS ------------------------------------------------------------------------------------------
@@ -243,4 +243,12 @@ test("UTF-16 names: wideString gives NUL-terminated code units, surrogate pairs 
   assert.deepEqual([...wideString("Local\\é")], [76, 111, 99, 97, 108, 92, 0xe9, 0]);
   assert.deepEqual([...wideString("😀")], [0xd83d, 0xde00, 0]);
   assert.deepEqual([...wideString("")], [0]);
+});
+
+test("Windows sizes split into high and low DWORDs", () => {
+  assert.deepEqual(dwordPair(100), [0, 100]);
+  assert.deepEqual(dwordPair(2 ** 32 - 1), [0, 2 ** 32 - 1]);
+  assert.deepEqual(dwordPair(2 ** 32), [1, 0]);
+  assert.deepEqual(dwordPair(5 * 2 ** 32 + 7), [5, 7]);
+  assert.deepEqual(dwordPair(Number.MAX_SAFE_INTEGER), [2 ** 21 - 1, 2 ** 32 - 1]);
 });
