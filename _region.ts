@@ -30,10 +30,16 @@ export function regionOf(
 /** Checks a `timeout` option and returns the deadline (`Infinity` for none). */
 export function deadlineOf(timeout: number | undefined, what: string): number {
   if (timeout === undefined) return Infinity;
+  checkTimeout(timeout, what);
+  return performance.now() + timeout;
+}
+
+/** Throws a RangeError unless `timeout` is a non-negative number (or undefined). */
+export function checkTimeout(timeout: number | undefined, what: string): void {
+  if (timeout === undefined) return;
   if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
     throw new RangeError(
       `Cannot ${what}: timeout must be a non-negative number of milliseconds, got ${timeout}`,
     );
   }
-  return performance.now() + timeout;
 }

@@ -31,7 +31,7 @@ import type { SharedMemory } from "./shared_memory.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
 import { ID_MASK, ownerDead, selfId, selfStart, tidOf } from "./_owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
-import { deadlineOf, regionOf } from "./_region.ts";
+import { checkTimeout, deadlineOf, regionOf } from "./_region.ts";
 
 /** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
 const WAITERS = 0x4000_0000;
@@ -169,6 +169,7 @@ export class Mutex {
    * @throws {Error} when this thread already holds the mutex (it is not recursive)
    */
   lockSync(options: LockOptions = {}): MutexGuard {
+    checkTimeout(options.timeout, "lock the mutex");
     if (this.tryLock()) return new MutexGuard(this, false);
     const deadline = deadlineOf(options.timeout, "lock the mutex");
     const me = selfId();
@@ -195,6 +196,7 @@ export class Mutex {
    * @throws {TimeoutError} after `options.timeout` ms
    */
   async lock(options: LockOptions = {}): Promise<MutexGuard> {
+    checkTimeout(options.timeout, "lock the mutex");
     if (this.tryLock()) return new MutexGuard(this, false);
     const deadline = deadlineOf(options.timeout, "lock the mutex");
     options.signal?.throwIfAborted();

@@ -18,7 +18,7 @@
 import type { SharedMemory } from "./shared_memory.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
 import { TimeoutError } from "./errors.ts";
-import { deadlineOf, regionOf } from "./_region.ts";
+import { checkTimeout, deadlineOf, regionOf } from "./_region.ts";
 
 /** Loads of the count before going to sleep. */
 const SPINS = 100;
@@ -116,6 +116,7 @@ export class Semaphore {
    * @throws {TimeoutError} after `options.timeout` ms
    */
   acquireSync(options: AcquireOptions = {}): void {
+    checkTimeout(options.timeout, "acquire the semaphore");
     if (this.#spin()) return;
     const deadline = deadlineOf(options.timeout, "acquire the semaphore");
     const cells = this.#cells;
@@ -139,6 +140,7 @@ export class Semaphore {
    * @throws {TimeoutError} after `options.timeout` ms
    */
   async acquire(options: AcquireOptions = {}): Promise<void> {
+    checkTimeout(options.timeout, "acquire the semaphore");
     if (this.#spin()) return;
     const deadline = deadlineOf(options.timeout, "acquire the semaphore");
     const cells = this.#cells;

@@ -1,0 +1,267 @@
+// Mutex: the contract in one process, then across processes and runtimes: the classic counter at
+// scale (and the same race without the lock), timeouts, async waits that leave the event loop
+// running, owner death and PID-reuse checks.
+import assert from "node:assert/strict";
+import { Mutex, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
+import { selfId } from "../_owner.ts";
+import { test } from "./_harness.ts";
+import { type Child, OTHER, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+
+const CHILD = "tests/children/sync_child.ts";
+
+function segment(size = 4096): SharedMemory {
+  return SharedMemory.create({ name: uniqueName("mutex"), size });
+}
+
+/** Starts a child that takes the mutex @0 and holds it; resolves with its owner id and start time. */
+async function holder(
+  rt: "deno" | "bun",
+  shm: SharedMemory,
+): Promise<{ child: Child; id: number; start: number }> {
+  const child = start(tsCommand(rt, CHILD, ["hold", shm.name]));
+  const line = await child.waitFor(/^locked|^<exited/);
+  if (!line.startsWith("locked")) throw new Error(`holder failed: ${(await child.done).stderr}`);
+  const [, id, st] = line.split(" ");
+  return { child, id: Number(id), start: Number(st) };
+}
+
+test("a zero-filled region is an unlocked mutex; tryLock, unlock and guards", () => {
+  const shm = segment();
+  try {
+    assert.equal(Mutex.BYTE_LENGTH, 8);
+    const m = new Mutex(shm, 0);
+    assert.equal(m.locked, false);
+    assert.equal(m.tryLock(), true);
+    assert.equal(m.locked, true);
+    assert.equal(m.heldByThisThread, true);
+    assert.equal(m.tryLock(), false);
+    const word = shm.view(Int32Array, 0, 2);
+    assert.equal(word[0], selfId(), "the lock word names the holder");
+    m.unlock();
+    assert.deepEqual([...word], [0, 0], "unlocking leaves zero bytes behind");
+    {
+      using guard = m.lockSync();
+      assert.equal(guard.ownerDied, false);
+      assert.equal(m.locked, true);
+    }
+    assert.equal(m.locked, false, "disposing of the guard unlocked");
+    const g = m.lockSync();
+    g.unlock();
+    g.unlock(); // a second unlock through the guard does nothing
+    assert.equal(m.locked, false);
+    // A second handle on the same bytes is the same mutex.
+    const other = new Mutex(shm, 0);
+    assert.equal(m.tryLock(), true);
+    assert.equal(other.locked, true);
+    assert.equal(other.tryLock(), false);
+    other.unlock(); // same thread: allowed, it is the holder
+    assert.equal(m.locked, false);
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("unlocking a mutex nobody holds, or relocking it from the holder, is a clear error", () => {
+  const shm = segment();
+  try {
+    const m = new Mutex(shm, 8);
+    assert.throws(() => m.unlock(), (e) => e instanceof NotHeldError && /not locked/.test(e.message));
+    m.lockSync();
+    assert.throws(() => m.lockSync(), /already holds it/);
+    m.unlock();
+    // Someone else's hold: an id that is not ours.
+    Atomics.store(shm.view(Int32Array, 8, 1), 0, 12345);
+    assert.throws(
+      () => m.unlock(),
+      (e) => e instanceof NotHeldError && /held by thread 12345/.test(e.message),
+    );
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("bad placement is a RangeError before anything is touched", () => {
+  const shm = segment(64);
+  try {
+    assert.throws(() => new Mutex(shm, 2), RangeError);
+    assert.throws(() => new Mutex(shm, -4), RangeError);
+    assert.throws(() => new Mutex(shm, 60), RangeError);
+    assert.throws(() => new Mutex(shm, 1.5), RangeError);
+    const m = new Mutex(shm, 56);
+    assert.throws(() => m.lockSync({ timeout: -1 }), RangeError);
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+for (const rt of ["deno", "bun"] as const) {
+  test(`a mutex held by a ${rt} process: tryLock fails, timeouts throw, the event loop keeps running`, async () => {
+    const shm = segment();
+    let child: Child | undefined;
+    try {
+      const h = await holder(rt, shm);
+      child = h.child;
+      const m = new Mutex(shm, 0);
+      assert.equal(m.tryLock(), false);
+      assert.throws(() => m.lockSync({ timeout: 50 }), TimeoutError);
+      await assert.rejects(m.lock({ timeout: 50 }), TimeoutError);
+      assert.throws(() => m.unlock(), NotHeldError);
+      // Await the lock while a timer ticks; the holder lets go only after the 10th tick, so a blocked
+      // event loop would never get the lock.
+      let ticks = 0;
+      const release = shm.view(Int32Array, 12, 1);
+      const timer = setInterval(() => {
+        if (++ticks === 10) Atomics.store(release, 0, 1);
+      }, 10);
+      try {
+        using guard = await m.lock({ timeout: 30_000 });
+        assert.ok(ticks >= 10, `only ${ticks} ticks`);
+        assert.equal(guard.ownerDied, false);
+      } finally {
+        clearInterval(timer);
+      }
+      const out = await child.done;
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout, /released/);
+    } finally {
+      child?.kill("SIGKILL");
+      shm.close();
+      shm.unlink();
+    }
+  });
+
+  test(`a ${rt} holder killed with SIGKILL: the next locker gets the mutex within 1 s and is told`, async () => {
+    const shm = segment();
+    try {
+      for (const flavour of ["sync", "async"] as const) {
+        const { child } = await holder(rt, shm);
+        const m = new Mutex(shm, 0);
+        assert.equal(m.tryLock(), false);
+        child.kill("SIGKILL");
+        await child.done;
+        const t0 = performance.now();
+        const guard = flavour === "sync"
+          ? m.lockSync({ timeout: 10_000 })
+          : await m.lock({ timeout: 10_000 });
+        const took = performance.now() - t0;
+        assert.equal(guard.ownerDied, true, `${flavour}: told the owner died`);
+        assert.equal(m.ownerDied, true);
+        assert.ok(took < 1000, `${flavour}: took over after ${took.toFixed(0)} ms`);
+        guard.unlock();
+        assert.equal(m.locked, false);
+        // The next ordinary lock is not flagged.
+        m.lockSync().unlock();
+        assert.equal(m.ownerDied, false);
+      }
+    } finally {
+      shm.close();
+      shm.unlink();
+    }
+  });
+}
+
+test("PID reuse: a live holder stays alive; an id whose start time differs counts as dead", async () => {
+  const shm = segment();
+  let child: Child | undefined;
+  try {
+    const h = await holder(OTHER, shm);
+    child = h.child;
+    const cells = shm.view(Int32Array, 0, 2);
+    const m = new Mutex(shm, 0);
+    // The real holder, alive, across several liveness probes: never taken from it.
+    assert.throws(() => m.lockSync({ timeout: 700 }), TimeoutError);
+    assert.equal(Atomics.load(cells, 0) & 0x3fff_ffff, h.id);
+    // The same thread id with another start-time hash: a later thread got the id, the holder is dead.
+    const saved = [cells[0], cells[1]];
+    Atomics.store(cells, 0, h.id ^ (1 << 22));
+    using g1 = m.lockSync({ timeout: 5_000 });
+    assert.equal(g1.ownerDied, true);
+    g1.unlock();
+    // The same id and hash but a different full start time written beside it: dead as well.
+    Atomics.store(cells, 1, h.start + 1);
+    Atomics.store(cells, 0, h.id);
+    using g2 = m.lockSync({ timeout: 5_000 });
+    assert.equal(g2.ownerDied, true);
+    g2.unlock();
+    // A thread id nobody has: dead.
+    Atomics.store(cells, 1, 0);
+    Atomics.store(cells, 0, 4_000_000);
+    using g3 = await m.lock({ timeout: 5_000 });
+    assert.equal(g3.ownerDied, true);
+    g3.unlock();
+    // Give the real holder its mutex back and let it go.
+    cells[1] = saved[1];
+    Atomics.store(cells, 0, saved[0]);
+    Atomics.store(shm.view(Int32Array, 12, 1), 0, 1);
+    const out = await child.done;
+    assert.match(out.stdout, /released/, out.stderr);
+  } finally {
+    child?.kill("SIGKILL");
+    shm.close();
+    shm.unlink();
+  }
+});
+
+/** 4 processes (2 Deno, 2 Bun) each increment the counter @8 `count` times. */
+async function race(locked: boolean, count: number): Promise<number> {
+  const shm = segment();
+  try {
+    const runs = [
+      tsCommand("deno", CHILD, [
+        "increment",
+        shm.name,
+        String(count),
+        locked ? "locked" : "none",
+        "sync",
+        "4",
+      ]),
+      tsCommand("deno", CHILD, [
+        "increment",
+        shm.name,
+        String(count),
+        locked ? "locked" : "none",
+        "async",
+        "4",
+      ]),
+      tsCommand("bun", CHILD, [
+        "increment",
+        shm.name,
+        String(count),
+        locked ? "locked" : "none",
+        "sync",
+        "4",
+      ]),
+      tsCommand("bun", CHILD, [
+        "increment",
+        shm.name,
+        String(count),
+        locked ? "locked" : "none",
+        "async",
+        "4",
+      ]),
+    ].map((cmd) => runOk(cmd, { timeout: 90_000 }));
+    for (const out of await Promise.all(runs)) assert.match(out, /done ok/);
+    assert.equal(new Mutex(shm, 0).locked, false);
+    return shm.view(Int32Array, 8, 1)[0];
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+}
+
+test(
+  "the classic at scale: 4 processes x 10,000 locked read-modify-writes end at exactly 40,000",
+  async () => {
+    assert.equal(await race(true, 10_000), 40_000);
+  },
+  { timeout: 120_000 },
+);
+
+test("the same without the lock loses updates", async () => {
+  const total = await race(false, 10_000);
+  assert.ok(total < 40_000, `expected lost updates, got ${total}`);
+  console.log(`without the lock: ${total} of 40000 (${40_000 - total} updates lost)`);
+}, { timeout: 120_000 });
