@@ -1,0 +1,816 @@
+/**
+ * `Channel`: a bounded queue of byte messages in shared memory, for any number of sending and
+ * receiving processes.
+ *
+ * @module
+ */
+
+import { SharedMemory } from "./shared_memory.ts";
+import { TimeoutError } from "./errors.ts";
+import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { checkOptions, describe } from "./_validate.ts";
+
+/** Options of {@linkcode Channel.create}. */
+export interface ChannelOptions {
+  /**
+   * Bytes of ring space, rounded up to a power of two of at least 1 KiB. Messages are stored in
+   * 64-byte cells, so a message takes its length rounded up to 64 bytes (an empty one takes 64).
+   * The largest message is the whole ring.
+   */
+  capacity: number;
+  /** The segment's name; without one, a fresh Python-style name (`psm_…`) is generated. */
+  name?: string;
+}
+
+/** Options of the waiting calls of a {@linkcode Channel}. */
+export interface ChannelWaitOptions {
+  /** Give up with a `TimeoutError` after this many milliseconds. Default: wait as long as it takes. */
+  timeout?: number;
+}
+
+/**
+ * Thrown when sending on a channel that has been ended with {@linkcode Channel.end}.
+ *
+ * @example
+ * ```ts
+ * import { Channel, ChannelClosedError } from "@x/shm";
+ *
+ * using ch = Channel.create({ capacity: 4096 });
+ * ch.end();
+ * try {
+ *   ch.send(new Uint8Array(1));
+ * } catch (error) {
+ *   console.log(error instanceof ChannelClosedError); // true
+ * }
+ * ```
+ */
+export class ChannelClosedError extends Error {
+  /** Builds the error; `message` says what was attempted. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ChannelClosedError";
+  }
+}
+
+// ---- Layout ------------------------------------------------------------------------------------------
+// Byte offsets. Counters are 32-bit positions in cells that wrap; each sits on its own cache lines.
+const MAGIC = 0x4c4e4843; // "CHNL" little-endian
+const VERSION = 1;
+const CELL_SHIFT = 6;
+const CELL = 1 << CELL_SHIFT;
+const MIN_CELLS = 16;
+/** log2 of the Int32s of metadata per cell. */
+const META_SHIFT = 1;
+const HEADER = 384;
+// Int32 indexes.
+const I_MAGIC = 0;
+const I_VERSION = 1;
+const I_LOG2 = 2;
+const I_CELL_SHIFT = 3;
+const I_TAIL = 16; // byte 64: next position senders reserve
+const I_HEAD = 32; // byte 128: next position receivers take
+const I_RX_SEQ = 48; // byte 192: bumped to wake receivers
+const I_RX_WAITERS = 49; // 1 while some receiver may sleep
+const I_TX_SEQ = 64; // byte 256: bumped to wake senders
+const I_TX_WAITERS = 65; // 1 while some sender may sleep
+const I_ENDED = 80; // byte 320
+const B_RX_SEQ = I_RX_SEQ * 4;
+const B_TX_SEQ = I_TX_SEQ * 4;
+
+/** Busy checks before a blocking call sleeps in the kernel: a few tens of microseconds. */
+const SPIN = 2048;
+const EMPTY = -1;
+const ENDED = -2;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function segmentSize(cells: number): number {
+  return HEADER + (cells << META_SHIFT) * 4 + cells * CELL;
+}
+
+function checkTimeout(options: ChannelWaitOptions | undefined, action: string): number {
+  const o = checkOptions<ChannelWaitOptions>(options, action);
+  const t = o.timeout;
+  if (t === undefined) return Infinity;
+  if (typeof t !== "number" || Number.isNaN(t) || t < 0) {
+    throw new RangeError(`Cannot ${action}: timeout must be a non-negative number of ms, got ${describe(t)}`);
+  }
+  return t;
+}
+
+/**
+ * A bounded queue of variable-size byte messages in a shared memory segment: many processes
+ * (Deno, Bun, any mix) may send and receive on the same channel at once. Each message goes to
+ * exactly one receiver; messages from one sender arrive in the order it sent them.
+ *
+ * Senders block (or await) while the ring is full, receivers while it is empty; a blocking call
+ * checks for a few tens of microseconds and then sleeps in the kernel (a futex on Linux) until
+ * woken, so an idle channel costs no CPU. When nobody waits, sending and receiving are pure
+ * `Atomics` operations and one copy, with no system call.
+ *
+ * A receiver copies a message out before claiming it with one atomic compare-and-swap, so a
+ * receiver killed at any point (even `kill -9` in the middle of a copy) never leaves the ring
+ * stuck: the message it was copying stays for the others. A sender killed between reserving room
+ * and finishing its message does block the channel at that message.
+ *
+ * `end()` is the sender side's close: no more messages can be sent, receivers get what is already
+ * queued and then `null` (and `for await` ends). `close()` only detaches this handle.
+ *
+ * @example One process sends, another receives
+ * ```ts
+ * import { Channel } from "@x/shm";
+ *
+ * const ch = Channel.create({ capacity: 1 << 20 });
+ * const rx = Channel.open(ch.name);           // in another process, typically
+ * ch.send(new Uint8Array([1, 2, 3]));
+ * ch.sendJSON({ hello: "world" });
+ * ch.end();
+ * console.log(rx.receive());                  // Uint8Array(3) [1, 2, 3]
+ * for await (const msg of rx) console.log(new TextDecoder().decode(msg)); // {"hello":"world"}
+ * rx.close();
+ * ch.close();
+ * ch.unlink();
+ * ```
+ */
+export class Channel implements Disposable, AsyncIterable<Uint8Array> {
+  readonly #shm: SharedMemory;
+  readonly #i32: Int32Array;
+  /** Per cell: [stamp, length, unused…], META Int32s per cell. */
+  readonly #meta: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #cells: number;
+  readonly #mask: number;
+  readonly #log2: number;
+  #closed = false;
+  /** A recent value of the head: senders re-read the shared one only when this says full. */
+  #head = 0;
+  /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
+  #headAt = 0;
+
+  private constructor(shm: SharedMemory, log2: number) {
+    this.#shm = shm;
+    this.#log2 = log2;
+    this.#cells = 1 << log2;
+    this.#mask = this.#cells - 1;
+    const buf = shm.buf.buffer;
+    this.#i32 = new Int32Array(buf, 0, HEADER / 4);
+    this.#meta = new Int32Array(buf, HEADER, this.#cells << META_SHIFT);
+    this.#data = new Uint8Array(buf, HEADER + (this.#cells << META_SHIFT) * 4, this.#cells * CELL);
+  }
+
+  /**
+   * Creates a channel with `capacity` bytes of ring space (rounded up to a power of two, at least
+   * 1 KiB) in a new segment.
+   *
+   * @throws {RangeError} for a capacity that is not a positive integer, or too large to map
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 64 * 1024, name: "jobs" });
+   * console.log(ch.name, ch.capacity); // jobs 65536
+   * ```
+   */
+  static create(options: ChannelOptions): Channel {
+    const action = "create channel";
+    const o = checkOptions<ChannelOptions>(options, action);
+    const capacity = o.capacity;
+    if (typeof capacity !== "number" || !Number.isInteger(capacity) || capacity <= 0) {
+      throw new RangeError(
+        `Cannot ${action}: capacity must be a positive integer of bytes, got ${describe(capacity)}`,
+      );
+    }
+    let log2 = Math.log2(MIN_CELLS);
+    while ((1 << log2) * CELL < capacity) {
+      log2++;
+      if (log2 > 30) throw new RangeError(`Cannot ${action}: capacity ${capacity} is too large`);
+    }
+    const shm = SharedMemory.create({ name: o.name, size: segmentSize(1 << log2) });
+    const i32 = new Int32Array(shm.buf.buffer, 0, HEADER / 4);
+    i32[I_VERSION] = VERSION;
+    i32[I_LOG2] = log2;
+    i32[I_CELL_SHIFT] = CELL_SHIFT;
+    Atomics.store(i32, I_MAGIC, MAGIC);
+    return new Channel(shm, log2);
+  }
+
+  /**
+   * Attaches to an existing channel by name.
+   *
+   * @throws {NotFoundError} when there is no segment of that name
+   * @throws {TypeError} when the segment does not hold a channel
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * using other = Channel.open(ch.name);
+   * console.log(other.capacity); // 4096
+   * ```
+   */
+  static open(name: string): Channel {
+    const shm = SharedMemory.open(name);
+    try {
+      const bad = (why: string) =>
+        new TypeError(`Cannot open channel "${shm.name}": the segment is not a channel (${why})`);
+      if (shm.size < HEADER) throw bad(`it is ${shm.size} bytes long`);
+      const i32 = new Int32Array(shm.buf.buffer, 0, HEADER / 4);
+      if (Atomics.load(i32, I_MAGIC) !== MAGIC) throw bad("no channel header");
+      if (i32[I_VERSION] !== VERSION) throw bad(`layout version ${i32[I_VERSION]}, expected ${VERSION}`);
+      const log2 = i32[I_LOG2];
+      if (i32[I_CELL_SHIFT] !== CELL_SHIFT || log2 < 4 || log2 > 30) throw bad("its geometry is invalid");
+      if (shm.size < segmentSize(1 << log2)) throw bad(`it is truncated to ${shm.size} bytes`);
+      return new Channel(shm, log2);
+    } catch (error) {
+      shm.close();
+      throw error;
+    }
+  }
+
+  /** The name of the segment. */
+  get name(): string {
+    return this.#shm.name;
+  }
+
+  /** The segment the channel lives in. */
+  get shm(): SharedMemory {
+    return this.#shm;
+  }
+
+  /** Bytes of ring space; also the largest message. */
+  get capacity(): number {
+    return this.#cells * CELL;
+  }
+
+  /** True once {@linkcode Channel.end} has been called, by any process. */
+  get ended(): boolean {
+    this.#check("read the state of");
+    return Atomics.load(this.#i32, I_ENDED) !== 0;
+  }
+
+  /** True when the channel has ended and every message has been received: nothing more will come. */
+  get done(): boolean {
+    this.#check("read the state of");
+    const i32 = this.#i32;
+    return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === Atomics.load(i32, I_TAIL);
+  }
+
+  /** True once `close()` has been called on this handle. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---- Sending ---------------------------------------------------------------------------------------
+
+  /**
+   * Sends `message` if there is room now; returns false (and sends nothing) when the ring is full.
+   *
+   * @throws {RangeError} when the message is larger than the ring
+   * @throws {ChannelClosedError} when the channel has ended
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 1024 });
+   * let sent = 0;
+   * while (ch.trySend(new Uint8Array(100))) sent++;
+   * console.log(sent); // 8: each 100-byte message takes two 64-byte cells
+   * ```
+   */
+  trySend(message: Uint8Array): boolean {
+    return this.#put(message, "send on");
+  }
+
+  /**
+   * Sends `message`, waiting while the ring is full.
+   *
+   * @throws {RangeError} when the message is larger than the ring
+   * @throws {ChannelClosedError} when the channel has ended (also while waiting)
+   * @throws {TimeoutError} after `options.timeout` ms without room
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.send(new TextEncoder().encode("hello"), { timeout: 1000 });
+   * ```
+   */
+  send(message: Uint8Array, options?: ChannelWaitOptions): void {
+    if (this.#put(message, "send on")) return;
+    const timeout = checkTimeout(options, "send on channel");
+    const deadline = performance.now() + timeout;
+    for (let i = 0; i < SPIN; i++) if (this.#put(message, "send on")) return;
+    const i32 = this.#i32;
+    for (;;) {
+      const seq = Atomics.load(i32, I_TX_SEQ);
+      Atomics.store(i32, I_TX_WAITERS, 1); // then re-check, then sleep unless the word moved
+      const sent = this.#put(message, "send on");
+      if (!sent) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw this.#timeout("send on", timeout);
+        futexWaitSync(this.#shm, B_TX_SEQ, seq, left === Infinity ? undefined : left);
+      }
+      if (sent) return;
+    }
+  }
+
+  /**
+   * Sends `message`, awaiting room while the ring is full, without blocking the event loop.
+   *
+   * @throws {RangeError} when the message is larger than the ring
+   * @throws {ChannelClosedError} when the channel has ended (also while waiting)
+   * @throws {TimeoutError} after `options.timeout` ms without room
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * await ch.sendAsync(new Uint8Array([1]), { timeout: 1000 });
+   * ```
+   */
+  async sendAsync(message: Uint8Array, options?: ChannelWaitOptions): Promise<void> {
+    if (this.#put(message, "send on")) return;
+    const timeout = checkTimeout(options, "send on channel");
+    const deadline = performance.now() + timeout;
+    for (let i = 0; i < SPIN / 8; i++) if (this.#put(message, "send on")) return;
+    const i32 = this.#i32;
+    for (;;) {
+      const seq = Atomics.load(i32, I_TX_SEQ);
+      Atomics.store(i32, I_TX_WAITERS, 1); // then re-check, then sleep unless the word moved
+      const sent = this.#put(message, "send on");
+      if (!sent) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw this.#timeout("send on", timeout);
+        await futexWaitAsync(this.#shm, B_TX_SEQ, seq, left === Infinity ? undefined : left);
+        this.#check("send on");
+      }
+      if (sent) return;
+    }
+  }
+
+  /**
+   * Sends a string as UTF-8.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.sendString("héllo");
+   * console.log(ch.receiveString()); // héllo
+   * ```
+   */
+  sendString(text: string, options?: ChannelWaitOptions): void {
+    if (typeof text !== "string") throw new TypeError(`Cannot send a string: got ${describe(text)}`);
+    this.send(encoder.encode(text), options);
+  }
+
+  /**
+   * Sends a value as JSON text.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.sendJSON({ id: 1, tags: ["a"] });
+   * console.log(ch.receiveJSON()); // { id: 1, tags: ["a"] }
+   * ```
+   */
+  sendJSON(value: unknown, options?: ChannelWaitOptions): void {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError(`Cannot send ${describe(value)} as JSON`);
+    this.send(encoder.encode(text), options);
+  }
+
+  /**
+   * Ends the channel, from the sender side: sending is refused from now on (in every process),
+   * receivers get the messages already queued and then `null`, and `for await` loops end. Waiting
+   * senders and receivers are woken. Safe to call more than once, from any process.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.sendString("last");
+   * ch.end();
+   * console.log(ch.receiveString(), ch.receive()); // last null
+   * ```
+   */
+  end(): void {
+    this.#check("end");
+    const i32 = this.#i32;
+    Atomics.store(i32, I_ENDED, 1);
+    Atomics.add(i32, I_RX_SEQ, 1);
+    Atomics.add(i32, I_TX_SEQ, 1);
+    futexWake(this.#shm, B_RX_SEQ);
+    futexWake(this.#shm, B_TX_SEQ);
+  }
+
+  // ---- Receiving -------------------------------------------------------------------------------------
+
+  /**
+   * The next message if one is ready now, else `null` (see {@linkcode Channel.done} to tell an ended
+   * channel from a momentarily empty one).
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * console.log(ch.tryReceive()); // null
+   * ```
+   */
+  tryReceive(): Uint8Array | null {
+    const n = this.#take(null, "receive from");
+    return n >= 0 ? this.#out! : null;
+  }
+
+  /**
+   * Copies the next message, if one is ready now, into `buffer` and returns its length; returns -1
+   * when none is ready (or the channel is done). No allocation: the fast way to receive.
+   *
+   * @throws {RangeError} when the message is longer than `buffer` (it stays in the channel)
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * const buf = new Uint8Array(256);
+   * ch.send(new Uint8Array([7, 8]));
+   * console.log(ch.tryReceiveInto(buf), buf[1]); // 2 8
+   * ```
+   */
+  tryReceiveInto(buffer: Uint8Array): number {
+    if (!(buffer instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot receive from channel: the buffer must be a Uint8Array, got ${describe(buffer)}`,
+      );
+    }
+    const n = this.#take(buffer, "receive from");
+    return n >= 0 ? n : -1;
+  }
+
+  /**
+   * The next message, waiting while the channel is empty; `null` once the channel has ended and is
+   * drained.
+   *
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.send(new Uint8Array([1]));
+   * console.log(ch.receive({ timeout: 1000 })); // Uint8Array(1) [1]
+   * ```
+   */
+  receive(options?: ChannelWaitOptions): Uint8Array | null {
+    const n = this.#takeSync(null, options);
+    return n >= 0 ? this.#out! : null;
+  }
+
+  /**
+   * Copies the next message into `buffer`, waiting while the channel is empty, and returns its
+   * length; `null` once the channel has ended and is drained.
+   *
+   * @throws {RangeError} when the message is longer than `buffer` (it stays in the channel)
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * const buf = new Uint8Array(64);
+   * ch.send(new Uint8Array([5]));
+   * console.log(ch.receiveInto(buf)); // 1
+   * ```
+   */
+  receiveInto(buffer: Uint8Array, options?: ChannelWaitOptions): number | null {
+    if (!(buffer instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot receive from channel: the buffer must be a Uint8Array, got ${describe(buffer)}`,
+      );
+    }
+    const n = this.#takeSync(buffer, options);
+    return n >= 0 ? n : null;
+  }
+
+  /**
+   * The next message, awaited without blocking the event loop; `null` once the channel has ended
+   * and is drained.
+   *
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * setTimeout(() => ch.sendString("later"), 10);
+   * console.log(await ch.receiveAsync({ timeout: 5000 })); // Uint8Array(5)
+   * ```
+   */
+  async receiveAsync(options?: ChannelWaitOptions): Promise<Uint8Array | null> {
+    let n = this.#take(null, "receive from");
+    if (n >= 0) return this.#out!;
+    if (n === ENDED) return null;
+    const timeout = checkTimeout(options, "receive from channel");
+    const deadline = performance.now() + timeout;
+    for (let i = 0; i < SPIN / 8; i++) {
+      n = this.#take(null, "receive from");
+      if (n >= 0) return this.#out!;
+      if (n === ENDED) return null;
+    }
+    const i32 = this.#i32;
+    for (;;) {
+      const seq = Atomics.load(i32, I_RX_SEQ);
+      Atomics.store(i32, I_RX_WAITERS, 1); // then re-check, then sleep unless the word moved
+      n = this.#take(null, "receive from");
+      if (n === EMPTY) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw this.#timeout("receive from", timeout);
+        await futexWaitAsync(this.#shm, B_RX_SEQ, seq, left === Infinity ? undefined : left);
+        this.#check("receive from");
+      }
+      if (n >= 0) return this.#out!;
+      if (n === ENDED) return null;
+    }
+  }
+
+  /**
+   * The next message as UTF-8 text, waiting for it; `null` once the channel is done.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.sendString("hi");
+   * console.log(ch.receiveString()); // hi
+   * ```
+   */
+  receiveString(options?: ChannelWaitOptions): string | null {
+    const m = this.receive(options);
+    return m === null ? null : decoder.decode(m);
+  }
+
+  /**
+   * The next message parsed as JSON, waiting for it; `null` once the channel is done (so a JSON
+   * `null` message and the end look the same: check {@linkcode Channel.done} if that matters).
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.sendJSON([1, 2]);
+   * console.log(ch.receiveJSON<number[]>()); // [1, 2]
+   * ```
+   */
+  receiveJSON<T = unknown>(options?: ChannelWaitOptions): T | null {
+    const m = this.receive(options);
+    return m === null ? null : JSON.parse(decoder.decode(m)) as T;
+  }
+
+  /**
+   * Receives messages until the channel is done (ended and drained), awaiting each one.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.sendString("a");
+   * ch.sendString("b");
+   * ch.end();
+   * for await (const msg of ch) console.log(msg.length); // 1, 1
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    for (;;) {
+      const m = await this.receiveAsync();
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  /**
+   * Detaches this handle (the channel itself stays, see `unlink()` and `end()`). Pending async
+   * waits of this handle reject. Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * const ch = Channel.create({ capacity: 4096 });
+   * ch.close();
+   * ch.unlink();
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Release any wait of ours sleeping on the words (others treat it as a spurious wake-up).
+    const i32 = this.#i32;
+    Atomics.add(i32, I_RX_SEQ, 1);
+    Atomics.add(i32, I_TX_SEQ, 1);
+    futexWake(this.#shm, B_RX_SEQ);
+    futexWake(this.#shm, B_TX_SEQ);
+    this.#shm.close();
+  }
+
+  /**
+   * Removes the segment's name; processes that have the channel open keep using it.
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * const ch = Channel.create({ capacity: 4096 });
+   * ch.unlink();
+   * ch.close();
+   * ```
+   */
+  unlink(): void {
+    this.#shm.unlink();
+  }
+
+  /** Closes the handle and, if this handle created the channel, unlinks it too. */
+  [Symbol.dispose](): void {
+    this.close();
+    this.#shm[Symbol.dispose]();
+  }
+
+  // ---- The ring ------------------------------------------------------------------------------------
+
+  #out: Uint8Array | null = null;
+
+  /** One attempt to send: reserve cells with a CAS on the tail, copy, stamp. */
+  #put(message: Uint8Array, action: string): boolean {
+    if (this.#closed) this.#check(action);
+    if (!(message instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot ${action} channel: the message must be a Uint8Array, got ${describe(message)}`,
+      );
+    }
+    const len = message.length;
+    const k = len === 0 ? 1 : (len + CELL - 1) >>> CELL_SHIFT;
+    const cells = this.#cells;
+    if (k > cells) {
+      throw new RangeError(
+        `Cannot ${action} channel "${this.name}": the message is ${len} bytes and the ring holds ${
+          cells * CELL
+        }`,
+      );
+    }
+    const i32 = this.#i32;
+    let t: number;
+    for (;;) {
+      t = Atomics.load(i32, I_TAIL);
+      if (Atomics.load(i32, I_ENDED) !== 0) {
+        throw new ChannelClosedError(`Cannot ${action} channel "${this.name}": it has ended`);
+      }
+      const used = (t - this.#head) | 0;
+      if (used < 0 || used + k > cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
+        // The cached head says full (or is too old): read the shared one, a cache line receivers own.
+        const h = Atomics.load(i32, I_HEAD);
+        this.#head = h;
+        this.#headAt = t;
+        if (((t - h) | 0) + k > cells) {
+          if (Atomics.load(i32, I_TAIL) === t) return false;
+          continue;
+        }
+      }
+      if (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) === t) break;
+    }
+    const c = t & this.#mask;
+    const stamp = ((t >>> this.#log2) + 1) | 0;
+    const first = cells - c; // cells before the end of the ring
+    const data = this.#data;
+    const meta = this.#meta;
+    meta[(c << META_SHIFT) + 1] = len;
+    if (k <= first) {
+      data.set(message, c << CELL_SHIFT);
+      for (let i = c + 1; i < c + k; i++) meta[i << META_SHIFT] = stamp;
+    } else {
+      const split = first << CELL_SHIFT;
+      data.set(message.subarray(0, split), c << CELL_SHIFT);
+      data.set(message.subarray(split), 0);
+      for (let i = c + 1; i < cells; i++) meta[i << META_SHIFT] = stamp;
+      const next = ((((t + first) | 0) >>> this.#log2) + 1) | 0;
+      for (let i = 0; i < k - first; i++) meta[i << META_SHIFT] = next;
+    }
+    Atomics.store(meta, c << META_SHIFT, stamp);
+    if (Atomics.load(i32, I_RX_WAITERS) !== 0 && Atomics.exchange(i32, I_RX_WAITERS, 0) !== 0) {
+      Atomics.add(i32, I_RX_SEQ, 1);
+      futexWake(this.#shm, B_RX_SEQ);
+    }
+    return true;
+  }
+
+  /**
+   * One attempt to receive: copy the message at the head out, then claim it with a CAS on the head.
+   * Returns its length (the copy is in `dest`, or in `#out` when `dest` is null), EMPTY or ENDED.
+   */
+  #take(dest: Uint8Array | null, action: string): number {
+    if (this.#closed) this.#check(action);
+    const i32 = this.#i32;
+    const meta = this.#meta;
+    const log2 = this.#log2;
+    const mask = this.#mask;
+    for (;;) {
+      const h = Atomics.load(i32, I_HEAD);
+      const c = h & mask;
+      if (Atomics.load(meta, c << META_SHIFT) !== (((h >>> log2) + 1) | 0)) {
+        // Not committed: empty, a sender still copying, or another receiver took it meanwhile.
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        if (Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_TAIL) === h) return ENDED;
+        return EMPTY;
+      }
+      const len = meta[(c << META_SHIFT) + 1];
+      const cells = this.#cells;
+      const k = len === 0 ? 1 : (len + CELL - 1) >>> CELL_SHIFT;
+      if (len < 0 || k > cells) {
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        throw new Error(
+          `Cannot ${action} channel "${this.name}": it is corrupted (a message of ${len} bytes)`,
+        );
+      }
+      let out = dest;
+      if (out === null) out = new Uint8Array(len);
+      else if (len > out.length) {
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        throw new RangeError(
+          `Cannot ${action} channel "${this.name}": the next message is ${len} bytes and the buffer holds ${out.length}`,
+        );
+      }
+      const data = this.#data;
+      const at = c << CELL_SHIFT;
+      const first = (cells - c) << CELL_SHIFT;
+      if (len <= first) {
+        if (len <= 64) {
+          for (let i = 0; i < len; i++) out[i] = data[at + i];
+        } else {
+          out.set(data.subarray(at, at + len));
+        }
+      } else {
+        out.set(data.subarray(at, at + first));
+        out.set(data.subarray(0, len - first), first);
+      }
+      if (Atomics.compareExchange(i32, I_HEAD, h, (h + k) | 0) !== h) continue;
+      if (Atomics.load(i32, I_TX_WAITERS) !== 0 && Atomics.exchange(i32, I_TX_WAITERS, 0) !== 0) {
+        Atomics.add(i32, I_TX_SEQ, 1);
+        futexWake(this.#shm, B_TX_SEQ);
+      }
+      if (dest === null) this.#out = out;
+      return len;
+    }
+  }
+
+  #takeSync(dest: Uint8Array | null, options: ChannelWaitOptions | undefined): number {
+    let n = this.#take(dest, "receive from");
+    if (n !== EMPTY) return n;
+    const timeout = checkTimeout(options, "receive from channel");
+    const deadline = performance.now() + timeout;
+    for (let i = 0; i < SPIN; i++) {
+      n = this.#take(dest, "receive from");
+      if (n !== EMPTY) return n;
+    }
+    const i32 = this.#i32;
+    for (;;) {
+      const seq = Atomics.load(i32, I_RX_SEQ);
+      Atomics.store(i32, I_RX_WAITERS, 1); // then re-check, then sleep unless the word moved
+      n = this.#take(dest, "receive from");
+      if (n === EMPTY) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw this.#timeout("receive from", timeout);
+        futexWaitSync(this.#shm, B_RX_SEQ, seq, left === Infinity ? undefined : left);
+      }
+      if (n !== EMPTY) return n;
+    }
+  }
+
+  #check(action: string): void {
+    if (this.#closed) {
+      throw new TypeError(`Cannot ${action} channel "${this.#shm.name}": this handle is closed`);
+    }
+  }
+
+  #timeout(action: string, timeout: number): TimeoutError {
+    return new TimeoutError(
+      `Cannot ${action} channel "${this.name}": nothing happened within ${timeout} ms`,
+      timeout,
+    );
+  }
+}

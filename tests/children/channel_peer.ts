@@ -1,0 +1,82 @@
+// A process on one end of a Channel, for tests/channel_test.ts.
+//
+//   send <channel> <sender id> <count> <max size>   sends `count` checked messages, then prints "sent"
+//   recv <channel> <marks>                           receives until the channel is done, checking each
+//                                                    message and marking it in segment <marks>; prints
+//                                                    {"count": n}
+//   flood <channel> <count> <size>                  sends `count` messages of `size` bytes: seq, then seq & 255
+//   take <channel> <marks>                           receives flood messages into one buffer until done,
+//                                                    checking and marking each; prints {"count": n}
+//   block <channel>                                  prints "ready", then blocks in receive()
+//   end <channel>                                    ends the channel
+import { Channel } from "../../channel.ts";
+import { SharedMemory } from "../../shared_memory.ts";
+import { expectedMessage, MAX_SENDERS, parse } from "./channel_message.ts";
+
+const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const [mode, name] = args;
+const ch = Channel.open(name);
+
+if (mode === "send") {
+  const id = Number(args[2]);
+  const count = Number(args[3]);
+  const max = Number(args[4]);
+  for (let seq = 0; seq < count; seq++) ch.send(expectedMessage(id, seq, max));
+  console.log("sent");
+} else if (mode === "recv") {
+  const marks = SharedMemory.open(args[2]);
+  const per = marks.size / MAX_SENDERS;
+  const last = new Array<number>(MAX_SENDERS).fill(-1);
+  let count = 0;
+  for (;;) {
+    const msg = ch.receive({ timeout: 30_000 });
+    if (msg === null) break;
+    const { sender, seq, max } = parse(msg);
+    const expected = expectedMessage(sender, seq, max);
+    if (msg.length !== expected.length || msg.some((b, i) => b !== expected[i])) {
+      throw new Error(`Message ${sender}/${seq} arrived damaged (${msg.length} bytes)`);
+    }
+    if (seq <= last[sender]) {
+      throw new Error(`Message ${sender}/${seq} arrived after ${sender}/${last[sender]}`);
+    }
+    last[sender] = seq;
+    Atomics.add(marks.buf, sender * per + seq, 1);
+    count++;
+  }
+  console.log(JSON.stringify({ count }));
+  marks.close();
+} else if (mode === "flood") {
+  const count = Number(args[2]);
+  const msg = new Uint8Array(Number(args[3]));
+  for (let seq = 0; seq < count; seq++) {
+    msg.fill(seq & 255);
+    new DataView(msg.buffer).setUint32(0, seq, true);
+    ch.send(msg);
+  }
+  console.log("sent");
+} else if (mode === "take") {
+  const marks = SharedMemory.open(args[2]);
+  const buf = new Uint8Array(ch.capacity);
+  const dv = new DataView(buf.buffer);
+  let count = 0;
+  for (let n; (n = ch.receiveInto(buf, { timeout: 30_000 })) !== null;) {
+    const seq = dv.getUint32(0, true);
+    for (let i = 4; i < n; i++) {
+      if (buf[i] !== (seq & 255)) throw new Error(`Message ${seq} arrived damaged at byte ${i}`);
+    }
+    Atomics.add(marks.buf, seq, 1);
+    count++;
+  }
+  console.log(JSON.stringify({ count }));
+  marks.close();
+} else if (mode === "block") {
+  console.log("ready");
+  const msg = ch.receive();
+  console.log(JSON.stringify({ got: msg === null ? null : msg.length }));
+} else if (mode === "end") {
+  ch.end();
+} else {
+  throw new Error(`Unknown mode ${mode}`);
+}
+ch.close();
