@@ -26,7 +26,7 @@ function sh(cmd, cmdArgs, env = {}) {
   return new Promise((resolve) => {
     const child = spawn(cmd, cmdArgs, {
       cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...env },
+      env: { ...process.env, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -37,8 +37,10 @@ function sh(cmd, cmdArgs, env = {}) {
       });
     relay(child.stdout, process.stdout);
     relay(child.stderr, process.stderr);
-    child.on("error", (e) => resolve({ code: 127, out: out + String(e) }));
-    child.on("close", (code) => resolve({ code, out }));
+    // Summaries are matched on plain text: strip colour codes whatever the runner decided.
+    const plain = () => out.replace(/\x1b\[[0-9;]*m/g, "");
+    child.on("error", (e) => resolve({ code: 127, out: plain() + String(e) }));
+    child.on("close", (code) => resolve({ code, out: plain() }));
   });
 }
 
