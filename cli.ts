@@ -42,7 +42,18 @@ import {
   UsageError,
 } from "./_cli_format.ts";
 
-/** The exit codes of the `shm` command. */
+/**
+ * The exit codes of the `shm` command.
+ *
+ * @example Tell "not there" from "not allowed" in a script
+ * ```ts
+ * import { EXIT, main } from "@x/shm/cli";
+ *
+ * const code = main(["info", "jobs"]);
+ * if (code === EXIT.NOT_FOUND) console.log("no segment named jobs");
+ * if (code === EXIT.PERMISSION_DENIED) console.log("ask its owner");
+ * ```
+ */
 export const EXIT: {
   readonly OK: 0;
   readonly NOT_FOUND: 1;
@@ -77,7 +88,19 @@ key as ipcs prints it (0x41010002) or in decimal; ID is a shmid.
 Exit codes: 0 done, 1 no such segment, 2 bad command line, 3 permission denied, 4 already exists,
 5 any other failure.`;
 
-/** Output sinks, so the command can be driven without a terminal. */
+/**
+ * Output sinks, so the command can be driven without a terminal.
+ *
+ * @example Capture what `shm ls --json` prints
+ * ```ts
+ * import { type Io, main } from "@x/shm/cli";
+ *
+ * let out = "";
+ * const io: Io = { out: (text) => (out += text + "\n"), err: (text) => console.error(text) };
+ * main(["ls", "--json"], io);
+ * console.log(JSON.parse(out).length, "segments");
+ * ```
+ */
 export interface Io {
   /** Writes a line (or lines) of normal output. */
   out(text: string): void;

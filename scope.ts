@@ -44,6 +44,15 @@ import { describe } from "./_validate.ts";
  *
  * A resource with `created === false` is treated as attached even when passed to
  * {@linkcode SharedMemoryScope.adopt}: the scope closes it and never unlinks it.
+ *
+ * @example
+ * ```ts
+ * import { type Closable, SharedMemoryScope } from "@x/shm";
+ *
+ * const socket: Closable = { close: () => console.log("closed") };
+ * using scope = new SharedMemoryScope();
+ * scope.adopt(socket); // closed when the scope ends
+ * ```
  */
 export interface Closable {
   /** Releases this process's hold on the resource; must be safe to call twice. */
@@ -55,13 +64,37 @@ export interface Closable {
 /**
  * Something a scope can own: closed, then unlinked (removed for every process) at the end.
  * `SharedMemory` is one; so is anything else with `close()` and `unlink()`.
+ *
+ * @example A temporary file owned like a segment
+ * ```ts
+ * import { type Owned, SharedMemoryScope } from "@x/shm";
+ *
+ * const path = Deno.makeTempFileSync();
+ * const file: Owned = { close() {}, unlink: () => Deno.removeSync(path) };
+ * using scope = new SharedMemoryScope();
+ * scope.adopt(file); // removed when the scope ends, at exit or on Ctrl-C
+ * ```
  */
 export interface Owned extends Closable {
   /** Removes the resource's name; may throw `NotFoundError` when it is already gone. */
   unlink(): void;
 }
 
-/** Options of {@linkcode SharedMemoryScope}. */
+/**
+ * Options of {@linkcode SharedMemoryScope}.
+ *
+ * @example A program that handles Ctrl-C itself
+ * ```ts
+ * import { type ScopeOptions, SharedMemoryScope } from "@x/shm";
+ *
+ * const options: ScopeOptions = { signals: false }; // cleanup at the end of the block, exit or crash
+ * using scope = new SharedMemoryScope(options);
+ * Deno.addSignalListener("SIGINT", () => {
+ *   scope.dispose();
+ *   Deno.exit(130);
+ * });
+ * ```
+ */
 export interface ScopeOptions {
   /**
    * Clean up on SIGINT, SIGTERM and SIGHUP (SIGINT and SIGBREAK on Windows). Default `true`.
@@ -501,7 +534,17 @@ function exitWith(code: number): never {
 // ---------------------------------------------------------------------------------------------
 // Leak report
 
-/** Options of {@linkcode enableLeakReport}. */
+/**
+ * Options of {@linkcode enableLeakReport}.
+ *
+ * @example Report to a log file instead of stderr
+ * ```ts
+ * import { enableLeakReport, type LeakReportOptions } from "@x/shm";
+ *
+ * const options: LeakReportOptions = { write: (text) => Deno.writeTextFileSync("leaks.log", text) };
+ * enableLeakReport(options);
+ * ```
+ */
 export interface LeakReportOptions {
   /** Where the report goes. Default: `console.error`. */
   write?: (text: string) => void;
@@ -575,7 +618,17 @@ export function leakedSegments(): LeakedSegment[] {
   }));
 }
 
-/** One entry of {@linkcode leakedSegments}. */
+/**
+ * One entry of {@linkcode leakedSegments}.
+ *
+ * @example
+ * ```ts
+ * import { enableLeakReport, type LeakedSegment, leakedSegments } from "@x/shm";
+ *
+ * enableLeakReport();
+ * const open: LeakedSegment[] = leakedSegments().filter((s) => !s.closed);
+ * ```
+ */
 export interface LeakedSegment {
   /** The segment's name. */
   name: string;
