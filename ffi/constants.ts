@@ -47,9 +47,15 @@ export interface PosixConstants {
   readonly FTRUNCATE_ONCE: boolean;
   /**
    * Whether `fchmod` works on a shm descriptor. macOS has no chmod for POSIX shm objects (it fails
-   * with EINVAL): there the mode given to `shm_open` stands, less the umask.
+   * with EINVAL): there the object keeps the mode given to `shm_open` (XNU stores `mode & ALLPERMS`).
    */
   readonly SHM_FCHMOD: boolean;
+  /**
+   * Whether a shm object can be mapped `MAP_PRIVATE` (copy-on-write). XNU refuses anything but
+   * `MAP_SHARED` for POSIX shm (EINVAL), and `PROT_WRITE` on a descriptor opened `O_RDONLY` (EPERM):
+   * on macOS a read-only segment can only be a `PROT_READ` shared mapping.
+   */
+  readonly SHM_MAP_PRIVATE: boolean;
   /** `fstat` reports the page-rounded size of a shm object (macOS). */
   readonly FSTAT_PAGE_ROUNDED: boolean;
   /** `shm_open` is variadic and its `mode` must go on the stack (macOS arm64). */
@@ -118,6 +124,7 @@ export function linuxConstants(cpu: ArchName): PosixConstants {
     HAS_FALLOCATE: true,
     FTRUNCATE_ONCE: false,
     SHM_FCHMOD: true,
+    SHM_MAP_PRIVATE: true,
     FSTAT_PAGE_ROUNDED: false,
     VARIADIC_ON_STACK: false,
     STAT: cpu === "aarch64" ? linuxStatA64 : linuxStatX64,
@@ -158,6 +165,7 @@ export function darwinConstants(cpu: ArchName): PosixConstants {
     HAS_FALLOCATE: false,
     FTRUNCATE_ONCE: true,
     SHM_FCHMOD: false,
+    SHM_MAP_PRIVATE: false,
     FSTAT_PAGE_ROUNDED: true,
     VARIADIC_ON_STACK: cpu === "aarch64",
     // struct stat with 64-bit inodes (the default on both architectures).

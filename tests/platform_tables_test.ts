@@ -62,13 +62,14 @@ test("macOS constants differ from Linux exactly where the headers do", () => {
     "O_EXCL",
     "O_TRUNC",
     "SHM_FCHMOD",
+    "SHM_MAP_PRIVATE",
     "SHM_NAME_MAX",
     "STAT",
     "VARIADIC_ON_STACK",
   ]);
 });
 
-test("macOS behaviour flags: no posix_fallocate, one ftruncate, page-rounded fstat, no fchmod on shm", () => {
+test("macOS behaviour flags: no posix_fallocate, one ftruncate, page-rounded fstat, no fchmod or MAP_PRIVATE on shm", () => {
   for (const cpu of ["x86_64", "aarch64"] as const) {
     const m = darwinConstants(cpu);
     assert.equal(m.HAS_FALLOCATE, false);
@@ -79,12 +80,20 @@ test("macOS behaviour flags: no posix_fallocate, one ftruncate, page-rounded fst
       "an opened segment's size is whole pages (16 KiB on Apple silicon)",
     );
     assert.equal(m.SHM_FCHMOD, false);
+    assert.equal(m.SHM_MAP_PRIVATE, false, "XNU maps POSIX shm MAP_SHARED only");
     assert.equal(m.VARIADIC_ON_STACK, cpu === "aarch64");
   }
   const l = linuxConstants("x86_64");
   assert.deepEqual(
-    [l.HAS_FALLOCATE, l.FTRUNCATE_ONCE, l.FSTAT_PAGE_ROUNDED, l.SHM_FCHMOD, l.VARIADIC_ON_STACK],
-    [true, false, false, true, false],
+    [
+      l.HAS_FALLOCATE,
+      l.FTRUNCATE_ONCE,
+      l.FSTAT_PAGE_ROUNDED,
+      l.SHM_FCHMOD,
+      l.SHM_MAP_PRIVATE,
+      l.VARIADIC_ON_STACK,
+    ],
+    [true, false, false, true, true, false],
   );
 });
 
