@@ -62,6 +62,61 @@ test("random sizes across many laps of the ring arrive whole and in order", () =
   }
 });
 
+test("trySendMany, sendMany, receiveMany: batches across many laps arrive whole and in order", () => {
+  using ch = Channel.create({ capacity: 2048 });
+  using rx = Channel.open(ch.name);
+  let seed = 777;
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const buffer = new Uint8Array(3000);
+  const lengths = new Uint32Array(7);
+  const total = 10_000;
+  const made: Uint8Array[] = Array.from(
+    { length: total },
+    (_, i) => bytes(Math.floor(rand() * rand() * 900), i),
+  );
+  let next = 0;
+  let expected = 0;
+  let partial = 0;
+  while (expected < total) {
+    if (next < total && rand() < 0.5) {
+      const batch = made.slice(next, next + 1 + Math.floor(rand() * 8));
+      const sent = ch.trySendMany(batch);
+      if (sent > 0 && sent < batch.length) partial++;
+      next += sent;
+    } else {
+      const n = rx.tryReceiveMany(buffer, lengths);
+      if (n === 0) assert.equal(next, expected, "nothing received with messages queued");
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        assert.deepEqual(buffer.subarray(off, off + lengths[i]), made[expected], `message ${expected}`);
+        off += lengths[i];
+        expected++;
+      }
+    }
+  }
+  assert.ok(partial > 0, "some batches went in part");
+  // The blocking forms.
+  ch.sendMany(made.slice(0, 3));
+  assert.equal(rx.receiveMany(buffer, lengths), 3);
+  ch.end();
+  assert.equal(rx.receiveMany(buffer, lengths), null);
+  assert.throws(() => rx.receiveMany(buffer, new Uint32Array(0)), TypeError);
+});
+
+test("receiveMany: a message longer than the buffer is a RangeError and stays", () => {
+  using ch = Channel.create({ capacity: 4096 });
+  ch.sendMany([bytes(10), bytes(300), bytes(5)]);
+  const lengths = new Uint32Array(8);
+  assert.equal(ch.receiveMany(new Uint8Array(100), lengths), 1); // stops before the one that does not fit
+  assert.throws(() => ch.receiveMany(new Uint8Array(100), lengths), RangeError);
+  const big = new Uint8Array(400);
+  assert.equal(ch.receiveMany(big, lengths), 2);
+  assert.deepEqual(big.subarray(0, 300), bytes(300));
+  assert.deepEqual(big.subarray(300, 305), bytes(5));
+  assert.throws(() => ch.sendMany([bytes(1), bytes(5000)]), RangeError);
+  assert.equal(ch.tryReceiveMany(big, lengths), 1, "the message before the oversized one went");
+});
+
 test("backpressure: trySend refuses when full, a message the size of the ring fits, a larger one is a RangeError", () => {
   using ch = Channel.create({ capacity: 1024 });
   let n = 0;

@@ -1,8 +1,11 @@
 // A process on one end of a Channel, for tests/channel_test.ts.
 //
-//   send <channel> <sender id> <count> <max size>   sends `count` checked messages, then prints "sent"
-//   recv <channel> <marks>                           receives until the channel is done, checking each
-//                                                    message and marking it in segment <marks>; prints
+//   send <channel> <sender id> <count> <max size> [batch]
+//                                                    sends `count` checked messages (with sendMany, in
+//                                                    batches of up to 32, with "batch"), prints "sent"
+//   recv <channel> <marks> [batch]                   receives until the channel is done (with
+//                                                    receiveMany with "batch"), checking each message
+//                                                    and marking it in segment <marks>; prints
 //                                                    {"count": n}
 //   flood <channel> <count> <size>                  sends `count` messages of `size` bytes: seq, then seq & 255
 //   take <channel> <marks>                           receives flood messages into one buffer until done,
@@ -22,15 +25,34 @@ if (mode === "send") {
   const id = Number(args[2]);
   const count = Number(args[3]);
   const max = Number(args[4]);
-  for (let seq = 0; seq < count; seq++) ch.send(expectedMessage(id, seq, max));
+  if (args[5] === "batch") {
+    for (let seq = 0; seq < count;) {
+      const batch: Uint8Array[] = [];
+      for (const end = Math.min(count, seq + 1 + (seq % 32)); seq < end; seq++) {
+        batch.push(expectedMessage(id, seq, max));
+      }
+      ch.sendMany(batch);
+    }
+  } else {
+    for (let seq = 0; seq < count; seq++) ch.send(expectedMessage(id, seq, max));
+  }
   console.log("sent");
 } else if (mode === "recv") {
   const marks = SharedMemory.open(args[2]);
   const per = marks.size / MAX_SENDERS;
   const last = new Array<number>(MAX_SENDERS).fill(-1);
   let count = 0;
+  const batch = args[3] === "batch";
+  const buffer = new Uint8Array(8192);
+  const lengths = new Uint32Array(16);
+  const queue: Uint8Array[] = [];
   for (;;) {
-    const msg = ch.receive({ timeout: 30_000 });
+    if (batch && queue.length === 0) {
+      const n = ch.receiveMany(buffer, lengths, { timeout: 30_000 });
+      if (n === null) break;
+      for (let i = 0, off = 0; i < n; off += lengths[i++]) queue.push(buffer.slice(off, off + lengths[i]));
+    }
+    const msg = batch ? queue.shift()! : ch.receive({ timeout: 30_000 });
     if (msg === null) break;
     const { sender, seq, max } = parse(msg);
     const expected = expectedMessage(sender, seq, max);
