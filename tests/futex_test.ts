@@ -1,0 +1,129 @@
+// The wait/wake primitive under the synchronization classes: results, bad input, cross-process and
+// cross-runtime wake-ups (so the futex is shared, not private), async waits and cancellation.
+import assert from "node:assert/strict";
+import { SharedMemory } from "../mod.ts";
+import { futexWaitAsync, futexWaitSync, futexWake } from "../_futex.ts";
+import { test } from "./_harness.ts";
+import { BOTH, type Child, start, tsCommand, uniqueName } from "./_process.ts";
+
+const CHILD = "tests/children/sync_child.ts";
+
+function segment(): SharedMemory {
+  return SharedMemory.create({ name: uniqueName("futex"), size: 4096 });
+}
+
+test("a wait returns not-equal at once, times out, and a wake with nobody waiting wakes 0", async () => {
+  const shm = segment();
+  try {
+    assert.equal(futexWaitSync(shm, 0, 1), "not-equal");
+    assert.equal(await futexWaitAsync(shm, 0, 1), "not-equal");
+    assert.equal(futexWaitSync(shm, 0, 0, 20), "timed-out");
+    assert.equal(await futexWaitAsync(shm, 0, 0, 20), "timed-out");
+    assert.equal(futexWaitSync(shm, 4, 0, 0), "timed-out");
+    assert.equal(futexWake(shm, 0), 0);
+    assert.equal(futexWake(shm, 0, 1), 0);
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("bad offsets, timeouts and counts are RangeErrors", async () => {
+  const shm = segment();
+  try {
+    assert.throws(() => futexWaitSync(shm, 2, 0, 1), RangeError);
+    assert.throws(() => futexWaitSync(shm, 4096, 0, 1), RangeError);
+    assert.throws(() => futexWaitSync(shm, 0, 0, -1), RangeError);
+    await assert.rejects(futexWaitAsync(shm, -4, 0, 1), RangeError);
+    assert.throws(() => futexWake(shm, 0, -1), RangeError);
+    assert.throws(() => futexWake(shm, 6), RangeError);
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("an async wait keeps timers firing and is woken by a write plus wake in this process", async () => {
+  const shm = segment();
+  try {
+    const word = shm.view(Int32Array, 0, 1);
+    let ticks = 0;
+    const timer = setInterval(() => {
+      if (++ticks === 5) {
+        Atomics.store(word, 0, 1);
+        futexWake(shm, 0);
+      }
+    }, 10);
+    try {
+      let result;
+      do result = await futexWaitAsync(shm, 0, 0, 30_000); while (Atomics.load(word, 0) === 0);
+      assert.notEqual(result, "timed-out");
+      assert.ok(ticks >= 5);
+    } finally {
+      clearInterval(timer);
+    }
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+test("an aborted async wait rejects at once with the signal's reason", async () => {
+  const shm = segment();
+  try {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("stop")), 30);
+    await assert.rejects(futexWaitAsync(shm, 0, 0, undefined, controller.signal), /stop/);
+    await assert.rejects(futexWaitAsync(shm, 0, 0, 10, controller.signal), /stop/);
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
+for (const rt of BOTH) {
+  for (const flavour of ["sync", "async"] as const) {
+    test(`a ${rt} process sleeping (${flavour}) on a word is woken by this process: the futex is shared`, async () => {
+      const shm = segment();
+      let child: Child | undefined;
+      try {
+        child = start(tsCommand(rt, CHILD, ["futex-wait", shm.name, flavour]));
+        await child.waitFor(/^waiting/);
+        // The child may not be asleep yet: wake until the kernel reports having woken it. It then
+        // finds the word still 0 and sleeps again, until the word changes.
+        let woken = 0;
+        const until = performance.now() + 10_000;
+        while (woken === 0 && performance.now() < until) {
+          woken = futexWake(shm, 0);
+          if (woken === 0) await new Promise((r) => setTimeout(r, 5));
+        }
+        Atomics.store(shm.view(Int32Array, 0, 1), 0, 1);
+        futexWake(shm, 0);
+        const out = await child.done;
+        assert.equal(out.code, 0, out.stderr);
+        assert.equal(woken, 1, "one waiter in another process was woken");
+        assert.match(out.stdout, /woken ok/, "the wait ended by our wake reported ok");
+      } finally {
+        child?.kill("SIGKILL");
+        shm.close();
+        shm.unlink();
+      }
+    });
+  }
+
+  test(`a ${rt} process wakes a waiter in this process`, async () => {
+    const shm = segment();
+    try {
+      const child = start(tsCommand(rt, CHILD, ["futex-wake", shm.name, "300"]));
+      const word = shm.view(Int32Array, 0, 1);
+      let result;
+      do result = await futexWaitAsync(shm, 0, 0, 30_000); while (Atomics.load(word, 0) === 0);
+      assert.notEqual(result, "timed-out");
+      const out = await child.done;
+      assert.equal(out.code, 0, out.stderr);
+    } finally {
+      shm.close();
+      shm.unlink();
+    }
+  });
+}
