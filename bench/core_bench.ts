@@ -173,9 +173,11 @@ const SPIN_LIMIT_MS = 10_000;
 
 /** Median µs per round trip through one shared Int32, the peer spinning in a child process. */
 async function atomicsRoundTrip(ctx: BenchContext): Promise<number> {
+  // Short batches, many of them: on a busy machine either spinning side can lose its core for a
+  // scheduler tick; the median batch shows the round trip when both run (the socket gets the same).
   const warmup = ctx.quick ? 2_000 : 50_000;
-  const batch = ctx.quick ? 2_000 : 50_000;
-  const batches = ctx.quick ? 3 : 21;
+  const batch = ctx.quick ? 500 : 1_000;
+  const batches = ctx.quick ? 11 : 401;
   const name = `${uniquePrefix()}_rt`;
   const shm = SharedMemory.create({ name, size: 4096 });
   let peer: Peer | undefined;
@@ -235,8 +237,8 @@ interface BunConnect {
 /** Median µs per 4-byte round trip over a Unix domain socket to an echoing child process. */
 async function socketRoundTrip(ctx: BenchContext): Promise<number> {
   const warmup = ctx.quick ? 50 : 1_000;
-  const batch = ctx.quick ? 100 : 2_000;
-  const batches = ctx.quick ? 3 : 9;
+  const batch = ctx.quick ? 50 : 100;
+  const batches = ctx.quick ? 5 : 101;
   const { tmpdir } = await import("node:os");
   const { rmSync } = await import("node:fs");
   const path = `${tmpdir()}/${uniquePrefix()}.sock`;

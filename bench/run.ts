@@ -21,6 +21,7 @@
  */
 
 import { readdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { advantage, type BenchContext, type BenchRow } from "./_bench.ts";
@@ -47,6 +48,11 @@ export interface ResultRow {
   met: boolean | null;
   /** True when measured with `BENCH_QUICK=1`. */
   quick: boolean;
+  /**
+   * The 1-minute load average (the higher of the suite's start and end) and the number of CPUs:
+   * other processes competing for the CPUs make every figure noisier.
+   */
+  load: { average: number; cpus: number };
   /** Why there is no figure. */
   error?: string;
 }
@@ -84,7 +90,9 @@ export function rowProblems(row: unknown): string[] {
   return problems;
 }
 
-function toResult(row: BenchRow, suite: string, quick: boolean): ResultRow {
+type Load = ResultRow["load"];
+
+function toResult(row: BenchRow, suite: string, quick: boolean, load: Load): ResultRow {
   const adv = advantage(row);
   const target = row.target ?? null;
   return {
@@ -100,10 +108,11 @@ function toResult(row: BenchRow, suite: string, quick: boolean): ResultRow {
     target,
     met: target === null ? null : adv >= target,
     quick,
+    load,
   };
 }
 
-function errorRow(suite: string, name: string, error: string, quick: boolean): ResultRow {
+function errorRow(suite: string, name: string, error: string, quick: boolean, load: Load): ResultRow {
   return {
     runtime,
     suite,
@@ -117,6 +126,7 @@ function errorRow(suite: string, name: string, error: string, quick: boolean): R
     target: null,
     met: null,
     quick,
+    load,
     error,
   };
 }
@@ -177,7 +187,8 @@ export async function runSuites(args: readonly string[]): Promise<ResultRow[]> {
     const suite = suiteTopic(file)!;
     console.log(`\n# ${suite} (${runtime}${quick ? ", quick" : ""})`);
     const started = performance.now();
-    let rows: ResultRow[];
+    const loadBefore = loadavg()[0];
+    let outcome: { rows: unknown[] } | { error: string };
     try {
       const mod = await import(pathToFileURL(`${dir}/${file}`).href) as { default?: unknown };
       if (typeof mod.default !== "function") {
@@ -185,19 +196,27 @@ export async function runSuites(args: readonly string[]): Promise<ResultRow[]> {
       }
       const returned: unknown = await (mod.default as (c: BenchContext) => Promise<unknown>)(ctx);
       if (!Array.isArray(returned)) throw new TypeError(`${file} returned ${typeof returned}, not an array`);
-      rows = returned.map((row, i) => {
-        const problems = rowProblems(row);
-        const name = typeof row?.name === "string" && row.name ? row.name : `row ${i + 1}`;
-        return problems.length
-          ? errorRow(suite, name, `malformed row: ${problems.join("; ")}`, quick)
-          : toResult(row as BenchRow, suite, quick);
-      });
+      outcome = { rows: returned };
     } catch (error) {
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      rows = [errorRow(suite, `${suite} suite`, message, quick)];
+      outcome = { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
     }
+    const loadAfter = loadavg()[0];
+    const load = { average: Math.round(Math.max(loadBefore, loadAfter) * 100) / 100, cpus: cpus().length };
+    const rows = "error" in outcome
+      ? [errorRow(suite, `${suite} suite`, outcome.error, quick, load)]
+      : outcome.rows.map((row, i) => {
+        const problems = rowProblems(row);
+        const named = (row as { name?: unknown } | null)?.name;
+        const name = typeof named === "string" && named ? named : `row ${i + 1}`;
+        return problems.length
+          ? errorRow(suite, name, `malformed row: ${problems.join("; ")}`, quick, load)
+          : toResult(row as BenchRow, suite, quick, load);
+      });
     printRows(rows);
-    console.log(`(${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(
+      `(${((performance.now() - started) / 1000).toFixed(1)} s; load average ${loadBefore.toFixed(2)} → ` +
+        `${loadAfter.toFixed(2)} on ${load.cpus} CPUs)`,
+    );
     results.push(...rows);
   }
   if (out) writeFileSync(out, JSON.stringify(results, null, 2) + "\n");

@@ -26,6 +26,7 @@ interface Row {
   target: number | null;
   met: boolean | null;
   quick: boolean;
+  load: { average: number; cpus: number };
   error?: string;
 }
 
@@ -74,6 +75,7 @@ test("bench/run.ts core (quick) writes four well-formed rows and leaves /dev/shm
       assert.ok(typeof row.target === "number" && row.target > 0);
       assert.equal(row.met, row.advantage! >= row.target!);
       assert.ok(row.referenceName.length > 0);
+      assert.ok(row.load.average >= 0 && row.load.cpus >= 1);
     }
     assert.match(rows[3].referenceName, runtime === "deno" ? /Deno\.connect/ : /Bun\.connect/);
     // Every segment the suite (and its Python reference) makes is named shmbench_<runner pid>_….

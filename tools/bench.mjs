@@ -11,7 +11,7 @@
 // behind cannot disturb the others: its failure becomes an error row. With filters, only the
 // matching suites are re-run and the other rows of bench/results.json are kept.
 import { spawn } from "node:child_process";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,6 +89,7 @@ function errorRow(runtime, suite, error) {
     target: null,
     met: null,
     quick,
+    load: { average: loadavg()[0], cpus: cpus().length },
     error,
   };
 }
@@ -250,11 +251,17 @@ function chart(groups, runtimes, versions) {
   const x = (v) => left + ((Math.log10(v) - lo) / (hi - lo)) * plotW;
   const out = [];
   const halo = ` stroke="#fff" stroke-width="3" paint-order="stroke"`;
-  const subtitle =
-    `${quick ? "QUICK smoke run, not figures to quote · " : ""}${new Date().toISOString().slice(0, 10)} · ` +
-    `${cpus().length} cores · ${
+  const loads = groups.flatMap((g) => runtimes.map((rt) => g.rows[rt]?.load?.average)).filter(
+    Number.isFinite,
+  );
+  const loadText = loads.length
+    ? ` · load average ${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}`
+    : "";
+  const subtitle = `${quick ? "QUICK smoke run, not figures to quote · " : ""}` +
+    `${new Date().toISOString().slice(0, 10)} · ${cpus().length} CPUs${loadText} · ` +
+    `${
       runtimes.map((rt) => `${rt} ${versions[rt]}`).join(" · ")
-    } · ours and reference measured in the same run and runtime`;
+    } · ours and reference measured in the same run`;
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
