@@ -126,7 +126,7 @@ class WindowsSegment implements Segment {
   }
 
   unlink(): void {
-    if (this.backend === "file") deleteWindowsFile(this.path!);
+    if (this.backend === "file") unlinkWindowsFile(this.path!);
     // Named segments: Windows has no unlink; the object goes with its last handle and view.
   }
 
@@ -275,7 +275,8 @@ function fileSizeOf(k: Kernel32, file: bigint, action: string, path: string): nu
   return Number(out[0]);
 }
 
-function deleteWindowsFile(path: string): void {
+/** Deletes the file at `path` (the file backend's unlink on Windows). */
+export function unlinkWindowsFile(path: string): void {
   const k = kernel32();
   if (!k.DeleteFileW(wideString(windowsPath(path)))) {
     throw winError(k.GetLastError(), "DeleteFileW", `delete file "${path}"`, path);
@@ -320,10 +321,11 @@ export function createWindowsFile(path: string, size: number, _mode: number): Se
 }
 
 /**
- * Maps an existing file at its exact size (the file backend on Windows). Read-only opens the file
- * for reading only and maps it copy-on-write: writes stay private and never reach the file.
+ * Maps an existing file at its exact size, or its first `size` bytes (the file backend on Windows).
+ * Read-only opens the file for reading only and maps it copy-on-write: writes stay private and
+ * never reach the file.
  */
-export function openWindowsFile(path: string, readOnly: boolean): Segment {
+export function openWindowsFile(path: string, readOnly: boolean, size?: number): Segment {
   const action = `open file "${path}"${readOnly ? " read-only" : ""}`;
   const k = kernel32();
   const file = handleValue(k.CreateFileW(
@@ -338,7 +340,14 @@ export function openWindowsFile(path: string, readOnly: boolean): Segment {
   if (file === INVALID_HANDLE_VALUE) throw winError(k.GetLastError(), "CreateFileW", action, path);
   let mapping = 0n;
   try {
-    const size = fileSizeOf(k, file, action, path);
+    const fileSize = fileSizeOf(k, file, action, path);
+    if (size !== undefined && fileSize < size) {
+      throw new ShmError(
+        `Cannot ${action}: the file is ${fileSize} bytes long, shorter than the ${size} bytes asked for`,
+        { code: "ERROR_INVALID_PARAMETER", errno: 87, syscall: "GetFileSizeEx", segment: path },
+      );
+    }
+    size ??= fileSize;
     if (size === 0) {
       throw new ShmError(`Cannot ${action}: it is empty (size 0), and an empty file cannot be mapped`, {
         code: "ERROR_FILE_INVALID",

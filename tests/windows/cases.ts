@@ -532,6 +532,32 @@ test("file backend: create, reopen, read-only copy-on-write, flush, delete", () 
   assert.throws(() => openWindowsFile(path, false), NotFoundError);
 });
 
+test("file backend through SharedMemory: create, reopen, read-only, first N bytes", () => {
+  const dir = (globalThis as unknown as { process: { env: Record<string, string> } }).process.env.TEMP ??
+    "C:\\windows\\temp";
+  const path = `${dir}\\${uniqueName("apifile")}.bin`;
+  const a = SharedMemory.create({ backend: "file", path, size: 5000 });
+  try {
+    assert.equal(a.backend, "file");
+    a.buf[4999] = 9;
+    using b = SharedMemory.open({ backend: "file", path });
+    assert.equal(b.size, 5000);
+    assert.equal(b.buf[4999], 9);
+    using r = SharedMemory.open({ backend: "file", path, readOnly: true });
+    r.buf[0] = 1;
+    assert.equal(b.buf[0], 0, "read-only writes stay private");
+    const part = openWindowsFile(path, false, 100);
+    assert.equal(part.size, 100);
+    part.release(false);
+    assert.throws(() => openWindowsFile(path, false, 5001), /shorter than the 5001 bytes/);
+    assert.throws(() => SharedMemory.create({ backend: "file", path, size: 10 }), AlreadyExistsError);
+  } finally {
+    a.close();
+  }
+  a.unlink();
+  assert.throws(() => SharedMemory.open({ backend: "file", path }), NotFoundError);
+});
+
 test("errors carry the Windows code and the kernel32 call", () => {
   try {
     SharedMemory.open(uniqueName("e"));
