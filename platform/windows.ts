@@ -262,11 +262,6 @@ export const windowsAdapter: PlatformAdapter = {
   unlink: unlinkWindows,
 };
 
-function windowsPath(path: string): string {
-  // Forward slashes are fine for CreateFileW; \\?\ paths are passed through untouched.
-  return path;
-}
-
 function fileSizeOf(k: Kernel32, file: bigint, action: string, path: string): number {
   const out = new BigInt64Array(1);
   if (!k.GetFileSizeEx(file, new Uint8Array(out.buffer))) {
@@ -278,7 +273,7 @@ function fileSizeOf(k: Kernel32, file: bigint, action: string, path: string): nu
 /** Deletes the file at `path` (the file backend's unlink on Windows). */
 export function unlinkWindowsFile(path: string): void {
   const k = kernel32();
-  if (!k.DeleteFileW(wideString(windowsPath(path)))) {
+  if (!k.DeleteFileW(wideString(path))) {
     throw winError(k.GetLastError(), "DeleteFileW", `delete file "${path}"`, path);
   }
 }
@@ -292,7 +287,7 @@ export function unlinkWindowsFile(path: string): void {
 export function createWindowsFile(path: string, size: number, _mode: number): Segment {
   const action = `create file "${path}"`;
   const k = kernel32();
-  const wide = wideString(windowsPath(path));
+  const wide = wideString(path);
   const file = handleValue(k.CreateFileW(
     wide,
     W.GENERIC_READ | W.GENERIC_WRITE,
@@ -329,7 +324,7 @@ export function openWindowsFile(path: string, readOnly: boolean, size?: number):
   const action = `open file "${path}"${readOnly ? " read-only" : ""}`;
   const k = kernel32();
   const file = handleValue(k.CreateFileW(
-    wideString(windowsPath(path)),
+    wideString(path),
     readOnly ? W.GENERIC_READ : W.GENERIC_READ | W.GENERIC_WRITE,
     W.FILE_SHARE_READ | W.FILE_SHARE_WRITE | W.FILE_SHARE_DELETE,
     null,
