@@ -38,6 +38,20 @@ test("send and receive in order; strings, JSON, empty messages, into a buffer", 
   assert.equal(ch.done, false);
 });
 
+test("receiveInto copies every length exactly, into aligned, unaligned and alternating buffers", () => {
+  using ch = Channel.create({ capacity: 1 << 16 });
+  const aligned = new Uint8Array(400);
+  const unaligned = new Uint8Array(new ArrayBuffer(401), 1);
+  for (let len = 0; len <= 300; len++) {
+    const out = len % 2 ? aligned : unaligned;
+    out.fill(0xee);
+    ch.send(bytes(len));
+    assert.equal(ch.receiveInto(out), len);
+    assert.deepEqual(out.subarray(0, len), bytes(len), `length ${len}`);
+    assert.equal(out[len], 0xee, `byte after a ${len}-byte message`);
+  }
+});
+
 test("random sizes across many laps of the ring arrive whole and in order", () => {
   using ch = Channel.create({ capacity: 1024 });
   let seed = 12345;
