@@ -1,15 +1,19 @@
 /**
  * POSIX shared memory (`shm_open` + `mmap`) on Linux and macOS.
  *
- * Create: `shm_open(O_CREAT|O_EXCL|O_RDWR|O_CLOEXEC)`, `fchmod` (so the mode is exact, whatever the
- * umask), `ftruncate`, `posix_fallocate` (so a full /dev/shm is ENOSPC now rather than SIGBUS on some
- * later write), `mmap(MAP_SHARED|MAP_POPULATE)`, `close`. Open: `shm_open`, `fstat` for the size,
- * `mmap`, `close`. The descriptor is never kept: the mapping outlives it.
+ * Create (Linux): `shm_open(O_CREAT|O_EXCL|O_RDWR|O_CLOEXEC)`, `fchmod` (so the mode is exact,
+ * whatever the umask), `ftruncate`, `posix_fallocate` (so a full /dev/shm is ENOSPC now rather than
+ * SIGBUS on some later write), `mmap(MAP_SHARED|MAP_POPULATE)`, `close`. Open: `shm_open`, `fstat`
+ * for the size, `mmap`, `close`. The descriptor is never kept: the mapping outlives it. macOS differs
+ * where `C` says so: no `O_CLOEXEC` on `shm_open` (XNU sets close-on-exec itself), no `fchmod` on shm
+ * descriptors (so the umask applies), no `posix_fallocate`, no `MAP_POPULATE`.
  *
- * Read-only segments are opened `O_RDONLY` and mapped `MAP_PRIVATE` with `PROT_READ|PROT_WRITE`:
- * pages nobody wrote through this mapping show the segment live; a stray write makes a private copy
- * of the touched page, so it never reaches the segment and never kills the process (a `PROT_READ`
- * mapping would die of SIGSEGV).
+ * Read-only segments are opened `O_RDONLY` and, on Linux, mapped `MAP_PRIVATE` with
+ * `PROT_READ|PROT_WRITE`: pages nobody wrote through this mapping show the segment live; a stray
+ * write makes a private copy of the touched page, so it never reaches the segment and never kills
+ * the process (a `PROT_READ` mapping would die of SIGSEGV). macOS allows only shared shm mappings:
+ * there the mapping is `PROT_READ` and marked `protectedReadOnly`, and `SharedMemory` hands out
+ * copies instead of the mapping itself.
  *
  * @module
  */
@@ -32,7 +36,9 @@ export function isMapFailed(address: bigint): boolean {
 }
 
 /**
- * Maps `size` bytes of `fd`. Read-only mappings are private and writable (see the module doc);
+ * Maps `size` bytes of `fd`. Read-only mappings are private and writable (see the module doc),
+ * or, with `protect`, shared and `PROT_READ` (where the OS allows no private mapping: a store
+ * through that one would fault, so the caller must never hand it out as a buffer);
  * `populate` pre-faults shared pages (Linux) when they are known to be allocated already.
  */
 export function mapFd(
@@ -42,10 +48,12 @@ export function mapFd(
   populate: boolean,
   action: string,
   segment: string,
+  protect = false,
 ): bigint {
   const lib = libc();
-  const flags = readOnly ? C.MAP_PRIVATE : C.MAP_SHARED | (populate ? C.MAP_POPULATE : 0);
-  const result = lib.mmap(null, BigInt(size), C.PROT_READ | C.PROT_WRITE, flags, fd, 0n);
+  const prot = protect ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
+  const flags = readOnly && !protect ? C.MAP_PRIVATE : C.MAP_SHARED | (populate ? C.MAP_POPULATE : 0);
+  const result = lib.mmap(null, BigInt(size), prot, flags, fd, 0n);
   const address = addressOf(result);
   if (isMapFailed(address) || address === 0n) throw osError(lib.errno(), "mmap", action, segment);
   return address;
@@ -147,6 +155,8 @@ class PosixSegment implements Segment {
     readonly size: number,
     readonly readOnly: boolean,
     readonly created: boolean,
+    /** A `PROT_READ` shared mapping (read-only on macOS, which has no private shm mappings). */
+    readonly protectedReadOnly: boolean = false,
   ) {}
 
   release(neutralizePages: boolean): void {
@@ -204,8 +214,10 @@ export function openPosix(name: string, readOnly: boolean, maxSize: number): Seg
         `Cannot ${action}: its ${size} bytes are more than the ${maxSize} this runtime can map`,
       );
     }
-    const address = mapFd(fd, size, readOnly, false, action, name);
-    return new PosixSegment(name, address, size, readOnly, false);
+    // macOS maps shm MAP_SHARED only: read-only is then PROT_READ, and SharedMemory hands out copies.
+    const protectedReadOnly = readOnly && !C.SHM_MAP_PRIVATE;
+    const address = mapFd(fd, size, readOnly, false, action, name, protectedReadOnly);
+    return new PosixSegment(name, address, size, readOnly, false, protectedReadOnly);
   } finally {
     lib.close(fd);
   }
