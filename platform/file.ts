@@ -20,7 +20,7 @@ import { maxBufferSize, os, runtime } from "../ffi/runtime.ts";
 import { osError, PermissionDeniedError, ShmError } from "../errors.ts";
 import type { Segment } from "./_segment.ts";
 import { closeFd, mapFd, neutralize, reserve, unmap } from "./posix.ts";
-import { createWindowsFile, openWindowsFile } from "./windows.ts";
+import { createWindowsFile, openWindowsFile, unlinkWindowsFile } from "./windows.ts";
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -157,12 +157,7 @@ export function openFile(path: string, readOnly: boolean, size?: number): Segmen
   const action = `open file-backed segment "${path}"${readOnly ? " read-only" : ""}`;
   checkDenoPermission("read", path, action);
   if (!readOnly) checkDenoPermission("write", path, action);
-  if (os === "windows") {
-    if (size !== undefined) {
-      throw new TypeError(`Cannot ${action}: size is not supported for file-backed segments on Windows`);
-    }
-    return openWindowsFile(path, readOnly);
-  }
+  if (os === "windows") return openWindowsFile(path, readOnly, size);
   const lib = libc();
   const fd = lib.open(cString(path), (readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
   if (fd < 0) {
@@ -205,10 +200,11 @@ export function openFile(path: string, readOnly: boolean, size?: number): Segmen
   }
 }
 
-/** Removes the file at `path` (mappings of it stay valid until released). POSIX only. */
+/** Removes the file at `path` (mappings of it stay valid until released, on POSIX). */
 export function unlinkFile(path: string): void {
   const action = `remove file-backed segment "${path}"`;
   checkDenoPermission("write", path, action);
+  if (os === "windows") return unlinkWindowsFile(path);
   const lib = libc();
   if (lib.unlink(cString(path)) !== 0) throw osError(lib.errno(), "unlink", action, path);
 }
