@@ -38,6 +38,7 @@ function sh(cmd, cmdArgs, env = {}) {
     relay(child.stdout, process.stdout);
     relay(child.stderr, process.stderr);
     // Summaries are matched on plain text: strip colour codes whatever the runner decided.
+    // deno-lint-ignore no-control-regex
     const plain = () => out.replace(/\x1b\[[0-9;]*m/g, "");
     child.on("error", (e) => resolve({ code: 127, out: plain() + String(e) }));
     child.on("close", (code) => resolve({ code, out: plain() }));
