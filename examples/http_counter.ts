@@ -173,7 +173,10 @@ async function primary(o: Options): Promise<void> {
   );
   const stop = async () => {
     for (const child of children) child.kill("SIGTERM");
+    // A worker stuck for 5 s is killed outright: the segment is removed either way.
+    const force = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), 5000);
     await Promise.all(children.map((c) => c.exited));
+    clearTimeout(force);
   };
   const started = Date.now();
   while (Atomics.load(slots, READY) < o.workers) {
