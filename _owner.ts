@@ -9,13 +9,17 @@
  * | 22–29 | an 8-bit hash of the thread's start time (Linux: field 22 of `/proc/<tid>/stat`), 0 elsewhere |
  *
  * The holder also writes its full start time (see {@linkcode selfStart}) to a second word right after
- * taking the lock, and clears it right before releasing it. A holder counts as dead when
- * `/proc/<tid>/stat` is gone (and `kill(tid, 0)` says ESRCH), shows a zombie, or shows a start time
- * that does not match the hash in the word or the full start time beside it: a new thread that got
- * the same id after the holder died started later, so its start time differs. Reading the start
- * time from the kernel (not a value the holder wrote) is what makes a reused id look dead and keeps
- * a live holder looking alive.
- *
+ * taking the lock (only when the word holds another value: a thread relocking its mutex writes
+ * nothing). A holder counts as dead when `/proc/<tid>/stat` is gone (and `kill(tid, 0)` says
+ * ESRCH), shows a zombie, or shows a start time whose hash differs from the one in the lock word: a
+ * thread that got the same id after the holder died started later, so its start time differs.
+ * Reading the start time from the kernel (not a value the holder wrote) is what keeps a live holder
+ * looking alive and makes a reused id look dead. The hash has 8 bits; the full start time beside
+ * the word settles the 1-in-256 case where a reused id hashes alike: when it differs from the live
+ * thread's, the holder is reported as `"mismatch"`, and the mutex treats it as dead once the same
+ * lock word has shown a mismatch on two probes 250 ms apart (right after a compare-exchange, before
+ * its start time is written, a live holder shows a stale one for a few nanoseconds).
+
  * macOS (unverified here): the id is the pid, and liveness is `kill(pid, 0)` only, so a pid reused by
  * an unrelated process while the holder was dead keeps the lock looking held. Windows: the id is the
  * pid and a holder is always assumed alive (no recovery).
@@ -76,6 +80,8 @@ function readStat(tid: number | "thread-self"): [string, number] | null {
 }
 
 let self: { id: number; start: number } | undefined;
+let ownId = 0;
+let ownStart = 0;
 
 function identify(): { id: number; start: number } {
   if (os === "linux") {
@@ -90,12 +96,19 @@ function identify(): { id: number; start: number } {
 
 /** This thread's owner id (non-zero, at most 30 bits). */
 export function selfId(): number {
-  return (self ??= identify()).id;
+  return ownId || init();
+}
+
+function init(): number {
+  self ??= identify();
+  ownStart = self.start;
+  return ownId = self.id;
 }
 
 /** This thread's encoded start time, written beside the lock word while holding it (0 if unknown). */
 export function selfStart(): number {
-  return (self ??= identify()).start;
+  if (ownId === 0) init();
+  return ownStart;
 }
 
 /** The thread id part of an owner id (for messages). */
@@ -103,22 +116,27 @@ export function tidOf(id: number): number {
   return id & TID_MASK;
 }
 
+/** What a probe of a lock holder found. */
+export type OwnerStatus = "alive" | "dead" | "mismatch";
+
 /**
- * Whether the holder named by `id` is dead. `storedStart` is the start time the holder wrote beside
- * the lock word (0 when not written yet, which defers to the other checks).
+ * Whether the holder named by `id` lives. `storedStart` is the start time written beside the lock
+ * word (0 when never written). `"mismatch"`: the thread lives and its start-time hash matches, but
+ * not the full start time beside the word (a reused id, or a holder caught between its
+ * compare-exchange and its write of the start time).
  */
-export function ownerDead(id: number, storedStart: number): boolean {
+export function ownerStatus(id: number, storedStart: number): OwnerStatus {
   const tid = id & TID_MASK;
   if (os === "linux") {
     const stat = readStat(tid);
-    if (!stat) return processGone(tid);
+    if (!stat) return processGone(tid) ? "dead" : "alive";
     const [state, start] = stat;
-    if (state === "Z" || state === "X") return true;
-    if (hash8(start) !== (id >>> 22 & 0xff)) return true; // the id now belongs to a later thread
-    return storedStart !== 0 && storedStart !== encodeStart(start);
+    if (state === "Z" || state === "X") return "dead";
+    if (hash8(start) !== (id >>> 22 & 0xff)) return "dead"; // the id now belongs to a later thread
+    return storedStart !== 0 && storedStart !== encodeStart(start) ? "mismatch" : "alive";
   }
-  if (os === "darwin") return processGone(tid);
-  return false;
+  if (os === "darwin") return processGone(tid) ? "dead" : "alive";
+  return "alive";
 }
 
 /** `kill(pid, 0)` fails with ESRCH: there is no such process (EPERM means it exists). */

@@ -7,7 +7,7 @@
  * | offset | type | meaning |
  * |---|---|---|
  * | 0 | Int32 | lock word: 0 = unlocked; otherwise the holder's owner id (bits 0–29) and bit 30 set when a thread may be sleeping on it |
- * | 4 | Int32 | the holder's encoded start time (0 while unlocked or being taken), for PID-reuse checks |
+ * | 4 | Int32 | encoded start time of the last thread that took it (0: never written), for PID-reuse checks |
  *
  * A zero-filled region is an unlocked mutex, so nobody has to initialize it. Owner ids are described
  * in `_owner.ts`: the thread id plus a hash of the thread's start time (Linux).
@@ -29,7 +29,7 @@
 
 import type { SharedMemory } from "./shared_memory.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
-import { ID_MASK, ownerDead, selfId, selfStart, tidOf } from "./_owner.ts";
+import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
 import { checkTimeout, deadlineOf, regionOf } from "./_region.ts";
 
@@ -114,6 +114,8 @@ export class Mutex {
   #offset: number;
   #cells: Int32Array;
   #ownerDied = false;
+  /** A lock word whose holder showed a start-time mismatch on the last probe. */
+  #suspect = 0;
 
   /**
    * A handle on the mutex at `byteOffset` of `shm` (a multiple of 4; `BYTE_LENGTH` bytes). Creating
@@ -155,7 +157,8 @@ export class Mutex {
   tryLock(): boolean {
     const cells = this.#cells;
     if (Atomics.compareExchange(cells, 0, 0, selfId()) !== 0) return false;
-    cells[1] = selfStart(); // plain store: the compare-exchange before it is a full barrier
+    const start = selfStart();
+    if (cells[1] !== start) cells[1] = start; // plain store, after the compare-exchange (a full barrier)
     this.#ownerDied = false;
     return true;
   }
@@ -168,9 +171,19 @@ export class Mutex {
    * @throws {TimeoutError} after `options.timeout` ms
    * @throws {Error} when this thread already holds the mutex (it is not recursive)
    */
-  lockSync(options: LockOptions = {}): MutexGuard {
-    checkTimeout(options.timeout, "lock the mutex");
-    if (this.tryLock()) return new MutexGuard(this, false);
+  lockSync(options?: LockOptions): MutexGuard {
+    if (options !== undefined) checkTimeout(options.timeout, "lock the mutex");
+    const cells = this.#cells;
+    if (Atomics.compareExchange(cells, 0, 0, selfId()) === 0) {
+      const start = selfStart();
+      if (cells[1] !== start) cells[1] = start;
+      this.#ownerDied = false;
+      return new MutexGuard(this, false);
+    }
+    return this.#lockSyncSlow(options ?? {});
+  }
+
+  #lockSyncSlow(options: LockOptions): MutexGuard {
     const deadline = deadlineOf(options.timeout, "lock the mutex");
     const me = selfId();
     if (this.#spin(me)) return new MutexGuard(this, false);
@@ -234,7 +247,6 @@ export class Mutex {
           : `Cannot unlock the mutex: it is held by thread ${tidOf(v)}, not by this thread (${tidOf(me)})`,
       );
     }
-    cells[1] = 0; // plain store: the compare-exchange below (a full barrier) publishes it first
     if (Atomics.compareExchange(cells, 0, me, 0) === me) return;
     // The waiters bit is set: release and wake one sleeper.
     Atomics.exchange(cells, 0, 0);
@@ -284,9 +296,18 @@ export class Mutex {
   #takeOverIfDead(v: number, me: number): boolean {
     const owner = v & ID_MASK;
     if (owner === me) return false;
-    if (!ownerDead(owner, Atomics.load(this.#cells, 1))) return false;
+    const status = ownerStatus(owner, this.#cells[1]);
+    if (status === "alive") {
+      this.#suspect = 0;
+      return false;
+    }
+    if (status === "mismatch" && this.#suspect !== v) {
+      this.#suspect = v; // dead only if the next probe, 250 ms on, finds the same
+      return false;
+    }
+    this.#suspect = 0;
     if (Atomics.compareExchange(this.#cells, 0, v, me | WAITERS) !== v) return false;
-    this.#cells[1] = selfStart(); // plain store: ordered after the CAS by its acquire semantics
+    this.#cells[1] = selfStart();
     this.#ownerDied = true;
     return true;
   }
