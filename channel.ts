@@ -78,7 +78,22 @@ const B_RX_SEQ = I_RX_SEQ * 4;
 const B_TX_SEQ = I_TX_SEQ * 4;
 
 /** Busy checks before a blocking call sleeps in the kernel: a few tens of microseconds. */
-const SPIN = 2048;
+/**
+ * Busy checks a blocking call makes before it sleeps in the kernel, adapted per handle: a spin that
+ * ends with a message grows the next one (up to SPIN_MAX, some tens of µs); one that ends asleep
+ * halves it (down to SPIN_MIN, about a µs). When both processes have a core, spinning turns a round
+ * trip into about a microsecond; when they share one, it would only delay the peer.
+ */
+const SPIN_MAX = 2048;
+const SPIN_MIN = 64;
+
+function grown(budget: number): number {
+  return Math.min(SPIN_MAX, budget * 2);
+}
+
+function shrunk(budget: number): number {
+  return Math.max(SPIN_MIN, budget >> 1);
+}
 const EMPTY = -1;
 const ENDED = -2;
 
@@ -147,6 +162,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   readonly #mask: number;
   readonly #log2: number;
   #closed = false;
+  /** Spin budgets of this handle's blocking receives and sends (see SPIN_MAX). */
+  #rxSpin = SPIN_MAX;
+  #txSpin = SPIN_MAX;
   /** A recent value of the head: senders re-read the shared one only when this says full. */
   #head = 0;
   /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
@@ -309,7 +327,14 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#put(message, "send on")) return;
     const timeout = checkTimeout(options, "send on channel");
     const deadline = performance.now() + timeout;
-    for (let i = 0; i < SPIN; i++) if (this.#put(message, "send on")) return;
+    const budget = this.#txSpin;
+    for (let i = 0; i < budget; i++) {
+      if (this.#put(message, "send on")) {
+        this.#txSpin = grown(budget);
+        return;
+      }
+    }
+    this.#txSpin = shrunk(budget);
     const i32 = this.#i32;
     for (;;) {
       const seq = Atomics.load(i32, I_TX_SEQ);
@@ -343,7 +368,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     if (this.#put(message, "send on")) return;
     const timeout = checkTimeout(options, "send on channel");
     const deadline = performance.now() + timeout;
-    for (let i = 0; i < SPIN / 8; i++) if (this.#put(message, "send on")) return;
+    const budget = this.#txSpin >> 3;
+    for (let i = 0; i < budget; i++) if (this.#put(message, "send on")) return;
     const i32 = this.#i32;
     for (;;) {
       const seq = Atomics.load(i32, I_TX_SEQ);
@@ -412,7 +438,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     for (let spin = 0; from < messages.length;) {
       const sent = this.#putMany(messages, from);
       from += sent;
-      if (sent > 0 || spin++ < SPIN) continue;
+      if (sent > 0 || spin++ < this.#txSpin) continue;
+      this.#txSpin = shrunk(this.#txSpin);
       const seq = Atomics.load(i32, I_TX_SEQ);
       Atomics.store(i32, I_TX_WAITERS, 1); // then re-check, then sleep unless the word moved
       const more = this.#putMany(messages, from);
@@ -628,11 +655,14 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     if (n === ENDED) return null;
     const timeout = checkTimeout(options, "receive from channel");
     const deadline = performance.now() + timeout;
-    for (let i = 0; i < SPIN; i++) {
+    const budget = this.#rxSpin;
+    for (let i = 0; i < budget; i++) {
       n = this.#takeMany(buffer, lengths);
-      if (n > 0) return n;
-      if (n === ENDED) return null;
+      if (n === 0) continue;
+      this.#rxSpin = grown(budget);
+      return n > 0 ? n : null;
     }
+    this.#rxSpin = shrunk(budget);
     const i32 = this.#i32;
     for (;;) {
       const seq = Atomics.load(i32, I_RX_SEQ);
@@ -667,7 +697,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     if (n === ENDED) return null;
     const timeout = checkTimeout(options, "receive from channel");
     const deadline = performance.now() + timeout;
-    for (let i = 0; i < SPIN / 8; i++) {
+    const budget = this.#rxSpin >> 3;
+    for (let i = 0; i < budget; i++) {
       n = this.#take(null, "receive from");
       if (n >= 0) return this.#out!;
       if (n === ENDED) return null;
@@ -1076,10 +1107,15 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     if (n !== EMPTY) return n;
     const timeout = checkTimeout(options, "receive from channel");
     const deadline = performance.now() + timeout;
-    for (let i = 0; i < SPIN; i++) {
+    const budget = this.#rxSpin;
+    for (let i = 0; i < budget; i++) {
       n = this.#take(dest, "receive from");
-      if (n !== EMPTY) return n;
+      if (n !== EMPTY) {
+        this.#rxSpin = grown(budget);
+        return n;
+      }
     }
+    this.#rxSpin = shrunk(budget);
     const i32 = this.#i32;
     for (;;) {
       const seq = Atomics.load(i32, I_RX_SEQ);
