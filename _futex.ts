@@ -22,7 +22,7 @@
 
 import type { SharedMemory } from "./shared_memory.ts";
 import { addressIn } from "./_internal.ts";
-import { bindLibrary, foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
+import { bindLibrary, foreignBuffer, type Pointer, pointerAt } from "./ffi/_ffi.ts";
 import { LIBC_PATHS } from "./ffi/libc.ts";
 import { arch, os, runtime } from "./ffi/runtime.ts";
 import { sleepSync } from "./_sleep.ts";
@@ -72,10 +72,10 @@ const darwinUlockNonblocking = {
 
 interface Native {
   /** Blocks; returns the outcome exactly (errno is read on this thread). */
-  waitSync(address: bigint, expected: number, timeoutMs: number | undefined): WaitResult;
+  waitSync(ptr: Pointer, expected: number, timeoutMs: number | undefined): WaitResult;
   /** Deno only: the same wait on another thread; resolves with the raw return value. */
-  waitNonblocking?(address: bigint, expected: number, timeoutMs: number | undefined): Promise<number>;
-  wake(address: bigint, count: number): number;
+  waitNonblocking?(ptr: Pointer, expected: number, timeoutMs: number | undefined): Promise<number>;
+  wake(ptr: Pointer, count: number): number;
 }
 
 let native: Native | null | undefined;
@@ -104,9 +104,9 @@ function linuxNative(): Native {
   const errnoCell = new Int32Array(foreignBuffer(lib.__errno_location(), 4));
   let nb: ((...a: unknown[]) => Promise<unknown>) | undefined;
   return {
-    waitSync(address, expected, timeoutMs) {
+    waitSync(ptr, expected, timeoutMs) {
       const ts = timeoutMs === undefined ? null : timespec(timeoutMs);
-      const r = Number(lib.syscall(SYS_FUTEX, pointerAt(address), FUTEX_WAIT, expected | 0, ts, null, 0));
+      const r = Number(lib.syscall(SYS_FUTEX, ptr, FUTEX_WAIT, expected | 0, ts, null, 0));
       if (r === 0) return "ok";
       const errno = errnoCell[0];
       if (errno === EAGAIN) return "not-equal";
@@ -114,16 +114,16 @@ function linuxNative(): Native {
       return "ok"; // EINTR: a spurious wake-up; the caller re-checks
     },
     waitNonblocking: runtime === "deno"
-      ? (address, expected, timeoutMs) => {
+      ? (ptr, expected, timeoutMs) => {
         nb ??= bindLibrary(LIBC_PATHS.linux, linuxFutexNonblocking).symbols.syscall as unknown as (
           ...a: unknown[]
         ) => Promise<unknown>;
         const ts = timeoutMs === undefined ? null : timespec(timeoutMs);
-        return nb(SYS_FUTEX, pointerAt(address), FUTEX_WAIT, expected | 0, ts, null, 0).then(Number);
+        return nb(SYS_FUTEX, ptr, FUTEX_WAIT, expected | 0, ts, null, 0).then(Number);
       }
       : undefined,
-    wake(address, count) {
-      const r = Number(lib.syscall(SYS_FUTEX, pointerAt(address), FUTEX_WAKE, count, null, null, 0));
+    wake(ptr, count) {
+      const r = Number(lib.syscall(SYS_FUTEX, ptr, FUTEX_WAKE, count, null, null, 0));
       return r < 0 ? 0 : r;
     },
   };
@@ -141,22 +141,21 @@ function darwinNative(): Native | null {
   const micros = (ms: number | undefined) =>
     ms === undefined ? 0 : Math.min(0xffff_ffff, Math.max(1, Math.round(ms * 1000)));
   return {
-    waitSync(address, expected, timeoutMs) {
+    waitSync(ptr, expected, timeoutMs) {
       // With ULF_NO_ERRNO the call returns -errno itself; a word that differs returns at once.
-      const r = lib.__ulock_wait(op, pointerAt(address), BigInt(expected >>> 0), micros(timeoutMs));
+      const r = lib.__ulock_wait(op, ptr, BigInt(expected >>> 0), micros(timeoutMs));
       if (r === -ETIMEDOUT_DARWIN) return "timed-out";
       return "ok";
     },
     waitNonblocking: runtime === "deno"
-      ? (address, expected, timeoutMs) => {
+      ? (ptr, expected, timeoutMs) => {
         nb ??= bindLibrary(LIBC_PATHS.darwin, darwinUlockNonblocking).symbols.__ulock_wait as unknown as (
           ...a: unknown[]
         ) => Promise<unknown>;
-        return nb(op, pointerAt(address), BigInt(expected >>> 0), micros(timeoutMs)).then(Number);
+        return nb(op, ptr, BigInt(expected >>> 0), micros(timeoutMs)).then(Number);
       }
       : undefined,
-    wake(address, count) {
-      const ptr = pointerAt(address);
+    wake(ptr, count) {
       if (count >= ALL) {
         const r = lib.__ulock_wake(op | ULF_WAKE_ALL, ptr, 0n);
         return r === -ENOENT ? 0 : 1; // macOS does not say how many: at least one
@@ -196,6 +195,78 @@ function finite(timeoutMs: number | undefined): number | undefined {
 }
 
 /**
+ * One Int32 of a segment, prepared for repeated waits and wakes: the checks and the address
+ * computation are done once. Internal to this module's primitives.
+ */
+export class FutexWord {
+  readonly #shm: SharedMemory;
+  readonly #view: Int32Array;
+  readonly #address: bigint;
+  readonly #pointer: Pointer;
+
+  constructor(shm: SharedMemory, byteOffset: number, what = "use the word") {
+    this.#view = checkArgs(shm, byteOffset, what);
+    this.#shm = shm;
+    this.#address = addressIn(shm, byteOffset);
+    this.#pointer = pointerAt(this.#address);
+  }
+
+  #open(): Native | null {
+    if (this.#shm.closed) throw new TypeError("Cannot wait or wake: the SharedMemory is closed");
+    return getNative();
+  }
+
+  /** See {@linkcode futexWaitSync}; `timeoutMs` undefined or Infinity waits forever. */
+  waitSync(expected: number, timeoutMs?: number): WaitResult {
+    const n = this.#open();
+    if (Atomics.load(this.#view, 0) !== (expected | 0)) return "not-equal";
+    if (n) return n.waitSync(this.#pointer, expected, finite(timeoutMs));
+    return pollSync(this.#view, expected, finite(timeoutMs));
+  }
+
+  /** See {@linkcode futexWaitAsync}. */
+  async waitAsync(expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<WaitResult> {
+    signal?.throwIfAborted();
+    const n = this.#open();
+    const word = this.#view;
+    if (Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
+    const limit = finite(timeoutMs);
+    if (!n) return await pollAsync(word, expected, limit, signal);
+    const started = performance.now();
+    let pending: Promise<WaitResult>;
+    if (n.waitNonblocking) {
+      pending = n.waitNonblocking(this.#pointer, expected, limit).then((r) => {
+        if (r === 0) return "ok";
+        // errno is not ours to read here (another thread made the call): tell the outcome by the word.
+        if (os === "darwin" && r === -ETIMEDOUT_DARWIN) return "timed-out";
+        if (limit !== undefined && performance.now() - started >= limit) return "timed-out";
+        if (word.length === 1 && Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
+        return "ok";
+      });
+    } else {
+      pending = workerWait(this.#address, expected, limit);
+    }
+    if (!signal) return await pending;
+    return await new Promise<WaitResult>((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason);
+        // Release the thread that sleeps for us; the others it wakes re-check and sleep again.
+        if (!this.#shm.closed) n.wake(this.#pointer, ALL);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  /** See {@linkcode futexWake}. */
+  wake(count: number = ALL): number {
+    const n = this.#open();
+    if (!n || count <= 0) return 0;
+    return n.wake(this.#pointer, Math.min(count, ALL));
+  }
+}
+
+/**
  * Blocks the calling thread while the Int32 at `byteOffset` of `shm` equals `expected`, until another
  * thread or process calls {@linkcode futexWake} on it, or `timeoutMs` passes.
  *
@@ -223,12 +294,8 @@ export function futexWaitSync(
   expected: number,
   timeoutMs?: number,
 ): WaitResult {
-  const word = checkArgs(shm, byteOffset, "wait on the word");
   checkTimeout(timeoutMs, "wait on the word");
-  const n = getNative();
-  if (Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
-  if (n) return n.waitSync(addressIn(shm, byteOffset), expected, finite(timeoutMs));
-  return pollSync(word, expected, finite(timeoutMs));
+  return new FutexWord(shm, byteOffset, "wait on the word").waitSync(expected, timeoutMs);
 }
 
 /**
@@ -260,38 +327,8 @@ export async function futexWaitAsync(
   timeoutMs?: number,
   signal?: AbortSignal,
 ): Promise<WaitResult> {
-  const word = checkArgs(shm, byteOffset, "wait on the word");
   checkTimeout(timeoutMs, "wait on the word");
-  signal?.throwIfAborted();
-  const n = getNative();
-  if (Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
-  const limit = finite(timeoutMs);
-  if (!n) return await pollAsync(word, expected, limit, signal);
-  const address = addressIn(shm, byteOffset);
-  const started = performance.now();
-  let pending: Promise<WaitResult>;
-  if (n.waitNonblocking) {
-    pending = n.waitNonblocking(address, expected, limit).then((r) => {
-      if (r === 0) return "ok";
-      // errno is not ours to read here (another thread made the call): tell the outcome by the word.
-      if (os === "darwin" && r === -ETIMEDOUT_DARWIN) return "timed-out";
-      if (limit !== undefined && performance.now() - started >= limit) return "timed-out";
-      if (word.length === 1 && Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
-      return "ok";
-    });
-  } else {
-    pending = workerWait(address, expected, limit);
-  }
-  if (!signal) return await pending;
-  return await new Promise<WaitResult>((resolve, reject) => {
-    const onAbort = () => {
-      reject(signal.reason);
-      // Release the thread that sleeps for us; the others it wakes re-check and sleep again.
-      n.wake(address, ALL);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+  return await new FutexWord(shm, byteOffset, "wait on the word").waitAsync(expected, timeoutMs, signal);
 }
 
 /**
@@ -314,15 +351,12 @@ export async function futexWaitAsync(
  * ```
  */
 export function futexWake(shm: SharedMemory, byteOffset: number, count: number = ALL): number {
-  checkArgs(shm, byteOffset, "wake waiters on the word");
   if (!Number.isInteger(count) || count < 0) {
     throw new RangeError(
       `Cannot wake waiters on the word: count must be a non-negative integer, got ${count}`,
     );
   }
-  const n = getNative();
-  if (!n || count === 0) return 0;
-  return n.wake(addressIn(shm, byteOffset), Math.min(count, ALL));
+  return new FutexWord(shm, byteOffset, "wake waiters on the word").wake(count);
 }
 
 // ---- Polling fallback (Windows, or an OS without a usable wait) -------------------------------------
@@ -410,5 +444,5 @@ export function waitAddressSync(
 ): WaitResult {
   const n = getNative();
   if (!n) throw new Error("Cannot wait on the word: this OS has no native wait");
-  return n.waitSync(address, expected, timeoutMs);
+  return n.waitSync(pointerAt(address), expected, timeoutMs);
 }

@@ -17,7 +17,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { FutexWord } from "./_futex.ts";
 import { TimeoutError } from "./errors.ts";
 import { deadlineOf, regionOf } from "./_region.ts";
 
@@ -48,8 +48,7 @@ export class Barrier {
   /** Bytes a barrier occupies in the segment. */
   static readonly BYTE_LENGTH: number = 4;
 
-  #shm: SharedMemory;
-  #offset: number;
+  #futex: FutexWord;
   #cells: Int32Array;
   #parties: number;
 
@@ -67,8 +66,7 @@ export class Barrier {
       );
     }
     this.#cells = regionOf(shm, byteOffset, Barrier.BYTE_LENGTH, "barrier");
-    this.#shm = shm;
-    this.#offset = byteOffset;
+    this.#futex = new FutexWord(shm, byteOffset);
     this.#parties = parties;
   }
 
@@ -102,7 +100,7 @@ export class Barrier {
         if (this.#withdraw(round)) throw this.#timeout(options.timeout!);
         return index;
       }
-      await futexWaitAsync(this.#shm, this.#offset, w, left === Infinity ? undefined : left);
+      await this.#futex.waitAsync(w, left === Infinity ? undefined : left);
     }
   }
 
@@ -125,7 +123,7 @@ export class Barrier {
         if (this.#withdraw(round)) throw this.#timeout(options.timeout!);
         return index;
       }
-      futexWaitSync(this.#shm, this.#offset, w, left === Infinity ? undefined : left);
+      this.#futex.waitSync(w, left === Infinity ? undefined : left);
     }
   }
 
@@ -145,7 +143,7 @@ export class Barrier {
       if (arrived + 1 === this.#parties) {
         const next = ((round + 1) & ROUND_MASK) << ROUND_SHIFT;
         if (Atomics.compareExchange(cells, 0, w, next) !== w) continue;
-        futexWake(this.#shm, this.#offset);
+        this.#futex.wake();
         return [arrived, round];
       }
       if (Atomics.compareExchange(cells, 0, w, w + 1) === w) return [arrived, round];

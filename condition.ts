@@ -17,7 +17,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { FutexWord } from "./_futex.ts";
 import { NotHeldError } from "./errors.ts";
 import { deadlineOf, regionOf } from "./_region.ts";
 import type { Mutex } from "./mutex.ts";
@@ -51,8 +51,7 @@ export class Condition {
   /** Bytes a condition occupies in the segment. */
   static readonly BYTE_LENGTH: number = 8;
 
-  #shm: SharedMemory;
-  #offset: number;
+  #futex: FutexWord;
   #cells: Int32Array;
 
   /**
@@ -64,8 +63,7 @@ export class Condition {
    */
   constructor(shm: SharedMemory, byteOffset: number) {
     this.#cells = regionOf(shm, byteOffset, Condition.BYTE_LENGTH, "condition");
-    this.#shm = shm;
-    this.#offset = byteOffset;
+    this.#futex = new FutexWord(shm, byteOffset);
   }
 
   /**
@@ -81,12 +79,7 @@ export class Condition {
     let result;
     try {
       const left = deadline - performance.now();
-      result = await futexWaitAsync(
-        this.#shm,
-        this.#offset,
-        seq,
-        left === Infinity ? undefined : Math.max(0, left),
-      );
+      result = await this.#futex.waitAsync(seq, left === Infinity ? undefined : Math.max(0, left));
     } finally {
       Atomics.sub(this.#cells, 1, 1);
       await mutex.lock();
@@ -106,7 +99,7 @@ export class Condition {
     let result;
     try {
       const left = deadline - performance.now();
-      result = futexWaitSync(this.#shm, this.#offset, seq, left === Infinity ? undefined : Math.max(0, left));
+      result = this.#futex.waitSync(seq, left === Infinity ? undefined : Math.max(0, left));
     } finally {
       Atomics.sub(this.#cells, 1, 1);
       mutex.lockSync();
@@ -123,13 +116,13 @@ export class Condition {
       throw new RangeError(`Cannot notify the condition: count must be a positive integer, got ${count}`);
     }
     Atomics.add(this.#cells, 0, 1);
-    if (Atomics.load(this.#cells, 1) > 0) futexWake(this.#shm, this.#offset, count);
+    if (Atomics.load(this.#cells, 1) > 0) this.#futex.wake(count);
   }
 
   /** Wakes every thread waiting on this condition. */
   notifyAll(): void {
     Atomics.add(this.#cells, 0, 1);
-    if (Atomics.load(this.#cells, 1) > 0) futexWake(this.#shm, this.#offset);
+    if (Atomics.load(this.#cells, 1) > 0) this.#futex.wake();
   }
 
   /** Records a sleeper and the sequence number to sleep on, then unlocks `mutex`. */

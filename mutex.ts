@@ -28,17 +28,15 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { FutexWord } from "./_futex.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
-import { checkTimeout, deadlineOf, regionOf } from "./_region.ts";
+import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_region.ts";
 
 /** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
 const WAITERS = 0x4000_0000;
 /** How often a waiter checks whether the holder still lives. */
 const PROBE_MS = 250;
-/** Loads of the lock word before going to sleep. */
-const SPINS = 100;
 
 /** Options of {@linkcode Mutex.lock} and {@linkcode Mutex.lockSync}. */
 export interface LockOptions {
@@ -110,8 +108,7 @@ export class Mutex {
   /** Bytes a mutex occupies in the segment. */
   static readonly BYTE_LENGTH: number = 8;
 
-  #shm: SharedMemory;
-  #offset: number;
+  #futex: FutexWord;
   #cells: Int32Array;
   #ownerDied = false;
   /** A lock word whose holder showed a start-time mismatch on the last probe. */
@@ -126,8 +123,7 @@ export class Mutex {
    */
   constructor(shm: SharedMemory, byteOffset: number) {
     this.#cells = regionOf(shm, byteOffset, Mutex.BYTE_LENGTH, "mutex");
-    this.#shm = shm;
-    this.#offset = byteOffset;
+    this.#futex = new FutexWord(shm, byteOffset);
   }
 
   /** Whether some thread (in any process) holds the mutex now. */
@@ -197,7 +193,7 @@ export class Mutex {
         if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
       }
       if (now >= deadline) throw this.#timeout(options.timeout!);
-      futexWaitSync(this.#shm, this.#offset, v, Math.min(deadline - now, PROBE_MS));
+      this.#futex.waitSync(v, Math.min(deadline - now, PROBE_MS));
     }
   }
 
@@ -225,7 +221,7 @@ export class Mutex {
         if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
       }
       if (now >= deadline) throw this.#timeout(options.timeout!);
-      await futexWaitAsync(this.#shm, this.#offset, v, Math.min(deadline - now, PROBE_MS), options.signal);
+      await this.#futex.waitAsync(v, Math.min(deadline - now, PROBE_MS), options.signal);
     }
   }
 
@@ -250,7 +246,7 @@ export class Mutex {
     if (Atomics.compareExchange(cells, 0, me, 0) === me) return;
     // The waiters bit is set: release and wake one sleeper.
     Atomics.exchange(cells, 0, 0);
-    futexWake(this.#shm, this.#offset, 1);
+    this.#futex.wake(1);
   }
 
   /** Spins briefly on the word; true when the mutex was taken meanwhile. */
@@ -258,7 +254,8 @@ export class Mutex {
     const cells = this.#cells;
     for (let i = 0; i < SPINS; i++) {
       if (Atomics.load(cells, 0) === 0 && Atomics.compareExchange(cells, 0, 0, me) === 0) {
-        cells[1] = selfStart();
+        const start = selfStart();
+        if (cells[1] !== start) cells[1] = start;
         this.#ownerDied = false;
         return true;
       }

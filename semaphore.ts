@@ -16,12 +16,10 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { FutexWord } from "./_futex.ts";
 import { TimeoutError } from "./errors.ts";
-import { checkTimeout, deadlineOf, regionOf } from "./_region.ts";
+import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_region.ts";
 
-/** Loads of the count before going to sleep. */
-const SPINS = 100;
 const MAX_PERMITS = 0x7fff_ffff;
 
 /** Options of {@linkcode Semaphore.acquire} and {@linkcode Semaphore.acquireSync}. */
@@ -54,8 +52,7 @@ export class Semaphore {
   /** Bytes a semaphore occupies in the segment. */
   static readonly BYTE_LENGTH: number = 8;
 
-  #shm: SharedMemory;
-  #offset: number;
+  #futex: FutexWord;
   #cells: Int32Array;
 
   /**
@@ -67,8 +64,7 @@ export class Semaphore {
    */
   constructor(shm: SharedMemory, byteOffset: number) {
     this.#cells = regionOf(shm, byteOffset, Semaphore.BYTE_LENGTH, "semaphore");
-    this.#shm = shm;
-    this.#offset = byteOffset;
+    this.#futex = new FutexWord(shm, byteOffset);
   }
 
   /** Permits available now. */
@@ -107,7 +103,7 @@ export class Semaphore {
       }
       if (Atomics.compareExchange(cells, 0, c, c + count) === c) break;
     }
-    if (Atomics.load(cells, 1) > 0) futexWake(this.#shm, this.#offset, count);
+    if (Atomics.load(cells, 1) > 0) this.#futex.wake(count);
   }
 
   /**
@@ -127,7 +123,7 @@ export class Semaphore {
       Atomics.add(cells, 1, 1);
       try {
         // Sleeps only while the count is still 0: a release between our check and the sleep is seen.
-        futexWaitSync(this.#shm, this.#offset, 0, left === Infinity ? undefined : left);
+        this.#futex.waitSync(0, left === Infinity ? undefined : left);
       } finally {
         Atomics.sub(cells, 1, 1);
       }
@@ -150,13 +146,7 @@ export class Semaphore {
       if (left <= 0) throw this.#timeout(options.timeout!);
       Atomics.add(cells, 1, 1);
       try {
-        await futexWaitAsync(
-          this.#shm,
-          this.#offset,
-          0,
-          left === Infinity ? undefined : left,
-          options.signal,
-        );
+        await this.#futex.waitAsync(0, left === Infinity ? undefined : left, options.signal);
       } finally {
         Atomics.sub(cells, 1, 1);
       }

@@ -10,7 +10,8 @@
  *
  * The hand-off uses three mutexes so that every acquisition is a real hand-off: one side holds two,
  * the other one; each step releases the older of the two it holds and takes the third, which the
- * other side holds and is about to release. A round trip is two hand-offs (one each way).
+ * other side holds and releases once it has the first. So every step is a round trip: one hand-off
+ * each way, each waking the other process.
  *
  * Figures are medians over repetitions after a warm-up. Nothing here asserts a timing.
  *
@@ -191,7 +192,11 @@ async function withPeer<T>(
   }
 }
 
-/** µs per hand-off round trip (two hand-offs) through three mutexes. */
+/**
+ * µs per hand-off round trip through three mutexes. One step of this side is a round trip: the
+ * lock it releases goes to the peer (which wakes), and the lock it takes next comes back from the
+ * peer (and this side wakes).
+ */
 function handoff(ctx: BenchContext): Promise<number> {
   const roundTrips = ctx.quick ? 500 : 5_000;
   let locks: Mutex[] = [];
@@ -209,11 +214,11 @@ function handoff(ctx: BenchContext): Promise<number> {
         locks[i % 3].unlock();
         locks[(i + 2) % 3].lockSync();
       }
-      return (performance.now() - start) * 1000 / (n / 2);
+      return (performance.now() - start) * 1000 / n;
     };
     steps(roundTrips / 5); // warm-up
     const times: number[] = [];
-    for (let r = 0; r < 5; r++) times.push(steps(roundTrips * 2 / 5));
+    for (let r = 0; r < 5; r++) times.push(steps(roundTrips / 5));
     Atomics.store(i32, STOP, 1);
     // After step i - 1 this side holds locks i mod 3 and (i + 1) mod 3.
     locks[i % 3].unlock();
