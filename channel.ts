@@ -53,7 +53,17 @@ export class ChannelClosedError extends Error {
 }
 
 // ---- Layout ------------------------------------------------------------------------------------------
-// Byte offsets. Counters are 32-bit positions in cells that wrap; each sits on its own cache lines.
+// Little-endian Int32s; positions count 64-byte cells and wrap at 2^32.
+//   0 magic "CHNL", 4 version 1, 8 log2(cells), 12 log2(cell size) = 6
+//   64 tail (next position to reserve)      128 head (next position to take)
+//   192 receivers' wake word, 196 "a receiver may sleep" flag
+//   256 senders' wake word, 260 "a sender may sleep" flag          320 ended flag
+//   384 per cell [stamp, length]; then the data, cells × 64 bytes.
+// A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end). Its
+// sender writes the length, the bytes, the stamp of every later cell, and last the stamp of its first
+// cell: 1 + (position >>> log2(cells)), the lap. A receiver takes the message at the head when that
+// stamp matches: it copies the bytes out, then moves the head past it with one compare-and-swap.
+// Every cell gets this lap's stamp, so a cell's stale stamp is always the previous lap's.
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 1;
 const CELL_SHIFT = 6;
@@ -77,7 +87,6 @@ const I_ENDED = 80; // byte 320
 const B_RX_SEQ = I_RX_SEQ * 4;
 const B_TX_SEQ = I_TX_SEQ * 4;
 
-/** Busy checks before a blocking call sleeps in the kernel: a few tens of microseconds. */
 /**
  * Busy checks a blocking call makes before it sleeps in the kernel, adapted per handle: a spin that
  * ends with a message grows the next one (up to SPIN_MAX, some tens of µs); one that ends asleep

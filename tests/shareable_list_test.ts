@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ShareableList, type ShareableValue, SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { hasCommand, runOk, uniqueName } from "./_process.ts";
+import { hasCommand, OTHER, runOk, tsCommand, uniqueName } from "./_process.ts";
 
 const noPython = hasCommand("python3") ? false : "python3 is not installed";
 const PEER = "tests/py/list_peer.py";
@@ -389,4 +389,25 @@ test("a segment that is not a ShareableList is a TypeError, never a crash or a h
       return true;
     });
   }
+});
+
+test("a list made here is read and written by a process of the other runtime", async () => {
+  using l = ShareableList.create(["a string of 16 b", 1, 2.5, null, true, -(2n ** 62n), "ü"], {
+    name: uniqueName("xlist"),
+  });
+  const out = await runOk(tsCommand(OTHER, "tests/children/list_peer.ts", [l.name]));
+  assert.deepEqual(JSON.parse(out), [
+    "a string of 16 b",
+    1,
+    2.5,
+    null,
+    true,
+    { bigint: String(-(2n ** 62n)) },
+    "ü",
+  ]);
+  assert.equal(l.get(0), "from peer");
+  assert.equal(l.get(1), -(2n ** 63n));
+  assert.ok(Number.isNaN(l.get(2)));
+  assert.deepEqual(l.get(3), new Uint8Array([1, 2, 3]));
+  assert.equal(l.get(6), "ü");
 });
