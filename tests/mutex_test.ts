@@ -83,6 +83,34 @@ test("unlocking a mutex nobody holds, or relocking it from the holder, is a clea
   }
 });
 
+test("async tasks of one thread take turns on the mutex; an aborted wait rejects", async () => {
+  const shm = segment();
+  try {
+    const m = new Mutex(shm, 0);
+    const order: string[] = [];
+    const first = await m.lock();
+    const second = m.lock({ timeout: 10_000 }).then((g) => {
+      order.push("second");
+      g.unlock();
+    });
+    await new Promise((r) => setTimeout(r, 30));
+    order.push("first");
+    first.unlock();
+    await second;
+    assert.deepEqual(order, ["first", "second"]);
+    assert.equal(m.locked, false);
+    m.lockSync();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("gave up")), 20);
+    await assert.rejects(m.lock({ signal: controller.signal }), /gave up/);
+    m.unlock();
+    assert.equal(m.locked, false);
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
+
 test("bad placement is a RangeError before anything is touched", () => {
   const shm = segment(64);
   try {
