@@ -19,3 +19,16 @@ export function addressIn(shm: object, byteOffset: number): bigint {
   if (!segment) throw new TypeError("Cannot find the mapping: expected a SharedMemory");
   return segment.address + BigInt(byteOffset);
 }
+
+/**
+ * Observers of `SharedMemory` life cycles (the opt-in leak report in `scope.ts` sets them). Each is
+ * called after the operation succeeded; unset hooks cost one property read.
+ */
+export const lifecycle: {
+  /** A handle that created its segment was constructed. */
+  created?: (shm: object) => void;
+  /** A handle was closed (once). */
+  closed?: (shm: object) => void;
+  /** A segment was unlinked, through a handle or by name (`shm` undefined then). */
+  unlinked?: (shm: object | undefined, name: string) => void;
+} = {};

@@ -38,6 +38,7 @@ import {
   type SysvOpenOptions,
 } from "./shared_memory.ts";
 import { describe } from "./_validate.ts";
+import { lifecycle } from "./_internal.ts";
 
 /**
  * Anything a scope can close at the end: a handle on something shared.
@@ -664,49 +665,31 @@ function printLeakReport(): void {
   report.write(lines.join("\n"));
 }
 
-/**
- * Tracks creation, close and unlink by wrapping `SharedMemory`'s methods (only once the report is
- * enabled, so normal use pays nothing).
- */
+/** Tracks creation, close and unlink through `SharedMemory`'s life-cycle hooks (set only once enabled). */
 function patchSharedMemory(): void {
   if (patched) return;
   patched = true;
-  const statics = SharedMemory as unknown as {
-    create(options: CreateOptions): SharedMemory;
-    openOrCreate(name: string, options: OpenOrCreateOptions): SharedMemory;
-    unlink(name: string): void;
+  lifecycle.created = (handle) => {
+    const shm = handle as SharedMemory;
+    // Drop the frames inside this module so the report starts at the caller's line.
+    const frames = (new Error().stack ?? "").split("\n").slice(1)
+      .filter((frame) => !/(shared_memory|scope)\.ts/.test(frame));
+    const record: Created = {
+      name: shm.name,
+      size: shm.size,
+      stack: frames.join("\n"),
+      closed: false,
+      unlinked: false,
+    };
+    createdByName.set(shm.name, record);
+    createdByHandle.set(shm, record);
   };
-  const proto = SharedMemory.prototype as unknown as { close(): void; unlink(): void };
-  const { create, openOrCreate, unlink: unlinkByName } = statics;
-  const { close, unlink } = proto;
-  const note = (shm: SharedMemory): SharedMemory => {
-    if (shm.created) {
-      const stack = (new Error().stack ?? "").split("\n").slice(2).join("\n");
-      const record: Created = { name: shm.name, size: shm.size, stack, closed: false, unlinked: false };
-      createdByName.set(shm.name, record);
-      createdByHandle.set(shm, record);
-    }
-    return shm;
-  };
-  statics.create = function (options) {
-    return note(create.call(this, options));
-  };
-  statics.openOrCreate = function (name, options) {
-    return note(openOrCreate.call(this, name, options));
-  };
-  statics.unlink = function (name) {
-    unlinkByName.call(this, name);
-    const record = createdByName.get(name.startsWith("/") ? name.slice(1) : name);
-    if (record) record.unlinked = true;
-  };
-  proto.close = function (this: SharedMemory) {
-    close.call(this);
-    const record = createdByHandle.get(this);
+  lifecycle.closed = (handle) => {
+    const record = createdByHandle.get(handle as SharedMemory);
     if (record) record.closed = true;
   };
-  proto.unlink = function (this: SharedMemory) {
-    unlink.call(this);
-    const record = createdByHandle.get(this);
+  lifecycle.unlinked = (handle, name) => {
+    const record = handle ? createdByHandle.get(handle as SharedMemory) : createdByName.get(name);
     if (record) record.unlinked = true;
   };
 }

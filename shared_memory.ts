@@ -9,7 +9,7 @@ import { maxBufferSize, os } from "./ffi/runtime.ts";
 import { AlreadyExistsError, NotFoundError, ShmError } from "./errors.ts";
 import { adapter } from "./platform/adapter.ts";
 import type { Backend, Segment } from "./platform/_segment.ts";
-import { segmentOf } from "./_internal.ts";
+import { lifecycle, segmentOf } from "./_internal.ts";
 import { createSysv, openSysvId, openSysvKey, type SysvStat } from "./platform/sysv.ts";
 import { createFile, openFile } from "./platform/file.ts";
 import { checkBoolean, checkMode, checkName, checkOptions, checkSize, describe } from "./_validate.ts";
@@ -289,6 +289,7 @@ export class SharedMemory implements Disposable {
     this.#buf = new Uint8Array(this.#buffer);
     finalizer.register(this.#buffer, segment, this);
     segmentOf.set(this, segment);
+    if (segment.created) lifecycle.created?.(this);
   }
 
   /**
@@ -495,7 +496,9 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static unlink(name: string): void {
-    adapter.unlink(checkName(name, "unlink shared memory segment", adapter.nameMax));
+    const bare = checkName(name, "unlink shared memory segment", adapter.nameMax);
+    adapter.unlink(bare);
+    lifecycle.unlinked?.(undefined, bare);
   }
 
   static #createSysv(o: Partial<SysvCreateOptions>): SharedMemory {
@@ -754,6 +757,7 @@ export class SharedMemory implements Disposable {
       }
     }
     this.#segment.release(foreign);
+    lifecycle.closed?.(this);
   }
 
   /**
@@ -784,6 +788,7 @@ export class SharedMemory implements Disposable {
     }
     this.#segment.unlink();
     this.#unlinked = true;
+    lifecycle.unlinked?.(this, this.name);
   }
 
   /**
