@@ -121,13 +121,7 @@ export class PermissionDeniedError extends ShmError {}
  * @param segment the segment the call was about
  * @param hint an extra sentence to append, for causes that deserve advice
  *
- * @example
- * ```ts
- * import { osError } from "@x/shm";
- *
- * const error = osError(2, "shm_open", 'open shared memory segment "demo"', "demo");
- * console.log(error.message);
- * ```
+ * Internal: not exported from `mod.ts`.
  */
 export function osError(
   errno: number,

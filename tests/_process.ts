@@ -122,7 +122,9 @@ export function start(cmd: readonly string[], options: RunOptions = {}): Child {
       child.stdin!.write(line + "\n");
     },
     kill(signal = "SIGTERM") {
-      child.kill(signal);
+      // Not child.kill(): under Deno its close event then reports the signal even when the child
+      // caught it and exited with its own code.
+      process.kill(child.pid!, signal);
     },
   };
 }

@@ -84,7 +84,12 @@ if ((!only && args.length === 0) || only === "static") {
         console.log(`FAILED: ${name}`);
       }
     }
-    return { passed, failed: failedNames.length, skipped: 0, note: failedNames.length ? `failed: ${failedNames.join(", ")}` : undefined };
+    return {
+      passed,
+      failed: failedNames.length,
+      skipped: 0,
+      note: failedNames.length ? `failed: ${failedNames.join(", ")}` : undefined,
+    };
   }]);
 }
 if (!only || only === "deno") {
