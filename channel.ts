@@ -63,7 +63,11 @@ export class ChannelClosedError extends Error {
 // sender writes the length, the bytes, the stamp of every later cell, and last the stamp of its first
 // cell: 1 + (position >>> log2(cells)), the lap. A receiver takes the message at the head when that
 // stamp matches: it copies the bytes out, then moves the head past it with one compare-and-swap.
-// Every cell gets this lap's stamp, so a cell's stale stamp is always the previous lap's.
+// Positions wrap at 2^32, so lap numbers repeat every 2^(32 - log2(cells)) laps. Stamping every cell of
+// every message would be costly for large messages; instead, on every 2^min(10, 30 - log2(cells))-th
+// lap the senders also stamp the inner cells of their messages. Every cell then carries a stamp at
+// most that many laps old, never old enough to equal the current lap's: a stale stamp can never pass
+// for a committed message.
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 1;
 const CELL_SHIFT = 6;
@@ -170,6 +174,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   readonly #cells: number;
   readonly #mask: number;
   readonly #log2: number;
+  /** Laps whose number has none of these bits set re-stamp the inner cells of messages too. */
+  readonly #refresh: number;
   #closed = false;
   /** Spin budgets of this handle's blocking receives and sends (see SPIN_MAX). */
   #rxSpin = SPIN_MAX;
@@ -184,6 +190,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#log2 = log2;
     this.#cells = 1 << log2;
     this.#mask = this.#cells - 1;
+    this.#refresh = (1 << Math.min(10, 30 - log2)) - 1;
     const buf = shm.buf.buffer;
     this.#i32 = new Int32Array(buf, 0, HEADER / 4);
     this.#meta = new Int32Array(buf, HEADER, this.#cells << META_SHIFT);
@@ -956,22 +963,25 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const k = len === 0 ? 1 : (len + CELL - 1) >>> CELL_SHIFT;
     const cells = this.#cells;
     const c = t & this.#mask;
-    const stamp = ((t >>> this.#log2) + 1) | 0;
+    const lap = t >>> this.#log2;
+    const stamp = (lap + 1) | 0;
     const first = cells - c;
     const data = this.#data;
     const meta = this.#meta;
+    const refresh = this.#refresh;
     meta[(c << META_SHIFT) + 1] = len;
     if (k <= first) {
-      const at = c << CELL_SHIFT;
-      data.set(message, at);
-      for (let i = c + 1; i < c + k; i++) meta[i << META_SHIFT] = stamp;
+      data.set(message, c << CELL_SHIFT);
+      if ((lap & refresh) === 0) { for (let i = c + 1; i < c + k; i++) meta[i << META_SHIFT] = stamp; }
     } else {
       const split = first << CELL_SHIFT;
       data.set(message.subarray(0, split), c << CELL_SHIFT);
       data.set(message.subarray(split), 0);
-      for (let i = c + 1; i < cells; i++) meta[i << META_SHIFT] = stamp;
-      const next = ((((t + first) | 0) >>> this.#log2) + 1) | 0;
-      for (let i = 0; i < k - first; i++) meta[i << META_SHIFT] = next;
+      if ((lap & refresh) === 0) { for (let i = c + 1; i < cells; i++) meta[i << META_SHIFT] = stamp; }
+      const next = ((t + first) | 0) >>> this.#log2;
+      if ((next & refresh) === 0) {
+        for (let i = 0; i < k - first; i++) meta[i << META_SHIFT] = (next + 1) | 0;
+      }
     }
     Atomics.store(meta, c << META_SHIFT, stamp);
     return (t + k) | 0;

@@ -274,7 +274,7 @@ async function bunIpcRoundTrip(ctx: BenchContext): Promise<number> {
 async function bigMessages(ctx: BenchContext): Promise<number> {
   const size = 1 << 20;
   const count = ctx.quick ? 100 : 2_000;
-  const ch = Channel.create({ name: `${uniquePrefix()}_big`, capacity: 8 << 20 });
+  const ch = Channel.create({ name: `${uniquePrefix()}_big`, capacity: 4 << 20 });
   const peer = launch(ctx, ["recv", ch.name, String(count), String(size)]);
   try {
     await peer.ready;

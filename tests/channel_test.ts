@@ -8,6 +8,15 @@ import { expectedMessage, MAX_SENDERS, parse } from "./children/channel_message.
 
 const PEER = "tests/children/channel_peer.ts";
 
+/** Kills a child if it still runs (cleanup after a test, whatever happened). */
+function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
 function bytes(n: number, seed = n): Uint8Array {
   return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
 }
@@ -264,7 +273,7 @@ test(
       assert.equal(out.code, 0, out.stderr);
       assert.match(out.stdout, /"got":77/);
     } finally {
-      child.kill("SIGKILL");
+      stop(child);
     }
   },
   { skip: process.platform !== "linux" ? "reads /proc" : false },
@@ -307,7 +316,7 @@ test(
       }
       marks.buf.subarray(2 * perSender).forEach((b) => assert.equal(b, 0));
     } finally {
-      for (const c of [...receivers, ...senders]) c.kill("SIGKILL");
+      for (const c of [...receivers, ...senders]) stop(c);
     }
   },
   { timeout: 90_000 },
@@ -349,9 +358,9 @@ test(
       if (missing.length === 1) assert.equal(missing[0], taken);
       assert.equal(taken + got + missing.length, count);
     } finally {
-      victim.kill("SIGKILL");
-      sender.kill("SIGKILL");
-      survivor?.kill("SIGKILL");
+      stop(victim);
+      stop(sender);
+      stop(survivor);
     }
   },
   { timeout: 90_000 },
