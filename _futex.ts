@@ -80,6 +80,14 @@ interface Native {
 
 let native: Native | null | undefined;
 
+/**
+ * @internal Tests only: use the polling fallback (as on Windows) instead of the OS wait, or go back.
+ * Primitives built before the switch keep what they had only until their next call.
+ */
+export function usePollingFallback(on: boolean): void {
+  native = on ? null : undefined;
+}
+
 /** The OS wait/wake for this platform, or null where there is none (Windows: polling). */
 function getNative(): Native | null {
   if (native !== undefined) return native;

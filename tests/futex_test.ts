@@ -2,11 +2,21 @@
 // cross-runtime wake-ups (so the futex is shared, not private), async waits and cancellation.
 import assert from "node:assert/strict";
 import { SharedMemory } from "../mod.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "../_futex.ts";
+import { futexWaitAsync, futexWaitSync, futexWake, usePollingFallback } from "../_futex.ts";
+import { Mutex, Semaphore } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, type Child, start, tsCommand, uniqueName } from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
+
+/** Kills a child that may already have exited. */
+function stop(child: Child | undefined): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+}
 
 function segment(): SharedMemory {
   return SharedMemory.create({ name: uniqueName("futex"), size: 4096 });
@@ -104,7 +114,7 @@ for (const rt of BOTH) {
         assert.equal(woken, 1, "one waiter in another process was woken");
         assert.match(out.stdout, /woken ok/, "the wait ended by our wake reported ok");
       } finally {
-        child?.kill("SIGKILL");
+        stop(child);
         shm.close();
         shm.unlink();
       }
@@ -127,3 +137,31 @@ for (const rt of BOTH) {
     }
   });
 }
+
+test("the polling fallback (what Windows uses) waits, times out and sees changes without a wake", async () => {
+  const shm = segment();
+  usePollingFallback(true);
+  try {
+    const word = shm.view(Int32Array, 0, 1);
+    assert.equal(futexWaitSync(shm, 0, 1), "not-equal");
+    assert.equal(futexWaitSync(shm, 0, 0, 20), "timed-out");
+    assert.equal(await futexWaitAsync(shm, 0, 0, 20), "timed-out");
+    assert.equal(futexWake(shm, 0), 0, "pollers need no wake");
+    setTimeout(() => Atomics.store(word, 0, 1), 30);
+    assert.equal(await futexWaitAsync(shm, 0, 0, 10_000), "ok");
+    // The primitives work on top of it.
+    const m = new Mutex(shm, 64);
+    const sem = new Semaphore(shm, 72);
+    setTimeout(() => sem.release(), 30);
+    await sem.acquire({ timeout: 10_000 });
+    m.lockSync();
+    const waiting = m.lock({ timeout: 10_000 }); // same thread, async: waits for the release
+    setTimeout(() => m.unlock(), 30);
+    (await waiting).unlock();
+    assert.equal(m.locked, false);
+  } finally {
+    usePollingFallback(false);
+    shm.close();
+    shm.unlink();
+  }
+});

@@ -9,6 +9,15 @@ import { type Child, OTHER, runOk, start, tsCommand, uniqueName } from "./_proce
 
 const CHILD = "tests/children/sync_child.ts";
 
+/** Kills a child that may already have exited. */
+function stop(child: Child | undefined): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
 function segment(size = 4096): SharedMemory {
   return SharedMemory.create({ name: uniqueName("mutex"), size });
 }
@@ -156,7 +165,7 @@ for (const rt of ["deno", "bun"] as const) {
       assert.equal(out.code, 0, out.stderr);
       assert.match(out.stdout, /released/);
     } finally {
-      child?.kill("SIGKILL");
+      stop(child);
       shm.close();
       shm.unlink();
     }
@@ -228,7 +237,7 @@ test("PID reuse: a live holder stays alive; an id whose start time differs count
     const out = await child.done;
     assert.match(out.stdout, /released/, out.stderr);
   } finally {
-    child?.kill("SIGKILL");
+    stop(child);
     shm.close();
     shm.unlink();
   }
