@@ -3,6 +3,7 @@
 // rows into bench/results.json, prints one table of the advantages, and draws bench/chart.svg.
 //
 // Usage: node tools/bench.mjs [--only deno|bun] [suite filter…]
+//        node tools/bench.mjs --report   (no run: table and chart again from bench/results.json)
 //   BENCH_QUICK=1   short runs to smoke-test the benches; results go to a temporary folder instead
 //                   of bench/results.json and bench/chart.svg.
 //
@@ -26,6 +27,8 @@ const quick = process.env.BENCH_QUICK === "1";
 const timeoutSeconds = Number(process.env.BENCH_TIMEOUT ?? (quick ? 180 : 900));
 
 const args = process.argv.slice(2);
+const reportOnly = args[0] === "--report";
+if (reportOnly) args.shift();
 let runtimes = ["deno", "bun"];
 if (args[0] === "--only") {
   runtimes = [args[1]];
@@ -34,9 +37,9 @@ if (args[0] === "--only") {
 const filters = args;
 
 const topicOf = (file) => /^([a-z0-9][a-z0-9_]*)_bench\.ts$/.exec(file)?.[1] ?? null;
-const suites = readdirSync(benchDir).map(topicOf).filter((t) => t !== null).sort()
+const suites = reportOnly ? [] : readdirSync(benchDir).map(topicOf).filter((t) => t !== null).sort()
   .filter((t) => !filters.length || filters.some((f) => t.includes(f)));
-if (!suites.length) {
+if (!suites.length && !reportOnly) {
   console.error(`No suite in bench/ matches ${filters.join(", ")}`);
   process.exit(2);
 }
@@ -105,6 +108,9 @@ function shmEntries() {
 const fmt = (n) => {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
   const a = Math.abs(n);
+  if (a >= 1e9) return `${(n / 1e9).toPrecision(3)} G`;
+  if (a >= 1e6) return `${(n / 1e6).toPrecision(3)} M`;
+  if (a >= 1e5) return `${(n / 1e3).toPrecision(3)} k`;
   return a >= 100
     ? n.toFixed(0)
     : a >= 10
@@ -135,7 +141,7 @@ const work = mkdtempSync(join(tmpdir(), "shm-bench-"));
 const before = new Set(shmEntries());
 const fresh = [];
 let failures = 0;
-for (const runtime of runtimes) {
+for (const runtime of reportOnly ? [] : runtimes) {
   for (const suite of suites) {
     const out = join(work, `${runtime}-${suite}.json`);
     console.log(`\n=== ${suite} under ${runtime}${quick ? " (quick)" : ""}`);
@@ -177,19 +183,30 @@ writeFileSync(resultsPath, JSON.stringify(all, null, 2) + "\n");
 
 // ---------------------------------------------------------------- table
 
-// One line per comparison (suite + name, in first-seen order), one column group per runtime.
+// One line per comparison, one column group per runtime. Rows pair up across runtimes by suite and
+// name; a suite that compares one thing against several references returns several rows of that
+// name per runtime, and the n-th of them goes to the n-th line.
 const groups = [];
 const byKey = new Map();
+const occurrences = new Map();
 for (const r of all) {
-  const key = `${r.suite}\0${r.name}`;
+  const seen = `${r.runtime}\0${r.suite}\0${r.name}`;
+  const index = occurrences.get(seen) ?? 0;
+  occurrences.set(seen, index + 1);
+  const key = `${r.suite}\0${r.name}\0${index}`;
   if (!byKey.has(key)) {
-    byKey.set(key, { suite: r.suite, name: r.name, unit: r.unit, target: r.target, rows: {} });
+    byKey.set(key, { suite: r.suite, name: r.name, unit: r.unit, rows: {} });
     groups.push(byKey.get(key));
   }
   const g = byKey.get(key);
   g.rows[r.runtime] = r;
-  g.target ??= r.target;
   if (!g.unit) g.unit = r.unit;
+}
+for (const g of groups) {
+  const references = [...new Set(Object.values(g.rows).map((r) => r.referenceName).filter(Boolean))];
+  g.referenceName = references.join(" | ");
+  const twins = groups.filter((o) => o.suite === g.suite && o.name === g.name).length;
+  g.label = twins > 1 && g.referenceName ? `${g.name} (vs ${g.referenceName})` : g.name;
 }
 const seenRuntimes = ["deno", "bun"].filter((rt) => all.some((r) => r.runtime === rt));
 const cell = (r) => {
@@ -201,7 +218,9 @@ const cell = (r) => {
 const header = ["comparison", "unit", "target"];
 for (const rt of seenRuntimes) header.push(`${rt} ours`, `${rt} ref`, `${rt} adv.`);
 const lines = groups.map((g) => {
-  const line = [g.name, g.unit, g.target ? `≥ ${g.target}×` : ""];
+  const targets = [...new Set(Object.values(g.rows).map((r) => r.target).filter((t) => t))];
+  const label = g.label.length > 100 ? `${g.label.slice(0, 99)}…` : g.label;
+  const line = [label, g.unit, targets.map((t) => `≥ ${t}×`).join(" / ")];
   for (const rt of seenRuntimes) line.push(...cell(g.rows[rt]));
   return line;
 });
@@ -242,7 +261,7 @@ function chart(groups, runtimes, versions) {
   const tick = (v) => `${v >= 1 ? v.toFixed(0) : String(Number(v.toPrecision(1)))}×`;
   const values = groups.flatMap((g) => [
     ...runtimes.map((rt) => g.rows[rt]?.advantage).filter((v) => Number.isFinite(v) && v > 0),
-    ...(g.target ? [g.target] : []),
+    ...runtimes.map((rt) => g.rows[rt]?.target).filter((v) => Number.isFinite(v) && v > 0),
   ]);
   const lo = Math.min(-1, Math.floor(Math.log10(Math.min(...values, 1))));
   const hi = Math.max(1, Math.ceil(Math.log10(Math.max(...values, 1))));
@@ -250,7 +269,9 @@ function chart(groups, runtimes, versions) {
   const groupH = labelH + runtimes.length * (barH + gap) - gap;
   const bottom = top + groups.length * (groupH + groupGap);
   const height = bottom + 50;
-  const width = left + plotW + right;
+  // About 6.6 px per character of 12 px text; long labels widen the picture rather than overflow it.
+  const labelChars = Math.max(0, ...groups.map((g) => g.name.length + (g.referenceName?.length ?? 0) + 36));
+  const width = Math.max(left + plotW + right, left + Math.ceil(labelChars * 6.6) + 20);
   const x = (v) => left + ((Math.log10(v) - lo) / (hi - lo)) * plotW;
   const out = [];
   const halo = ` stroke="#fff" stroke-width="3" paint-order="stroke"`;
@@ -315,7 +336,7 @@ function chart(groups, runtimes, versions) {
     const y0 = top + i * (groupH + groupGap);
     const first = runtimes.map((rt) => g.rows[rt]).find((r) => r && r.referenceName);
     const vs = first
-      ? `\u00a0\u00a0— vs ${first.referenceName} (${first.unit}${
+      ? `\u00a0\u00a0— vs ${g.referenceName} (${first.unit}${
         first.higherIsBetter ? ", higher is better" : ", lower is better"
       })`
       : "";
@@ -355,15 +376,17 @@ function chart(groups, runtimes, versions) {
         }</text>`,
       );
     });
-    if (g.target) {
-      const tx = x(g.target).toFixed(1);
-      const ty = y0 + labelH;
+    // Each bar's own target, as a dashed tick across it.
+    runtimes.forEach((rt, j) => {
+      const target = g.rows[rt]?.target;
+      if (!Number.isFinite(target) || target <= 0) return;
+      const tx = x(target).toFixed(1);
+      const y = y0 + labelH + j * (barH + gap);
       out.push(
-        `<line x1="${tx}" y1="${ty - 3}" x2="${tx}" y2="${
-          y0 + groupH + 3
-        }" stroke="#c53030" stroke-width="2" stroke-dasharray="3,2"><title>target ${g.target}×</title></line>`,
+        `<line x1="${tx}" y1="${y - 2}" x2="${tx}" y2="${y + barH + 2}" stroke="#c53030" stroke-width="2" ` +
+          `stroke-dasharray="3,2"><title>${esc(`${rt} target ${target}×`)}</title></line>`,
       );
-    }
+    });
   });
   out.push(`</svg>`);
   return out.join("\n") + "\n";
