@@ -129,6 +129,16 @@ test("bad placement is a RangeError before anything is touched", () => {
     assert.throws(() => new Mutex(shm, 1.5), RangeError);
     const m = new Mutex(shm, 56);
     assert.throws(() => m.lockSync({ timeout: -1 }), RangeError);
+    const readOnly = SharedMemory.open(shm.name, { readOnly: true });
+    try {
+      assert.throws(
+        () => new Mutex(readOnly, 0),
+        TypeError,
+        "a lock in a private read-only copy would lock nothing",
+      );
+    } finally {
+      readOnly.close();
+    }
   } finally {
     shm.close();
     shm.unlink();
