@@ -290,7 +290,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    * ```ts
    * import { ShareableList } from "@x/shm";
    *
-   * using l = ShareableList.create(["x", 2 ** 60, 5n]);
+   * using l = ShareableList.create(["x", 2n ** 60n, 5n]);
    * console.log(l.get(0), l.get(-1), l.get(1)); // x 5 1152921504606846976n
    * ```
    */
