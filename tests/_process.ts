@@ -124,7 +124,11 @@ export function start(cmd: readonly string[], options: RunOptions = {}): Child {
     kill(signal = "SIGTERM") {
       // Not child.kill(): under Deno its close event then reports the signal even when the child
       // caught it and exited with its own code.
-      process.kill(child.pid!, signal);
+      try {
+        process.kill(child.pid!, signal);
+      } catch (error) {
+        if ((error as { code?: string }).code !== "ESRCH") throw error; // already gone
+      }
     },
   };
 }
