@@ -176,8 +176,8 @@ async function atomicsRoundTrip(ctx: BenchContext): Promise<number> {
   // Short batches, many of them: on a busy machine either spinning side can lose its core for a
   // scheduler tick; the median batch shows the round trip when both run (the socket gets the same).
   const warmup = ctx.quick ? 2_000 : 50_000;
-  const batch = ctx.quick ? 500 : 1_000;
-  const batches = ctx.quick ? 11 : 401;
+  const batch = 200; // ≈ 20 µs: far shorter than a scheduler time slice
+  const batches = ctx.quick ? 21 : 1_001;
   const name = `${uniquePrefix()}_rt`;
   const shm = SharedMemory.create({ name, size: 4096 });
   let peer: Peer | undefined;
