@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { runtime, test } from "./_harness.ts";
@@ -36,7 +37,10 @@ function leftovers(pid: number): string[] {
     : [];
 }
 
-const noPython = hasCommand("python3") ? false : "python3 (with NumPy) is not installed";
+const noPython = hasCommand("python3") &&
+    spawnSync("python3", ["-c", "import numpy, multiprocessing.shared_memory"]).status === 0
+  ? false
+  : "python3 with NumPy is not installed (the core suite's reference figures need it)";
 
 test("bench/run.ts core (quick) writes four well-formed rows and leaves /dev/shm clean", async () => {
   const dir = mkdtempSync(`${tmpdir()}/shm-bench-smoke-`);
