@@ -51,25 +51,37 @@ function command(runtime, suite, out) {
     : [bin("bun"), [script, "--out", out, suite]];
 }
 
+let running = null; // the suite process running now, so that Ctrl-C can stop its whole group
+
 function runSuite(runtime, suite, out) {
   return new Promise((resolve) => {
     const [cmd, cmdArgs] = command(runtime, suite, out);
+    // Its own process group: a suite killed for running too long takes its children (peers, Python)
+    // with it.
     const child = spawn(cmd, cmdArgs, {
       cwd: root,
       env: { ...process.env, NO_COLOR: "1", BENCH_QUICK: quick ? "1" : "0" },
       stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
     });
+    running = child;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      killGroup(child);
     }, timeoutSeconds * 1000);
     child.on("error", (e) => {
       clearTimeout(timer);
+      running = null;
       resolve({ code: null, note: String(e) });
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      running = null;
+      if (timedOut || signal) {
+        killGroup(child);
+        removeSegmentsOf(child.pid);
+      }
       resolve({
         code,
         note: timedOut ? `killed after ${timeoutSeconds} s` : signal ? `killed by ${signal}` : `exit ${code}`,
@@ -77,6 +89,33 @@ function runSuite(runtime, suite, out) {
     });
   });
 }
+
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/** A suite killed before its cleanup ran: its segments are named shmbench_<its pid>_…. */
+function removeSegmentsOf(pid) {
+  try {
+    for (const name of readdirSync("/dev/shm")) {
+      if (name.startsWith(`shmbench_${pid}_`)) rmSync(`/dev/shm/${name}`, { force: true });
+    }
+  } catch {
+    // No /dev/shm (not Linux).
+  }
+}
+
+process.on("SIGINT", () => {
+  if (running) {
+    killGroup(running);
+    removeSegmentsOf(running.pid);
+  }
+  process.exit(130);
+});
 
 function errorRow(runtime, suite, error) {
   return {
