@@ -318,7 +318,7 @@ function chart(groups, runtimes, versions) {
     Number.isFinite,
   );
   const loadText = loads.length
-    ? ` · load average ${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}`
+    ? ` · load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`
     : "";
   const subtitle = `${quick ? "QUICK smoke run, not figures to quote · " : ""}` +
     `${new Date().toISOString().slice(0, 10)} · ${cpus().length} CPUs${loadText} · ` +
