@@ -68,7 +68,8 @@ export function checkName(name: unknown, action: string, maxBytes: number): stri
   if (bare === "." || bare === "..") {
     throw new TypeError(`Cannot ${action}: "${bare}" is not a valid segment name`);
   }
-  const bytes = new TextEncoder().encode(bare).length;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only for names that might be too long.
+  const bytes = bare.length * 3 <= maxBytes ? 0 : new TextEncoder().encode(bare).length;
   if (bytes > maxBytes) {
     throw new TypeError(
       `Cannot ${action}: the name is ${bytes} bytes long, more than the ${maxBytes} allowed here`,

@@ -144,11 +144,12 @@ export function foreignBuffer(pointer: Pointer, byteLength: number): ArrayBuffer
 
 /** NUL-terminated UTF-8 bytes of `text`, ready to pass as a `buffer` argument. */
 export function cString(text: string): Uint8Array<ArrayBuffer> {
-  const encoded = new TextEncoder().encode(text);
-  const out = new Uint8Array(encoded.length + 1);
-  out.set(encoded);
-  return out;
+  // At most 3 bytes per UTF-16 unit, plus the NUL; one shared encoder (making one costs ~1.5 µs in Deno).
+  const out = new Uint8Array(text.length * 3 + 1);
+  const { written } = utf8.encodeInto(text, out);
+  return out.subarray(0, written + 1);
 }
+const utf8 = new TextEncoder();
 
 /** NUL-terminated UTF-16 code units of `text` (a Windows `LPCWSTR`), ready to pass as a `buffer` argument. */
 export function wideString(text: string): Uint16Array<ArrayBuffer> {

@@ -65,6 +65,8 @@ export const linuxSymbols = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   // int posix_fallocate(int fd, off_t offset, off_t len);   /* returns the error number, errno untouched */
   posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
+  // int madvise(void *addr, size_t length, int advice);   /* MADV_POPULATE_WRITE prefaults a new segment */
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   // long syscall(long number, ...);   /* used for futex(uaddr, op, val, timeout, uaddr2, val3) */
   syscall: { parameters: ["i64", "pointer", "i32", "i32", "pointer", "pointer", "i32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -173,6 +175,8 @@ export interface Libc {
   readonly open: (path: Uint8Array, oflag: number, mode: number) => number;
   /** Returns the error number (0 on success); macOS has none, so this is absent there. */
   readonly posix_fallocate?: (fd: number, offset: bigint, len: bigint) => number;
+  /** Linux only (used with `MADV_POPULATE_WRITE`). */
+  readonly madvise?: Bound<typeof linuxSymbols>["madvise"];
   /** Linux only: `syscall(2)` with the futex argument layout. */
   readonly syscall?: Bound<typeof linuxSymbols>["syscall"];
   readonly shm_unlink: Bound<typeof posixSymbols>["shm_unlink"];

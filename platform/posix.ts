@@ -3,7 +3,8 @@
  *
  * Create (Linux): `shm_open(O_CREAT|O_EXCL|O_RDWR|O_CLOEXEC)`, `fchmod` (so the mode is exact,
  * whatever the umask), `ftruncate`, `posix_fallocate` (so a full /dev/shm is ENOSPC now rather than
- * SIGBUS on some later write), `mmap(MAP_SHARED|MAP_POPULATE)`, `close`. Open: `shm_open`, `fstat`
+ * SIGBUS on some later write), `mmap(MAP_SHARED)` prefaulted with `MAP_POPULATE` (or, from 1 MiB,
+ * `madvise(MADV_POPULATE_WRITE)`), `close`. Open: `shm_open`, `fstat`
  * for the size, `mmap`, `close`. The descriptor is never kept: the mapping outlives it. macOS differs
  * where `C` says so: no `O_CLOEXEC` on `shm_open` (XNU sets close-on-exec itself), no `fchmod` on shm
  * descriptors (so the umask applies), no `posix_fallocate`, no `MAP_POPULATE`.
@@ -138,6 +139,30 @@ export function reserve(fd: number, size: number, action: string, segment: strin
   );
 }
 
+/** Segments from this size on are prefaulted with `madvise(MADV_POPULATE_WRITE)` after `mmap`. */
+const PREFAULT_WITH_MADVISE = 1 << 20;
+
+/**
+ * Faults in every page of a fresh shared mapping for writing, so filling it takes no page faults.
+ * Kernels before 5.14 do not know the advice (EINVAL): the pages then fault in on first touch, as
+ * they would anyway. Any other failure means the pages cannot be had: the mapping is undone.
+ */
+function prefault(address: bigint, size: number, action: string, segment: string): void {
+  const lib = libc();
+  if (lib.madvise!(pointerAt(address), BigInt(size), C.MADV_POPULATE_WRITE) === 0) return;
+  const errno = lib.errno();
+  const error = osError(errno, "madvise", action, segment);
+  if (error.code === "EINVAL" || error.code === "ENOSYS") return;
+  unmap(address, size, segment);
+  throw osError(
+    errno,
+    "madvise",
+    action,
+    segment,
+    "The shared memory file system could not supply the pages",
+  );
+}
+
 /** Closes a descriptor, ignoring errors (it is only ever one this module opened). */
 export function closeFd(fd: number): void {
   libc().close(fd);
@@ -180,7 +205,10 @@ export function createPosix(name: string, size: number, mode: number): Segment {
     if (C.SHM_FCHMOD && lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, name);
     if (lib.ftruncate(fd, BigInt(size)) !== 0) throw osError(lib.errno(), "ftruncate", action, name);
     reserve(fd, size, action, name);
-    const address = mapFd(fd, size, false, true, action, name);
+    // Large segments are prefaulted with madvise, measured ~1.25x faster than MAP_POPULATE here.
+    const late = size >= PREFAULT_WITH_MADVISE && C.MADV_POPULATE_WRITE !== 0 && lib.madvise !== undefined;
+    const address = mapFd(fd, size, false, !late, action, name);
+    if (late) prefault(address, size, action, name);
     return new PosixSegment(name, address, size, false, true);
   } catch (error) {
     lib.shm_unlink(path);

@@ -52,6 +52,7 @@ test("macOS constants differ from Linux exactly where the headers do", () => {
     "FSTAT_PAGE_ROUNDED",
     "FTRUNCATE_ONCE",
     "HAS_FALLOCATE",
+    "MADV_POPULATE_WRITE",
     "MAP_ANONYMOUS",
     "MAP_NORESERVE",
     "MAP_POPULATE",
