@@ -144,10 +144,18 @@ export function foreignBuffer(pointer: Pointer, byteLength: number): ArrayBuffer
 
 /** NUL-terminated UTF-8 bytes of `text`, ready to pass as a `buffer` argument. */
 export function cString(text: string): Uint8Array<ArrayBuffer> {
-  // At most 3 bytes per UTF-16 unit, plus the NUL; one shared encoder (making one costs ~1.5 µs in Deno).
-  const out = new Uint8Array(text.length * 3 + 1);
-  const { written } = utf8.encodeInto(text, out);
-  return out.subarray(0, written + 1);
+  const n = text.length;
+  const out = new Uint8Array(n * 3 + 1);
+  // Names are nearly always ASCII: copy code units directly (TextEncoder costs ~0.5 µs a call in Deno).
+  for (let i = 0; i < n; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x80) {
+      const { written } = utf8.encodeInto(text, out);
+      return out.subarray(0, written + 1);
+    }
+    out[i] = unit;
+  }
+  return out.subarray(0, n + 1);
 }
 const utf8 = new TextEncoder();
 

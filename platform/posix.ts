@@ -99,12 +99,15 @@ export interface FileStat {
   mtimeSeconds: number;
 }
 
+// One buffer for every fstat: it is decoded right away, and JS runs one call at a time per thread.
+const statBytes = new Uint8Array(256);
+const statView = new DataView(statBytes.buffer);
+
 /** `fstat(fd)`, decoded with this OS's `struct stat` layout. */
 export function fileStat(fd: number, action: string, segment: string): FileStat {
   const lib = libc();
-  const raw = new Uint8Array(256);
-  if (lib.fstat(fd, raw) !== 0) throw osError(lib.errno(), "fstat", action, segment);
-  const view = new DataView(raw.buffer);
+  if (lib.fstat(fd, statBytes) !== 0) throw osError(lib.errno(), "fstat", action, segment);
+  const view = statView;
   const s = C.STAT;
   return {
     size: Number(view.getBigInt64(s.fileSize, true)),
