@@ -15,11 +15,9 @@
  */
 
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { CORE_DIR, median, sameRuntime, startPeer, uniquePrefix } from "./core/_util.ts";
+import { median, sameRuntime, uniquePrefix, unixSocketRoundTrip } from "./core/_util.ts";
 import { Channel } from "../channel.ts";
 import { SharedMemory } from "../shared_memory.ts";
 
@@ -179,64 +177,6 @@ interface BunLike {
   };
 }
 
-/** Median µs per 64-byte round trip over a Unix socket to an echoing process (bench/core/peer.ts). */
-async function socketRoundTrip(ctx: BenchContext): Promise<number> {
-  const batch = ctx.quick ? 200 : 5_000;
-  const batches = ctx.quick ? 3 : 9;
-  const path = `${tmpdir()}/${uniquePrefix()}.sock`;
-  const message = new Uint8Array(64).fill(5);
-  const peer = await startPeer(sameRuntime(ctx.runtime, `${CORE_DIR}/peer.ts`, ["socket", path]));
-  try {
-    let trip: () => Promise<void>;
-    let close: () => void;
-    const bun = (globalThis as { Bun?: BunLike }).Bun;
-    if (bun) {
-      let pending = 0;
-      let wake: () => void = () => {};
-      const socket = await bun.connect({
-        unix: path,
-        socket: {
-          data(_socket, data) {
-            pending -= data.length;
-            if (pending <= 0) wake();
-          },
-        },
-      });
-      trip = () =>
-        new Promise<void>((resolve) => {
-          wake = resolve;
-          pending += message.length;
-          socket.write(message);
-        });
-      close = () => socket.end();
-    } else {
-      const conn = await Deno.connect({ transport: "unix", path });
-      const answer = new Uint8Array(256);
-      trip = async () => {
-        await conn.write(message);
-        for (let got = 0; got < message.length;) {
-          const n = await conn.read(answer);
-          if (n === null) throw new Error("The socket peer hung up");
-          got += n;
-        }
-      };
-      close = () => conn.close();
-    }
-    for (let i = 0; i < batch; i++) await trip();
-    const micros: number[] = [];
-    for (let b = 0; b < batches; b++) {
-      const start = performance.now();
-      for (let i = 0; i < batch; i++) await trip();
-      micros.push((performance.now() - start) * 1000 / batch);
-    }
-    close();
-    return median(micros);
-  } finally {
-    peer.kill();
-    rmSync(path, { force: true });
-  }
-}
-
 /** Bun only: median µs per round trip of a 64-byte message through `Bun.spawn` IPC. */
 async function bunIpcRoundTrip(ctx: BenchContext): Promise<number> {
   const bun = (globalThis as unknown as { Bun: BunLike }).Bun;
@@ -344,7 +284,11 @@ const suite: BenchSuite = async (ctx) => {
     name: "64-byte request/response round trip to another process over two channels",
     unit: "µs",
     ours: rtt,
-    reference: await socketRoundTrip(ctx),
+    reference: await unixSocketRoundTrip(
+      ctx.runtime,
+      64,
+      ctx.quick ? { warmup: 200, batch: 200, batches: 3 } : { warmup: 5_000, batch: 5_000, batches: 9 },
+    ),
     referenceName: `Unix socket round trip, 64 bytes (${
       ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
     })`,

@@ -26,6 +26,7 @@ import {
   sameRuntime,
   startPeer,
   uniquePrefix,
+  unixSocketRoundTrip,
 } from "./core/_util.ts";
 
 const MiB = 1 << 20;
@@ -223,84 +224,14 @@ async function atomicsRoundTrip(ctx: BenchContext): Promise<number> {
   }
 }
 
-interface BunSocket {
-  write(data: Uint8Array): number;
-  end(): void;
-}
-interface BunConnect {
-  connect(options: {
-    unix: string;
-    socket: { data(socket: BunSocket, data: Uint8Array): void };
-  }): Promise<BunSocket>;
-}
-
-/** Median µs per 4-byte round trip over a Unix domain socket to an echoing child process. */
-async function socketRoundTrip(ctx: BenchContext): Promise<number> {
-  const warmup = ctx.quick ? 50 : 1_000;
-  const batch = ctx.quick ? 50 : 100;
-  const batches = ctx.quick ? 5 : 101;
-  const { tmpdir } = await import("node:os");
-  const { rmSync } = await import("node:fs");
-  const path = `${tmpdir()}/${uniquePrefix()}.sock`;
-  let peer: Peer | undefined;
-  const message = new Uint8Array([1, 2, 3, 4]);
-  try {
-    peer = await startPeer(sameRuntime(ctx.runtime, `${CORE_DIR}/peer.ts`, ["socket", path]));
-    let trip: () => Promise<void>;
-    let close: () => void;
-    const bun = (globalThis as { Bun?: BunConnect }).Bun;
-    if (bun) {
-      let pending = 0;
-      let wake: () => void = () => {};
-      const socket = await bun.connect({
-        unix: path,
-        socket: {
-          data(_socket, data) {
-            pending -= data.length;
-            if (pending <= 0) wake();
-          },
-        },
-      });
-      trip = () =>
-        new Promise<void>((resolve) => {
-          wake = resolve;
-          pending += message.length;
-          socket.write(message);
-        });
-      close = () => socket.end();
-    } else {
-      const conn = await Deno.connect({ transport: "unix", path });
-      const answer = new Uint8Array(64);
-      trip = async () => {
-        await conn.write(message);
-        for (let got = 0; got < message.length;) {
-          const n = await conn.read(answer);
-          if (n === null) throw new Error("The socket peer hung up");
-          got += n;
-        }
-      };
-      close = () => conn.close();
-    }
-    for (let i = 0; i < warmup; i++) await trip();
-    const micros: number[] = [];
-    for (let b = 0; b < batches; b++) {
-      const start = performance.now();
-      for (let i = 0; i < batch; i++) await trip();
-      micros.push(((performance.now() - start) * 1000) / batch);
-    }
-    close();
-    await Promise.race([peer.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
-    return median(micros);
-  } finally {
-    peer?.kill();
-    rmSync(path, { force: true });
-  }
-}
-
 /** Round trip through a shared Int32 vs a Unix socket round trip. */
 async function roundTrip(ctx: BenchContext): Promise<BenchRow> {
   const ours = await atomicsRoundTrip(ctx);
-  const reference = await socketRoundTrip(ctx);
+  const reference = await unixSocketRoundTrip(
+    ctx.runtime,
+    4,
+    ctx.quick ? { warmup: 50, batch: 50, batches: 5 } : { warmup: 1_000, batch: 100, batches: 101 },
+  );
   return {
     name: "cross-process round trip through one shared Int32 (Atomics spin)",
     unit: "µs",

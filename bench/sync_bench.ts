@@ -19,12 +19,12 @@
  */
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Condition, Mutex, SharedMemory } from "../mod.ts";
 import { futexWaitSync } from "../_futex.ts";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
+import { unixSocketRoundTrip } from "./core/_util.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -253,65 +253,10 @@ function conditionPingPong(ctx: BenchContext): Promise<number> {
   });
 }
 
-interface BunSocket {
-  write(data: Uint8Array): number;
-  end(): void;
-}
-interface BunNet {
-  connect(options: {
-    unix: string;
-    socket: { data(socket: BunSocket, data: Uint8Array): void };
-  }): Promise<BunSocket>;
-}
-
 /** µs per 1-byte round trip over a Unix domain socket to an echoing peer of the same runtime. */
-async function socketRoundTrip(ctx: BenchContext): Promise<number> {
-  const roundTrips = ctx.quick ? 500 : 5_000;
-  const dir = `${tmpdir()}/${uniqueName("sock")}`;
-  mkdirSync(dir);
-  const path = `${dir}/echo.sock`;
-  let listening!: () => void;
-  const ready = new Promise<void>((resolve) => (listening = resolve));
-  const peer = run(sameRuntime(ctx, PEER, ["echo", path]), (line) => line === "listening" && listening());
-  try {
-    await ready;
-    const message = new Uint8Array([42]);
-    let once: () => Promise<void>;
-    let close: () => void;
-    const bun = (globalThis as unknown as { Bun?: BunNet }).Bun;
-    if (bun) {
-      let wake: (() => void) | undefined;
-      const socket = await bun.connect({ unix: path, socket: { data: () => wake?.() } });
-      once = () =>
-        new Promise<void>((resolve) => {
-          wake = resolve;
-          socket.write(message);
-        });
-      close = () => socket.end();
-    } else {
-      const conn = await Deno.connect({ transport: "unix", path });
-      const buffer = new Uint8Array(64);
-      once = async () => {
-        await conn.write(message);
-        if ((await conn.read(buffer)) === null) throw new Error("The echo peer hung up");
-      };
-      close = () => conn.close();
-    }
-    const trips = async (n: number) => {
-      const start = performance.now();
-      for (let k = 0; k < n; k++) await once();
-      return (performance.now() - start) * 1000 / n;
-    };
-    await trips(roundTrips / 5);
-    const times: number[] = [];
-    for (let r = 0; r < 5; r++) times.push(await trips(roundTrips / 5));
-    close();
-    await peer.done;
-    return median(times);
-  } finally {
-    peer.kill();
-    rmSync(dir, { recursive: true, force: true });
-  }
+function socketRoundTrip(ctx: BenchContext): Promise<number> {
+  const batch = ctx.quick ? 100 : 1_000;
+  return unixSocketRoundTrip(ctx.runtime, 1, { warmup: batch, batch, batches: 5 });
 }
 
 const suite: BenchSuite = async (ctx) => {

@@ -6,6 +6,8 @@
  */
 
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 
 /** This folder, as a path. */
@@ -126,4 +128,91 @@ export function runPython(args: readonly string[]): Promise<number[]> {
       }
     });
   });
+}
+
+interface BunSocket {
+  write(data: Uint8Array): number;
+  end(): void;
+}
+interface BunConnect {
+  connect(options: {
+    unix: string;
+    socket: { data(socket: BunSocket, data: Uint8Array): void };
+  }): Promise<BunSocket>;
+}
+
+/** How many round trips {@linkcode unixSocketRoundTrip} makes. */
+export interface RoundTripPlan {
+  /** Round trips before measuring. */
+  warmup: number;
+  /** Round trips per timed batch. */
+  batch: number;
+  /** Timed batches; the median batch is the result. */
+  batches: number;
+}
+
+/**
+ * The reference every cross-process bench compares against: median µs per round trip of `bytes`
+ * bytes over a Unix domain socket to an echoing child of the same runtime (`peer.ts socket PATH`),
+ * through the runtime's own API (`Deno.connect`, `Bun.connect`).
+ */
+export async function unixSocketRoundTrip(
+  runtime: "deno" | "bun",
+  bytes: number,
+  plan: RoundTripPlan,
+): Promise<number> {
+  const path = `${tmpdir()}/${uniquePrefix()}.sock`;
+  let peer: Peer | undefined;
+  const message = new Uint8Array(bytes).fill(5);
+  try {
+    peer = await startPeer(sameRuntime(runtime, `${CORE_DIR}/peer.ts`, ["socket", path]));
+    let trip: () => Promise<void>;
+    let close: () => void;
+    const bun = (globalThis as { Bun?: BunConnect }).Bun;
+    if (bun) {
+      let pending = 0;
+      let wake: () => void = () => {};
+      const socket = await bun.connect({
+        unix: path,
+        socket: {
+          data(_socket, data) {
+            pending -= data.length;
+            if (pending <= 0) wake();
+          },
+        },
+      });
+      trip = () =>
+        new Promise<void>((resolve) => {
+          wake = resolve;
+          pending += message.length;
+          socket.write(message);
+        });
+      close = () => socket.end();
+    } else {
+      const conn = await Deno.connect({ transport: "unix", path });
+      const answer = new Uint8Array(Math.max(64, bytes));
+      trip = async () => {
+        await conn.write(message);
+        for (let got = 0; got < message.length;) {
+          const n = await conn.read(answer);
+          if (n === null) throw new Error("The socket peer hung up");
+          got += n;
+        }
+      };
+      close = () => conn.close();
+    }
+    for (let i = 0; i < plan.warmup; i++) await trip();
+    const micros: number[] = [];
+    for (let b = 0; b < plan.batches; b++) {
+      const start = performance.now();
+      for (let i = 0; i < plan.batch; i++) await trip();
+      micros.push(((performance.now() - start) * 1000) / plan.batch);
+    }
+    close();
+    await Promise.race([peer.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    return median(micros);
+  } finally {
+    peer?.kill();
+    rmSync(path, { force: true });
+  }
 }

@@ -3,7 +3,6 @@
  *
  * - `peer.ts handoff <segment>`: the second party of the three-mutex hand-off (see the bench).
  * - `peer.ts cond <segment>`: the second party of the Condition ping-pong.
- * - `peer.ts echo <path>`: echoes every byte on a Unix domain socket, with the runtime's own API.
  *
  * @module
  */
@@ -56,48 +55,6 @@ function cond(name: string): void {
   shm.close();
 }
 
-interface BunSocket {
-  write(data: Uint8Array): number;
-}
-interface BunNet {
-  listen(options: {
-    unix: string;
-    socket: { data(socket: BunSocket, data: Uint8Array): void; close?(socket: BunSocket): void };
-  }): { stop(closeActive?: boolean): void };
-}
-
-async function echo(path: string): Promise<void> {
-  const bun = (globalThis as unknown as { Bun?: BunNet }).Bun;
-  if (bun) {
-    await new Promise<void>((resolve) => {
-      const server = bun.listen({
-        unix: path,
-        socket: {
-          data: (socket, data) => void socket.write(data),
-          close: () => {
-            server.stop(true);
-            resolve();
-          },
-        },
-      });
-      console.log("listening");
-    });
-    return;
-  }
-  const listener = Deno.listen({ transport: "unix", path });
-  console.log("listening");
-  const conn = await listener.accept();
-  listener.close();
-  const buffer = new Uint8Array(64);
-  for (;;) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    await conn.write(buffer.subarray(0, n));
-  }
-  conn.close();
-}
-
 if (mode === "handoff") handoff(target);
 else if (mode === "cond") cond(target);
-else if (mode === "echo") await echo(target);
 else throw new Error(`Cannot run the sync bench peer: unknown mode ${mode}`);
