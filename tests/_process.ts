@@ -6,7 +6,8 @@
  */
 
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { runtime } from "./_harness.ts";
 
@@ -164,4 +165,29 @@ export function hasCommand(name: string): boolean {
 export function uniqueName(tag: string): string {
   const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
   return `shmtest_${tag}_${process.pid}_${rand}`;
+}
+
+/**
+ * Runs a TypeScript file as the user `nobody` (needs root) and returns the JSON object it printed
+ * last. Deno gets a private, writable DENO_DIR and no config or lock file (nobody can't write here).
+ */
+export async function asNobody(
+  rt: "deno" | "bun",
+  script: string,
+  args: string[],
+): Promise<Record<string, unknown>> {
+  const home = mkdtempSync(`${tmpdir()}/shm-nobody-`);
+  chmodSync(home, 0o777);
+  try {
+    const cmd = tsCommand(rt, script, args);
+    if (rt === "deno") cmd.splice(2, 0, "--no-lock", "--no-config");
+    const r = await run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", ...cmd], {
+      cwd: home,
+      env: { HOME: home, DENO_DIR: `${home}/deno`, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
+    });
+    if (r.code !== 0) throw new Error(`${rt} as nobody: exit ${r.code ?? r.signal}\n${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split("\n").pop()!);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }

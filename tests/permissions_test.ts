@@ -1,52 +1,35 @@
 // Permission boundaries between users, and a /dev/shm too small for the segment asked for.
 // Both need root (to switch to `nobody`, and to mount a private tmpfs); they are skipped otherwise.
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, hasCommand, isRoot, run, tsCommand, uniqueName } from "./_process.ts";
+import { asNobody, BOTH, hasCommand, isRoot, run, tsCommand, uniqueName } from "./_process.ts";
 
 const PEER = "tests/children/core_peer.ts";
 const notRoot = !isRoot() && "needs root (to run a child as nobody / to mount a tmpfs)";
 const noSetpriv = notRoot || (!hasCommand("setpriv") && "setpriv (util-linux) is not installed");
 const noUnshare = notRoot || (!hasCommand("unshare") && "unshare (util-linux) is not installed");
 
-/** Runs the core peer as `nobody` under a runtime; returns its JSON answer. */
-async function asNobody(rt: "deno" | "bun", args: string[]): Promise<Record<string, unknown>> {
-  const home = mkdtempSync(`${tmpdir()}/shm-nobody-`);
-  chmodSync(home, 0o777);
-  try {
-    const cmd = tsCommand(rt, PEER, args);
-    if (rt === "deno") cmd.splice(2, 0, "--no-lock", "--no-config");
-    const r = await run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", ...cmd], {
-      cwd: home,
-      env: { HOME: home, DENO_DIR: `${home}/deno`, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
-    });
-    assert.equal(r.code, 0, `${rt} as nobody: exit ${r.code ?? r.signal}\n${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split("\n").pop()!);
-  } finally {
-    rmSync(home, { recursive: true, force: true });
-  }
-}
-
 for (const rt of BOTH) {
   test(`${rt} as another user: mode 0600 is PermissionDeniedError, 0644 opens read-only only`, async () => {
     using secret = SharedMemory.create({ name: uniqueName("perm600"), size: 64, mode: 0o600 });
-    const denied = await asNobody(rt, ["open", secret.name]);
+    const denied = await asNobody(rt, PEER, ["open", secret.name]);
     assert.equal(denied.error, "PermissionDeniedError");
     assert.equal(denied.code, "EACCES");
     assert.equal(denied.syscall, "shm_open");
     assert.equal(denied.isShmError, true);
     assert.match(String(denied.message), new RegExp(`^Cannot open shared memory segment "${secret.name}": `));
-    const deniedReadOnly = await asNobody(rt, ["open", secret.name, "ro"]);
+    const deniedReadOnly = await asNobody(rt, PEER, ["open", secret.name, "ro"]);
     assert.equal(deniedReadOnly.error, "PermissionDeniedError");
     assert.match(String(deniedReadOnly.message), /read-only: permission denied \(EACCES from shm_open\)/);
 
     using shared = SharedMemory.create({ name: uniqueName("perm644"), size: 64, mode: 0o644 });
     shared.buf.set([4, 3, 2, 1]);
-    assert.deepEqual(await asNobody(rt, ["open", shared.name, "ro"]), { size: 64, first: [4, 3, 2, 1] });
-    const rw = await asNobody(rt, ["open", shared.name]);
+    assert.deepEqual(await asNobody(rt, PEER, ["open", shared.name, "ro"]), {
+      size: 64,
+      first: [4, 3, 2, 1],
+    });
+    const rw = await asNobody(rt, PEER, ["open", shared.name]);
     assert.equal(rw.error, "PermissionDeniedError");
   }, { skip: noSetpriv });
 }

@@ -8,7 +8,7 @@ import { ftok, NotFoundError, PermissionDeniedError, SharedMemory, type ShmError
 import { test } from "./_harness.ts";
 import { addressIn } from "../_internal.ts";
 import { runtime } from "./_harness.ts";
-import { BOTH, hasCommand, isRoot, ROOT, run, runOk, start, tsCommand } from "./_process.ts";
+import { asNobody, BOTH, hasCommand, isRoot, ROOT, run, runOk, start, tsCommand } from "./_process.ts";
 
 const PEER = "tests/children/sysv_peer.ts";
 const notLinux = process.platform !== "linux" && "System V checks here read /proc/sysvipc (Linux)";
@@ -558,30 +558,12 @@ test(
   { skip: noUnshare, timeout: 60_000 },
 );
 
-/** Runs the peer as `nobody`; returns its JSON answer. */
-async function asNobody(rt: "deno" | "bun", args: string[]): Promise<Record<string, unknown>> {
-  const home = mkdtempSync(`${tmpdir()}/shm-sysv-nobody-`);
-  chmodSync(home, 0o777);
-  try {
-    const cmd = tsCommand(rt, PEER, args);
-    if (rt === "deno") cmd.splice(2, 0, "--no-lock", "--no-config");
-    const r = await run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", ...cmd], {
-      cwd: home,
-      env: { HOME: home, DENO_DIR: `${home}/deno`, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
-    });
-    assert.equal(r.code, 0, `${rt} as nobody: exit ${r.code ?? r.signal}\n${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split("\n").pop()!);
-  } finally {
-    rmSync(home, { recursive: true, force: true });
-  }
-}
-
 for (const rt of BOTH) {
   test(
     `${rt} as another user: mode 0600 is PermissionDeniedError, 0644 attaches read-only only`,
     async () => {
       using secret = SharedMemory.create({ backend: "sysv", size: 64, mode: 0o600 });
-      const denied = await asNobody(rt, ["open", "id", String(secret.id)]);
+      const denied = await asNobody(rt, PEER, ["open", "id", String(secret.id)]);
       assert.equal(denied.error, "PermissionDeniedError", JSON.stringify(denied));
       assert.equal(denied.code, "EACCES");
       assert.equal(denied.isShmError, true);
@@ -591,11 +573,11 @@ for (const rt of BOTH) {
         const key = ftok(path, 3);
         using shared = SharedMemory.create({ backend: "sysv", key, size: 64, mode: 0o644 });
         shared.buf.set([4, 3, 2, 1]);
-        assert.deepEqual(await asNobody(rt, ["open", "key", String(key), "ro"]), {
+        assert.deepEqual(await asNobody(rt, PEER, ["open", "key", String(key), "ro"]), {
           size: 64,
           first: [4, 3, 2, 1],
         });
-        const rw = await asNobody(rt, ["open", "key", String(key)]);
+        const rw = await asNobody(rt, PEER, ["open", "key", String(key)]);
         assert.equal(rw.error, "PermissionDeniedError");
         assert.equal(rw.syscall, "shmat");
         assert.ok(PermissionDeniedError.name === rw.error);

@@ -4,29 +4,11 @@
 //   open NAME [ro]  attach (read-only with "ro") and print {size, first bytes}, or the error as JSON
 //   rowrite NAME    attach read-only, write through every kind of view, print what this process sees
 //   create NAME SIZE  create (and unlink at once), print the error as JSON if it fails
-import { SharedMemory, ShmError } from "../../mod.ts";
+import { SharedMemory } from "../../mod.ts";
+import { childArgs, errorJson, spinUntil } from "./_child.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "deno";
-const [command, name, arg] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
-
-function spinUntil(cell: Int32Array, index: number, value: number, ms = 20_000): void {
-  const deadline = Date.now() + ms;
-  while (Atomics.load(cell, index) !== value) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for cell ${index} to become ${value}`);
-  }
-}
-
-function errorJson(error: unknown): string {
-  const e = error as ShmError;
-  return JSON.stringify({
-    error: e.name,
-    code: e.code,
-    syscall: e.syscall,
-    message: e.message,
-    isShmError: error instanceof ShmError,
-  });
-}
+const [command, name, arg] = childArgs();
 
 switch (command) {
   case "exchange": {

@@ -6,27 +6,10 @@
 //   try OP PATH [SIZE]     OP is create, open or openro; print {ok, size} or the error
 //   ftok PATH              print {key} or the error
 import process from "node:process";
-import { ftok, SharedMemory, ShmError } from "../../mod.ts";
+import { ftok, SharedMemory } from "../../mod.ts";
+import { childArgs, errorJson, spinUntil } from "./_child.ts";
 
-const [command, path, arg] = process.argv.slice(2);
-
-function errorJson(error: unknown): string {
-  const e = error as ShmError;
-  return JSON.stringify({
-    error: e.name,
-    code: e.code,
-    syscall: e.syscall,
-    message: e.message,
-    isShmError: error instanceof ShmError,
-  });
-}
-
-function spinUntil(cell: Int32Array, index: number, value: number, ms = 20_000): void {
-  const deadline = Date.now() + ms;
-  while (Atomics.load(cell, index) !== value) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for cell ${index} to become ${value}`);
-  }
-}
+const [command, path, arg] = childArgs();
 
 switch (command) {
   case "write": {

@@ -8,29 +8,12 @@
 //   rawwrite ID        attach read-only and store into the attachment itself, bypassing SharedMemory
 //                      (shows that the kernel enforces SHM_RDONLY: this process is meant to die)
 import process from "node:process";
-import { SharedMemory, ShmError } from "../../mod.ts";
+import { SharedMemory } from "../../mod.ts";
+import { childArgs, errorJson, spinUntil } from "./_child.ts";
 import { addressIn } from "../../_internal.ts";
 import { foreignBuffer, pointerAt } from "../../ffi/_ffi.ts";
 
-const [command, a, b, c] = process.argv.slice(2);
-
-function errorJson(error: unknown): string {
-  const e = error as ShmError;
-  return JSON.stringify({
-    error: e.name,
-    code: e.code,
-    syscall: e.syscall,
-    message: e.message,
-    isShmError: error instanceof ShmError,
-  });
-}
-
-function spinUntil(cell: Int32Array, index: number, value: number, ms = 20_000): void {
-  const deadline = Date.now() + ms;
-  while (Atomics.load(cell, index) !== value) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for cell ${index} to become ${value}`);
-  }
-}
+const [command, a, b, c] = childArgs();
 
 function readLine(): Promise<void> {
   return new Promise((resolve) => process.stdin.once("data", () => resolve()));
