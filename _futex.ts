@@ -197,6 +197,9 @@ function checkTimeout(timeoutMs: number | undefined, what: string): void {
   }
 }
 
+/** One sleep a wait loop asks for: while the word holds `expected`, at most `timeoutMs` (Infinity: no limit). */
+export type Sleep = readonly [expected: number, timeoutMs: number];
+
 /** Infinity means no timeout. */
 function finite(timeoutMs: number | undefined): number | undefined {
   return timeoutMs === undefined || timeoutMs === Infinity ? undefined : timeoutMs;
@@ -264,6 +267,42 @@ export class FutexWord {
       signal.addEventListener("abort", onAbort, { once: true });
       pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
     });
+  }
+
+  /**
+   * Drives a wait loop written once for both kinds of caller: the loop yields the sleeps it needs
+   * (`[expected, timeoutMs]`), and this blocks the thread for each. A failed sleep is thrown into
+   * the loop, so its `finally` blocks run.
+   */
+  runSync<T>(loop: Generator<Sleep, T, WaitResult>): T {
+    let step = loop.next();
+    while (!step.done) {
+      let result: WaitResult;
+      try {
+        result = this.waitSync(step.value[0], step.value[1]);
+      } catch (error) {
+        step = loop.throw(error);
+        continue;
+      }
+      step = loop.next(result);
+    }
+    return step.value;
+  }
+
+  /** Like {@linkcode FutexWord.runSync}, but each sleep awaits without blocking the event loop. */
+  async runAsync<T>(loop: Generator<Sleep, T, WaitResult>, signal?: AbortSignal): Promise<T> {
+    let step = loop.next();
+    while (!step.done) {
+      let result: WaitResult;
+      try {
+        result = await this.waitAsync(step.value[0], step.value[1], signal);
+      } catch (error) {
+        step = loop.throw(error);
+        continue;
+      }
+      step = loop.next(result);
+    }
+    return step.value;
   }
 
   /** See {@linkcode futexWake}. */

@@ -17,7 +17,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord } from "./_futex.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_futex.ts";
 import { TimeoutError } from "./errors.ts";
 import { deadlineOf, regionOf } from "./_region.ts";
 
@@ -87,21 +87,8 @@ export class Barrier {
    * gets `parties - 1`)
    * @throws {TimeoutError} after `options.timeout` ms; this party is withdrawn from the round
    */
-  async wait(options: BarrierWaitOptions = {}): Promise<number> {
-    const deadline = deadlineOf(options.timeout, "wait at the barrier");
-    const [index, round] = this.#arrive();
-    if (index === this.#parties - 1) return index;
-    const cells = this.#cells;
-    for (;;) {
-      const w = Atomics.load(cells, 0);
-      if ((w >>> ROUND_SHIFT & ROUND_MASK) !== round) return index;
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        if (this.#withdraw(round)) throw this.#timeout(options.timeout!);
-        return index;
-      }
-      await this.#futex.waitAsync(w, left === Infinity ? undefined : left);
-    }
+  wait(options: BarrierWaitOptions = {}): Promise<number> {
+    return this.#futex.runAsync(this.#waitLoop(options));
   }
 
   /**
@@ -111,6 +98,11 @@ export class Barrier {
    * @throws {TimeoutError} after `options.timeout` ms; this party is withdrawn from the round
    */
   waitSync(options: BarrierWaitOptions = {}): number {
+    return this.#futex.runSync(this.#waitLoop(options));
+  }
+
+  /** Arrives, then sleeps until the round changes (or the deadline, which withdraws this party). */
+  *#waitLoop(options: BarrierWaitOptions): Generator<Sleep, number, WaitResult> {
     const deadline = deadlineOf(options.timeout, "wait at the barrier");
     const [index, round] = this.#arrive();
     if (index === this.#parties - 1) return index;
@@ -123,7 +115,7 @@ export class Barrier {
         if (this.#withdraw(round)) throw this.#timeout(options.timeout!);
         return index;
       }
-      this.#futex.waitSync(w, left === Infinity ? undefined : left);
+      yield [w, left];
     }
   }
 

@@ -7,7 +7,7 @@
 
 import { SharedMemory } from "./shared_memory.ts";
 import { TimeoutError } from "./errors.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "./_futex.ts";
+import { FutexWord } from "./_futex.ts";
 import { checkOptions, describe } from "./_validate.ts";
 
 /** Options of {@linkcode Channel.create}. */
@@ -177,6 +177,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   /** Laps whose number has none of these bits set re-stamp the inner cells of messages too. */
   readonly #refresh: number;
   #closed = false;
+  /** The words receivers and senders sleep on, prepared once (address, checks). */
+  readonly #rxWord: FutexWord;
+  readonly #txWord: FutexWord;
   /** Spin budgets of this handle's blocking receives and sends (see SPIN_MAX). */
   #rxSpin = SPIN_MAX;
   #txSpin = SPIN_MAX;
@@ -187,6 +190,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
 
   private constructor(shm: SharedMemory, log2: number) {
     this.#shm = shm;
+    this.#rxWord = new FutexWord(shm, B_RX_SEQ);
+    this.#txWord = new FutexWord(shm, B_TX_SEQ);
     this.#log2 = log2;
     this.#cells = 1 << log2;
     this.#mask = this.#cells - 1;
@@ -359,7 +364,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (!sent) {
         const left = deadline - performance.now();
         if (left <= 0) throw this.#timeout("send on", timeout);
-        futexWaitSync(this.#shm, B_TX_SEQ, seq, left === Infinity ? undefined : left);
+        this.#txWord.waitSync(seq, left);
       }
       if (sent) return;
     }
@@ -394,7 +399,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (!sent) {
         const left = deadline - performance.now();
         if (left <= 0) throw this.#timeout("send on", timeout);
-        await futexWaitAsync(this.#shm, B_TX_SEQ, seq, left === Infinity ? undefined : left);
+        await this.#txWord.waitAsync(seq, left);
         this.#check("send on");
       }
       if (sent) return;
@@ -463,7 +468,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (more > 0) continue;
       const left = deadline - performance.now();
       if (left <= 0) throw this.#timeout("send on", timeout);
-      futexWaitSync(this.#shm, B_TX_SEQ, seq, left === Infinity ? undefined : left);
+      this.#txWord.waitSync(seq, left);
       spin = 0;
     }
   }
@@ -524,8 +529,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     Atomics.store(i32, I_ENDED, 1);
     Atomics.add(i32, I_RX_SEQ, 1);
     Atomics.add(i32, I_TX_SEQ, 1);
-    futexWake(this.#shm, B_RX_SEQ);
-    futexWake(this.#shm, B_TX_SEQ);
+    this.#rxWord.wake();
+    this.#txWord.wake();
   }
 
   // ---- Receiving -------------------------------------------------------------------------------------
@@ -688,7 +693,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (n === ENDED) return null;
       const left = deadline - performance.now();
       if (left <= 0) throw this.#timeout("receive from", timeout);
-      futexWaitSync(this.#shm, B_RX_SEQ, seq, left === Infinity ? undefined : left);
+      this.#rxWord.waitSync(seq, left);
     }
   }
 
@@ -727,7 +732,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (n === EMPTY) {
         const left = deadline - performance.now();
         if (left <= 0) throw this.#timeout("receive from", timeout);
-        await futexWaitAsync(this.#shm, B_RX_SEQ, seq, left === Infinity ? undefined : left);
+        await this.#rxWord.waitAsync(seq, left);
         this.#check("receive from");
       }
       if (n >= 0) return this.#out!;
@@ -812,8 +817,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const i32 = this.#i32;
     Atomics.add(i32, I_RX_SEQ, 1);
     Atomics.add(i32, I_TX_SEQ, 1);
-    futexWake(this.#shm, B_RX_SEQ);
-    futexWake(this.#shm, B_TX_SEQ);
+    this.#rxWord.wake();
+    this.#txWord.wake();
     this.#shm.close();
   }
 
@@ -884,7 +889,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#write(message, t);
     if (Atomics.load(i32, I_RX_WAITERS) !== 0 && Atomics.exchange(i32, I_RX_WAITERS, 0) !== 0) {
       Atomics.add(i32, I_RX_SEQ, 1);
-      futexWake(this.#shm, B_RX_SEQ);
+      this.#rxWord.wake();
     }
     return true;
   }
@@ -951,7 +956,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       for (let i = from; i < from + n; i++) pos = this.#write(messages[i], pos);
       if (Atomics.load(i32, I_RX_WAITERS) !== 0 && Atomics.exchange(i32, I_RX_WAITERS, 0) !== 0) {
         Atomics.add(i32, I_RX_SEQ, 1);
-        futexWake(this.#shm, B_RX_SEQ);
+        this.#rxWord.wake();
       }
       return n;
     }
@@ -1044,7 +1049,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (Atomics.compareExchange(i32, I_HEAD, h, pos) !== h) continue;
       if (Atomics.load(i32, I_TX_WAITERS) !== 0 && Atomics.exchange(i32, I_TX_WAITERS, 0) !== 0) {
         Atomics.add(i32, I_TX_SEQ, 1);
-        futexWake(this.#shm, B_TX_SEQ);
+        this.#txWord.wake();
       }
       return n;
     }
@@ -1114,7 +1119,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (Atomics.compareExchange(i32, I_HEAD, h, (h + k) | 0) !== h) continue;
       if (Atomics.load(i32, I_TX_WAITERS) !== 0 && Atomics.exchange(i32, I_TX_WAITERS, 0) !== 0) {
         Atomics.add(i32, I_TX_SEQ, 1);
-        futexWake(this.#shm, B_TX_SEQ);
+        this.#txWord.wake();
       }
       if (dest === null) this.#out = out;
       return len;
@@ -1143,7 +1148,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       if (n === EMPTY) {
         const left = deadline - performance.now();
         if (left <= 0) throw this.#timeout("receive from", timeout);
-        futexWaitSync(this.#shm, B_RX_SEQ, seq, left === Infinity ? undefined : left);
+        this.#rxWord.waitSync(seq, left);
       }
       if (n !== EMPTY) return n;
     }

@@ -79,7 +79,7 @@ export class Condition {
     let result;
     try {
       const left = deadline - performance.now();
-      result = await this.#futex.waitAsync(seq, left === Infinity ? undefined : Math.max(0, left));
+      result = await this.#futex.waitAsync(seq, Math.max(0, left));
     } finally {
       Atomics.sub(this.#cells, 1, 1);
       await mutex.lock();
@@ -99,7 +99,7 @@ export class Condition {
     let result;
     try {
       const left = deadline - performance.now();
-      result = this.#futex.waitSync(seq, left === Infinity ? undefined : Math.max(0, left));
+      result = this.#futex.waitSync(seq, Math.max(0, left));
     } finally {
       Atomics.sub(this.#cells, 1, 1);
       mutex.lockSync();

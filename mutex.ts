@@ -28,7 +28,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord } from "./_futex.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_futex.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
 import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_region.ts";
@@ -181,20 +181,7 @@ export class Mutex {
 
   #lockSyncSlow(options: LockOptions): MutexGuard {
     const deadline = deadlineOf(options.timeout, "lock the mutex");
-    const me = selfId();
-    if (this.#spin(me)) return new MutexGuard(this, false);
-    let lastProbe = performance.now();
-    for (;;) {
-      const v = this.#prepareSleep(me, true);
-      if (v === 0) return new MutexGuard(this, false);
-      const now = performance.now();
-      if (now - lastProbe >= PROBE_MS) {
-        lastProbe = now;
-        if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
-      }
-      if (now >= deadline) throw this.#timeout(options.timeout!);
-      this.#futex.waitSync(v, Math.min(deadline - now, PROBE_MS));
-    }
+    return this.#futex.runSync(this.#lockLoop(options, deadline, true));
   }
 
   /**
@@ -209,11 +196,23 @@ export class Mutex {
     if (this.tryLock()) return new MutexGuard(this, false);
     const deadline = deadlineOf(options.timeout, "lock the mutex");
     options.signal?.throwIfAborted();
+    return await this.#futex.runAsync(this.#lockLoop(options, deadline, false), options.signal);
+  }
+
+  /**
+   * Spins, then sleeps on the lock word until it is free; every PROBE_MS it checks whether the
+   * holder died. `sync` refuses to wait for a mutex this thread holds (it would never be freed).
+   */
+  *#lockLoop(
+    options: LockOptions,
+    deadline: number,
+    sync: boolean,
+  ): Generator<Sleep, MutexGuard, WaitResult> {
     const me = selfId();
     if (this.#spin(me)) return new MutexGuard(this, false);
     let lastProbe = performance.now();
     for (;;) {
-      const v = this.#prepareSleep(me, false);
+      const v = this.#prepareSleep(me, sync);
       if (v === 0) return new MutexGuard(this, false);
       const now = performance.now();
       if (now - lastProbe >= PROBE_MS) {
@@ -221,7 +220,7 @@ export class Mutex {
         if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
       }
       if (now >= deadline) throw this.#timeout(options.timeout!);
-      await this.#futex.waitAsync(v, Math.min(deadline - now, PROBE_MS), options.signal);
+      yield [v, Math.min(deadline - now, PROBE_MS)];
     }
   }
 

@@ -16,7 +16,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord } from "./_futex.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_futex.ts";
 import { TimeoutError } from "./errors.ts";
 import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_region.ts";
 
@@ -114,20 +114,7 @@ export class Semaphore {
   acquireSync(options: AcquireOptions = {}): void {
     checkTimeout(options.timeout, "acquire the semaphore");
     if (this.#spin()) return;
-    const deadline = deadlineOf(options.timeout, "acquire the semaphore");
-    const cells = this.#cells;
-    for (;;) {
-      if (this.tryAcquire()) return;
-      const left = deadline - performance.now();
-      if (left <= 0) throw this.#timeout(options.timeout!);
-      Atomics.add(cells, 1, 1);
-      try {
-        // Sleeps only while the count is still 0: a release between our check and the sleep is seen.
-        this.#futex.waitSync(0, left === Infinity ? undefined : left);
-      } finally {
-        Atomics.sub(cells, 1, 1);
-      }
-    }
+    this.#futex.runSync(this.#acquireLoop(options));
   }
 
   /**
@@ -138,6 +125,11 @@ export class Semaphore {
   async acquire(options: AcquireOptions = {}): Promise<void> {
     checkTimeout(options.timeout, "acquire the semaphore");
     if (this.#spin()) return;
+    await this.#futex.runAsync(this.#acquireLoop(options), options.signal);
+  }
+
+  /** Takes a permit, sleeping while there is none; counts itself among the sleepers meanwhile. */
+  *#acquireLoop(options: AcquireOptions): Generator<Sleep, void, WaitResult> {
     const deadline = deadlineOf(options.timeout, "acquire the semaphore");
     const cells = this.#cells;
     for (;;) {
@@ -146,7 +138,8 @@ export class Semaphore {
       if (left <= 0) throw this.#timeout(options.timeout!);
       Atomics.add(cells, 1, 1);
       try {
-        await this.#futex.waitAsync(0, left === Infinity ? undefined : left, options.signal);
+        // Sleeps only while the count is still 0: a release between our check and the sleep is seen.
+        yield [0, left];
       } finally {
         Atomics.sub(cells, 1, 1);
       }

@@ -13,23 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { runtime, test } from "./_harness.ts";
 import { hasCommand, run, start, tsCommand } from "./_process.ts";
-
-interface Row {
-  runtime: string;
-  suite: string;
-  name: string;
-  unit: string;
-  ours: number | null;
-  reference: number | null;
-  referenceName: string;
-  advantage: number | null;
-  higherIsBetter: boolean | null;
-  target: number | null;
-  met: boolean | null;
-  quick: boolean;
-  load: { average: number; cpus: number };
-  error?: string;
-}
+import type { ResultRow as Row } from "../bench/run.ts";
 
 function leftovers(pid: number): string[] {
   return existsSync("/dev/shm")
