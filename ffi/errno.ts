@@ -64,10 +64,3 @@ export function errnoDescription(errno: number): string {
   const name = byNumber.get(errno);
   return name ? TABLE[name][2] : `error number ${errno}`;
 }
-
-/** The errno number of a name on this OS, such as `errnoNumber("EEXIST") === 17` on Linux. */
-export function errnoNumber(name: string): number {
-  const row = TABLE[name];
-  if (!row) throw new TypeError(`Cannot look up errno "${name}": it is not a known errno name`);
-  return row[column];
-}
