@@ -7,12 +7,15 @@
  * |---|---|---|
  * | Linux | `futex(FUTEX_WAIT)` / `futex(FUTEX_WAKE)` through `syscall(2)`, shared (never `FUTEX_PRIVATE_FLAG`) | yes, checked |
  * | macOS | `__ulock_wait` / `__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` (what libc++ uses for `std::atomic::wait`) | written to documented facts, unverified here |
- * | Windows | polling with `Atomics.load` and a backoff capped at 1 ms (`WaitOnAddress` is per-process only) | fallback |
+ * | Windows | two named semaphores per word (`WaitOnAddress` is per-process only); see `_futex_windows.ts` | yes, checked under Wine |
  *
  * Async waits never block the event loop. Under Deno the wait is a `nonblocking` FFI call (Deno runs
  * it on a thread of its own pool). Bun has no nonblocking FFI calls, so there the wait runs in a
  * `Worker` that blocks in the kernel and posts the outcome back; workers are reused, and an idle
  * worker does not keep the process alive. Either way, nothing spins.
+ *
+ * Where no OS wait can be had (an old macOS without `__ulock_*`), waits poll the word with
+ * `Atomics.load` and a backoff capped at 1 ms.
  *
  * Every wait can return early for no reason ("spurious wake-up"): callers re-check their condition
  * in a loop, as with any futex.
@@ -26,6 +29,7 @@ import { bindLibrary, foreignBuffer, type Pointer, pointerAt } from "./ffi/_ffi.
 import { LIBC_PATHS } from "./ffi/libc.ts";
 import { arch, os, runtime } from "./ffi/runtime.ts";
 import { sleepSync } from "./_sleep.ts";
+import { windowsWaitAsync, windowsWaitSync, windowsWake } from "./_futex_windows.ts";
 
 /** How a wait ended: woken (or spuriously returned), the word did not hold `expected`, or the time ran out. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -70,7 +74,8 @@ const darwinUlockNonblocking = {
   __ulock_wait: { parameters: ["u32", "pointer", "u64", "u32"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-interface Native {
+/** A futex keyed by the word's address (Linux, macOS). */
+interface AddressNative {
   /** Blocks; returns the outcome exactly (errno is read on this thread). */
   waitSync(ptr: Pointer, expected: number, timeoutMs: number | undefined): WaitResult;
   /** Deno only: the same wait on another thread; resolves with the raw return value. */
@@ -78,23 +83,85 @@ interface Native {
   wake(ptr: Pointer, count: number): number;
 }
 
+/** What an OS wait needs to know about its word. */
+interface Word {
+  readonly shm: SharedMemory;
+  readonly byteOffset: number;
+  readonly view: Int32Array;
+  readonly address: bigint;
+  readonly pointer: Pointer;
+}
+
+/** The OS wait and wake, for one word. */
+interface Native {
+  waitSync(w: Word, expected: number, timeoutMs: number | undefined): WaitResult;
+  /** The same wait, asleep on another thread: the event loop keeps running. */
+  waitAsync(w: Word, expected: number, timeoutMs: number | undefined): Promise<WaitResult>;
+  wake(w: Word, count: number): number;
+}
+
 let native: Native | null | undefined;
+let addressNative: AddressNative | null | undefined;
 
 /**
- * @internal Tests only: use the polling fallback (as on Windows) instead of the OS wait, or go back.
+ * @internal Tests only: use the polling fallback instead of the OS wait, or go back.
  * Primitives built before the switch keep what they had only until their next call.
  */
 export function usePollingFallback(on: boolean): void {
   native = on ? null : undefined;
 }
 
-/** The OS wait/wake for this platform, or null where there is none (Windows: polling). */
+/** The OS wait/wake for this platform, or null where there is none (then waits poll). */
 function getNative(): Native | null {
   if (native !== undefined) return native;
-  if (os === "linux") native = linuxNative();
-  else if (os === "darwin") native = darwinNative();
-  else native = null;
-  return native;
+  if (os === "windows") return native = windowsNative;
+  const n = getAddressNative();
+  return native = n && addressBased(n);
+}
+
+function getAddressNative(): AddressNative | null {
+  if (addressNative !== undefined) return addressNative;
+  if (os === "linux") return addressNative = linuxNative();
+  if (os === "darwin") return addressNative = darwinNative();
+  return addressNative = null;
+}
+
+/** Windows: named semaphores per word, see `_futex_windows.ts`. */
+const windowsNative: Native = {
+  waitSync: (w, expected, timeoutMs) => windowsWaitSync(w.shm, w.byteOffset, w.view, expected, timeoutMs),
+  waitAsync: (w, expected, timeoutMs) =>
+    windowsWaitAsync(
+      w.shm,
+      w.byteOffset,
+      w.view,
+      expected,
+      timeoutMs,
+      (handle, ms) => inWorker<number>({ handle, ms }),
+    ),
+  wake: (w, count) => windowsWake(w.shm, w.byteOffset, count),
+};
+
+/** Linux and macOS: the kernel keys the wait on the word's memory. */
+function addressBased(n: AddressNative): Native {
+  return {
+    waitSync: (w, expected, timeoutMs) => n.waitSync(w.pointer, expected, timeoutMs),
+    waitAsync(w, expected, timeoutMs) {
+      if (!n.waitNonblocking) {
+        return inWorker<WaitResult>({ address: w.address, expected: expected | 0, timeoutMs });
+      }
+      const started = performance.now();
+      const word = w.view;
+      return n.waitNonblocking(w.pointer, expected, timeoutMs).then((r): WaitResult => {
+        if (r === 0) return "ok";
+        // errno is not ours to read here (another thread made the call): tell the outcome by the word.
+        if (os === "darwin" && r === -ETIMEDOUT_DARWIN) return "timed-out";
+        if (timeoutMs !== undefined && performance.now() - started >= timeoutMs) return "timed-out";
+        if (word.length === 1 && Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
+        return "ok";
+      });
+    },
+    wake: (w, count) => n.wake(w.pointer, count),
+  };
 }
 
 function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
@@ -106,7 +173,7 @@ function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(ts.buffer);
 }
 
-function linuxNative(): Native {
+function linuxNative(): AddressNative {
   const lib = bindLibrary(LIBC_PATHS.linux, linuxFutexSymbols).symbols;
   // errno of this thread, read as plain memory right after the call.
   const errnoCell = new Int32Array(foreignBuffer(lib.__errno_location(), 4));
@@ -137,7 +204,7 @@ function linuxNative(): Native {
   };
 }
 
-function darwinNative(): Native | null {
+function darwinNative(): AddressNative | null {
   let lib;
   try {
     lib = bindLibrary(LIBC_PATHS.darwin, darwinUlockSymbols).symbols;
@@ -210,59 +277,43 @@ function finite(timeoutMs: number | undefined): number | undefined {
  * computation are done once. Internal to this module's primitives.
  */
 export class FutexWord {
-  readonly #shm: SharedMemory;
-  readonly #view: Int32Array;
-  readonly #address: bigint;
-  readonly #pointer: Pointer;
+  readonly #word: Word;
 
   constructor(shm: SharedMemory, byteOffset: number, what = "use the word") {
-    this.#view = checkArgs(shm, byteOffset, what);
-    this.#shm = shm;
-    this.#address = addressIn(shm, byteOffset);
-    this.#pointer = pointerAt(this.#address);
+    const view = checkArgs(shm, byteOffset, what);
+    const address = addressIn(shm, byteOffset);
+    this.#word = { shm, byteOffset, view, address, pointer: pointerAt(address) };
   }
 
   #open(): Native | null {
-    if (this.#shm.closed) throw new TypeError("Cannot wait or wake: the SharedMemory is closed");
+    if (this.#word.shm.closed) throw new TypeError("Cannot wait or wake: the SharedMemory is closed");
     return getNative();
   }
 
   /** See {@linkcode futexWaitSync}; `timeoutMs` undefined or Infinity waits forever. */
   waitSync(expected: number, timeoutMs?: number): WaitResult {
     const n = this.#open();
-    if (Atomics.load(this.#view, 0) !== (expected | 0)) return "not-equal";
-    if (n) return n.waitSync(this.#pointer, expected, finite(timeoutMs));
-    return pollSync(this.#view, expected, finite(timeoutMs));
+    const w = this.#word;
+    if (Atomics.load(w.view, 0) !== (expected | 0)) return "not-equal";
+    if (n) return n.waitSync(w, expected, finite(timeoutMs));
+    return pollSync(w.view, expected, finite(timeoutMs));
   }
 
   /** See {@linkcode futexWaitAsync}. */
   async waitAsync(expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<WaitResult> {
     signal?.throwIfAborted();
     const n = this.#open();
-    const word = this.#view;
-    if (Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
+    const w = this.#word;
+    if (Atomics.load(w.view, 0) !== (expected | 0)) return "not-equal";
     const limit = finite(timeoutMs);
-    if (!n) return await pollAsync(word, expected, limit, signal);
-    const started = performance.now();
-    let pending: Promise<WaitResult>;
-    if (n.waitNonblocking) {
-      pending = n.waitNonblocking(this.#pointer, expected, limit).then((r) => {
-        if (r === 0) return "ok";
-        // errno is not ours to read here (another thread made the call): tell the outcome by the word.
-        if (os === "darwin" && r === -ETIMEDOUT_DARWIN) return "timed-out";
-        if (limit !== undefined && performance.now() - started >= limit) return "timed-out";
-        if (word.length === 1 && Atomics.load(word, 0) !== (expected | 0)) return "not-equal";
-        return "ok";
-      });
-    } else {
-      pending = workerWait(this.#address, expected, limit);
-    }
+    if (!n) return await pollAsync(w.view, expected, limit, signal);
+    const pending = n.waitAsync(w, expected, limit);
     if (!signal) return await pending;
     return await new Promise<WaitResult>((resolve, reject) => {
       const onAbort = () => {
         reject(signal.reason);
         // Release the thread that sleeps for us; the others it wakes re-check and sleep again.
-        if (!this.#shm.closed) n.wake(this.#pointer, ALL);
+        if (!w.shm.closed) n.wake(w, ALL);
       };
       signal.addEventListener("abort", onAbort, { once: true });
       pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
@@ -309,7 +360,7 @@ export class FutexWord {
   wake(count: number = ALL): number {
     const n = this.#open();
     if (!n || count <= 0) return 0;
-    return n.wake(this.#pointer, Math.min(count, ALL));
+    return n.wake(this.#word, Math.min(count, ALL));
   }
 }
 
@@ -381,7 +432,7 @@ export async function futexWaitAsync(
 /**
  * Wakes up to `count` threads (default: all) waiting on the Int32 at `byteOffset` of `shm`, in any
  * process that maps the segment. Returns how many were woken (on macOS, a lower bound when waking
- * all; with the Windows polling fallback always 0, as pollers notice the change by themselves).
+ * all; with the polling fallback always 0, as pollers notice the change by themselves).
  *
  * @param shm the segment holding the word
  * @param byteOffset where the word is (a multiple of 4)
@@ -406,7 +457,7 @@ export function futexWake(shm: SharedMemory, byteOffset: number, count: number =
   return new FutexWord(shm, byteOffset, "wake waiters on the word").wake(count);
 }
 
-// ---- Polling fallback (Windows, or an OS without a usable wait) -------------------------------------
+// ---- Polling fallback (an OS without a usable wait) --------------------------------------------------
 
 function pollSync(word: Int32Array, expected: number, timeoutMs: number | undefined): WaitResult {
   const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
@@ -440,9 +491,17 @@ async function pollAsync(
 
 // ---- Bun: blocking waits in reusable workers ------------------------------------------------------
 
+/**
+ * What a wait worker is asked to do: a futex wait on an address (Linux, macOS; answered with a
+ * {@linkcode WaitResult}), or `WaitForSingleObject` on a handle (Windows; answered with its result).
+ */
+export type WorkerRequest =
+  | { address: bigint; expected: number; timeoutMs: number | undefined }
+  | { handle: bigint; ms: number };
+
 interface WaitWorker {
   worker: Worker & { ref?(): void; unref?(): void };
-  resolve?: (r: WaitResult) => void;
+  resolve?: (r: unknown) => void;
   reject?: (e: unknown) => void;
 }
 
@@ -453,7 +512,7 @@ function spawnWaitWorker(): WaitWorker {
   const w: WaitWorker = {
     worker: new Worker(new URL("./_futex_worker.ts", import.meta.url).href, { type: "module" }),
   };
-  w.worker.onmessage = (event: MessageEvent<WaitResult>) => {
+  w.worker.onmessage = (event: MessageEvent<unknown>) => {
     const resolve = w.resolve;
     w.resolve = w.reject = undefined;
     w.worker.unref?.();
@@ -472,14 +531,15 @@ function spawnWaitWorker(): WaitWorker {
   return w;
 }
 
-function workerWait(address: bigint, expected: number, timeoutMs: number | undefined): Promise<WaitResult> {
+/** Has an idle (or new) worker block for us; resolves with what it answers. */
+function inWorker<T>(request: WorkerRequest): Promise<T> {
   const w = idle.pop() ?? spawnWaitWorker();
-  return new Promise<WaitResult>((resolve, reject) => {
-    w.resolve = resolve;
+  return new Promise<T>((resolve, reject) => {
+    w.resolve = resolve as (r: unknown) => void;
     w.reject = reject;
     // Keep the process alive while someone awaits this wait; unref again once it is answered.
     w.worker.ref?.();
-    w.worker.postMessage({ address, expected: expected | 0, timeoutMs });
+    w.worker.postMessage(request);
   });
 }
 
@@ -489,7 +549,7 @@ export function waitAddressSync(
   expected: number,
   timeoutMs: number | undefined,
 ): WaitResult {
-  const n = getNative();
+  const n = getAddressNative();
   if (!n) throw new Error("Cannot wait on the word: this OS has no native wait");
   return n.waitSync(pointerAt(address), expected, timeoutMs);
 }

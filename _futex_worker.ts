@@ -1,24 +1,23 @@
 /**
- * The worker behind `futexWaitAsync` under Bun (which has no nonblocking FFI calls): it blocks in the
- * kernel on one word at a time and posts the outcome back. Private; started by `_futex.ts`.
+ * The worker behind async waits under Bun (which has no nonblocking FFI calls): it blocks in the
+ * kernel on one wait at a time and posts the outcome back. Private; started by `_futex.ts`.
  *
  * @module
  */
 
-import { waitAddressSync } from "./_futex.ts";
-
-interface Request {
-  address: bigint;
-  expected: number;
-  timeoutMs: number | undefined;
-}
+import { waitAddressSync, type WorkerRequest } from "./_futex.ts";
+import { sleepOnHandle } from "./_futex_windows.ts";
 
 const scope = globalThis as unknown as {
-  onmessage: ((event: MessageEvent<Request>) => void) | null;
+  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
   postMessage(message: unknown): void;
 };
 
 scope.onmessage = (event) => {
-  const { address, expected, timeoutMs } = event.data;
-  scope.postMessage(waitAddressSync(address, expected, timeoutMs));
+  const request = event.data;
+  scope.postMessage(
+    "handle" in request
+      ? sleepOnHandle(request.handle, request.ms)
+      : waitAddressSync(request.address, request.expected, request.timeoutMs),
+  );
 };

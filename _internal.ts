@@ -21,6 +21,12 @@ export function addressIn(shm: object, byteOffset: number): bigint {
 }
 
 /**
+ * Callbacks run once when a `SharedMemory` closes, after its mapping is gone: they release what
+ * other modules keep per handle (the Windows wait semaphores).
+ */
+export const closers: WeakMap<object, (() => void)[]> = new WeakMap();
+
+/**
  * Observers of `SharedMemory` life cycles (the opt-in leak report in `scope.ts` sets them). Each is
  * called after the operation succeeded; unset hooks cost one property read.
  */

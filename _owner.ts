@@ -5,8 +5,8 @@
  *
  * | bits | what |
  * |---|---|
- * | 0–21 | the holder's thread id (Linux `gettid()`; the process id elsewhere). Linux caps ids at 2^22. |
- * | 22–29 | an 8-bit hash of the thread's start time (Linux: field 22 of `/proc/<tid>/stat`), 0 elsewhere |
+ * | 0–21 | the holder's thread id: Linux `gettid()` (Linux caps ids at 2^22); Windows `GetCurrentThreadId() / 4` (Windows ids are multiples of 4); the process id on macOS |
+ * | 22–29 | an 8-bit hash of the thread's start time (Linux: field 22 of `/proc/<tid>/stat`; Windows: the creation time from `GetThreadTimes`), 0 on macOS |
  *
  * The holder also writes its full start time (see {@linkcode selfStart}) to a second word right after
  * taking the lock (only when the word holds another value: a thread relocking its mutex writes
@@ -19,10 +19,15 @@
  * thread's, the holder is reported as `"mismatch"`, and the mutex treats it as dead once the same
  * lock word has shown a mismatch on two probes 250 ms apart (right after a compare-exchange, before
  * its start time is written, a live holder shows a stale one for a few nanoseconds).
-
+ *
+ * Windows (checked under Wine): the same scheme with the thread's creation time. A holder is dead
+ * when `OpenThread` finds no thread of that id, when its thread handle is signaled (the thread
+ * ended; killing the process ends all its threads), or when the creation time differs. A thread
+ * whose id does not fit in 22 bits (ids of 2^24 and up, not seen in practice) is recorded with all
+ * id bits set and always counts as alive: it gets mutual exclusion but no owner-death recovery.
+ *
  * macOS (unverified here): the id is the pid, and liveness is `kill(pid, 0)` only, so a pid reused by
- * an unrelated process while the holder was dead keeps the lock looking held. Windows: the id is the
- * pid and a holder is always assumed alive (no recovery).
+ * an unrelated process while the holder was dead keeps the lock looking held.
  *
  * @module
  */
@@ -30,6 +35,7 @@
 import { bindLibrary, type Bound, cString } from "./ffi/_ffi.ts";
 import { libc, LIBC_PATHS } from "./ffi/libc.ts";
 import { os } from "./ffi/runtime.ts";
+import { kernel32, W } from "./ffi/kernel32.ts";
 
 /** Owner ids live in the low 30 bits of a lock word. */
 export const ID_MASK = 0x3fff_ffff;
@@ -79,6 +85,37 @@ function readStat(tid: number | "thread-self"): [string, number] | null {
   }
 }
 
+const filetimes = new BigUint64Array(4);
+const filetimeBytes = new Uint8Array(filetimes.buffer);
+const ERROR_INVALID_PARAMETER = 87;
+
+/**
+ * A Windows thread by id: `"gone"` (no such thread), `"unknown"` (it exists but may not be looked
+ * at), or whether it still runs and when it was created (low 52 bits of its FILETIME).
+ */
+function windowsThread(tid: number): "gone" | "unknown" | { running: boolean; created: number } {
+  const k = kernel32();
+  const h = k.OpenThread(W.THREAD_PROBE, 0, tid);
+  if (BigInt(h) === 0n) return k.GetLastError() === ERROR_INVALID_PARAMETER ? "gone" : "unknown";
+  try {
+    const running = k.WaitForSingleObject(h, 0) === W.WAIT_TIMEOUT;
+    if (
+      !k.GetThreadTimes(
+        h,
+        filetimeBytes,
+        filetimeBytes.subarray(8),
+        filetimeBytes.subarray(16),
+        filetimeBytes.subarray(24),
+      )
+    ) {
+      return running ? "unknown" : { running, created: 0 };
+    }
+    return { running, created: Number(filetimes[0] & 0xf_ffff_ffff_ffffn) };
+  } finally {
+    k.CloseHandle(h);
+  }
+}
+
 let self: { id: number; start: number } | undefined;
 let ownId = 0;
 let ownStart = 0;
@@ -89,6 +126,13 @@ function identify(): { id: number; start: number } {
     const stat = readStat("thread-self") ?? readStat(tid);
     if (stat) return { id: (tid & TID_MASK) | (hash8(stat[1]) << 22), start: encodeStart(stat[1]) };
     return { id: tid & TID_MASK, start: 0 };
+  }
+  if (os === "windows") {
+    const tid = kernel32().GetCurrentThreadId();
+    if (tid / 4 >= TID_MASK) return { id: TID_MASK, start: 0 };
+    const t = windowsThread(tid);
+    const created = typeof t === "object" ? t.created : 0;
+    return { id: tid / 4 | (hash8(created) << 22), start: created ? encodeStart(created) : 0 };
   }
   const pid = (globalThis as unknown as { process: { pid: number } }).process?.pid ?? Deno.pid;
   return { id: (pid & TID_MASK) || 1, start: 0 };
@@ -113,7 +157,7 @@ export function selfStart(): number {
 
 /** The thread id part of an owner id (for messages). */
 export function tidOf(id: number): number {
-  return id & TID_MASK;
+  return os === "windows" ? (id & TID_MASK) * 4 : id & TID_MASK;
 }
 
 /** What a probe of a lock holder found. */
@@ -136,6 +180,15 @@ export function ownerStatus(id: number, storedStart: number): OwnerStatus {
     return storedStart !== 0 && storedStart !== encodeStart(start) ? "mismatch" : "alive";
   }
   if (os === "darwin") return processGone(tid) ? "dead" : "alive";
+  if (os === "windows") {
+    if (tid === TID_MASK) return "alive"; // an id too large to record: never presumed dead
+    const t = windowsThread(tid * 4);
+    if (t === "gone") return "dead";
+    if (t === "unknown") return "alive";
+    if (!t.running) return "dead";
+    if (hash8(t.created) !== (id >>> 22 & 0xff)) return "dead"; // the id now belongs to a later thread
+    return storedStart !== 0 && storedStart !== encodeStart(t.created) ? "mismatch" : "alive";
+  }
   return "alive";
 }
 

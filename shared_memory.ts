@@ -9,7 +9,7 @@ import { maxBufferSize, os } from "./ffi/runtime.ts";
 import { AlreadyExistsError, NotFoundError, ShmError } from "./errors.ts";
 import { adapter } from "./platform/adapter.ts";
 import type { Backend, Segment } from "./platform/_segment.ts";
-import { lifecycle, segmentOf } from "./_internal.ts";
+import { closers, lifecycle, segmentOf } from "./_internal.ts";
 import { createSysv, openSysvId, openSysvKey, type SysvStat } from "./platform/sysv.ts";
 import { createFile, openFile } from "./platform/file.ts";
 import { checkBoolean, checkMode, checkName, checkOptions, checkSize, describe } from "./_validate.ts";
@@ -756,7 +756,15 @@ export class SharedMemory implements Disposable {
         foreign = true;
       }
     }
-    this.#segment.release(foreign);
+    try {
+      this.#segment.release(foreign);
+    } finally {
+      const after = closers.get(this);
+      if (after) {
+        closers.delete(this);
+        for (const close of after) close();
+      }
+    }
     lifecycle.closed?.(this);
   }
 

@@ -47,6 +47,47 @@ export const kernel32Symbols = {
   FlushFileBuffers: { parameters: ["usize"], result: "i32" },
   // BOOL DeleteFileW(LPCWSTR lpFileName);
   DeleteFileW: { parameters: ["buffer"], result: "i32" },
+  // BOOL GetFileInformationByHandle(HANDLE hFile, LPBY_HANDLE_FILE_INFORMATION lpFileInformation);
+  GetFileInformationByHandle: { parameters: ["usize", "buffer"], result: "i32" },
+
+  // --- waits (see _futex_windows.ts) ---
+  // HANDLE CreateSemaphoreW(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount,
+  //                         LONG lMaximumCount, LPCWSTR lpName);
+  CreateSemaphoreW: { parameters: ["pointer", "i32", "i32", "buffer"], result: "usize" },
+  // HANDLE OpenSemaphoreW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
+  OpenSemaphoreW: { parameters: ["u32", "i32", "buffer"], result: "usize" },
+  // BOOL ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount, LPLONG lpPreviousCount);
+  ReleaseSemaphore: { parameters: ["usize", "i32", "pointer"], result: "i32" },
+  // DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
+  WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32" },
+
+  // --- threads (lock owners, see _owner.ts) ---
+  // DWORD GetCurrentThreadId(void);
+  GetCurrentThreadId: { parameters: [], result: "u32" },
+  // HANDLE OpenThread(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwThreadId);
+  OpenThread: { parameters: ["u32", "i32", "u32"], result: "usize" },
+  // BOOL GetThreadTimes(HANDLE hThread, LPFILETIME lpCreationTime, LPFILETIME lpExitTime,
+  //                     LPFILETIME lpKernelTime, LPFILETIME lpUserTime);
+  GetThreadTimes: { parameters: ["usize", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
+  // BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+  GetExitCodeThread: { parameters: ["usize", "buffer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * `WaitForSingleObject` as a Deno `nonblocking` call: Deno runs it on a thread of its blocking pool
+ * and returns a Promise, so an async wait leaves the event loop running. (Bun has no such calls:
+ * there a worker makes the blocking call.)
+ */
+export const kernel32NonblockingSymbols = {
+  WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32", nonblocking: true },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** ntdll.dll: the one native API call with no kernel32 equivalent. */
+export const ntdllSymbols = {
+  // NTSTATUS NtQuerySemaphore(HANDLE SemaphoreHandle, SEMAPHORE_INFORMATION_CLASS SemaphoreInformationClass,
+  //                           PVOID SemaphoreInformation, ULONG SemaphoreInformationLength, PULONG ReturnLength);
+  // With class 0 (SemaphoreBasicInformation) it fills { LONG CurrentCount; LONG MaximumCount; }.
+  NtQuerySemaphore: { parameters: ["usize", "u32", "buffer", "u32", "pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound kernel32 functions. */
@@ -79,6 +120,18 @@ export const W = {
   MBI_SIZE: 48,
   /** Offset of `MEMORY_BASIC_INFORMATION.RegionSize` on 64-bit Windows. */
   MBI_REGION_SIZE: 24,
+  /** `SEMAPHORE_MODIFY_STATE | SEMAPHORE_QUERY_STATE | SYNCHRONIZE`: release, query and wait. */
+  SEMAPHORE_USE: 0x0010_0003,
+  WAIT_OBJECT_0: 0,
+  WAIT_TIMEOUT: 0x102,
+  WAIT_FAILED: 0xffff_ffff,
+  INFINITE: 0xffff_ffff,
+  /** `THREAD_QUERY_LIMITED_INFORMATION | SYNCHRONIZE`. */
+  THREAD_PROBE: 0x0010_0800,
+  /** What `GetExitCodeThread` reports for a thread that runs. */
+  STILL_ACTIVE: 259,
+  /** `sizeof(BY_HANDLE_FILE_INFORMATION)`. */
+  BHFI_SIZE: 52,
   /** Longest kernel object name, in UTF-16 code units, prefix included (`MAX_PATH`). */
   NAME_MAX_UNITS: 260,
 } as const;
@@ -89,6 +142,8 @@ export function handleValue(result: number | bigint): bigint {
 }
 
 let cached: Kernel32 | undefined;
+let cachedNt: Bound<typeof ntdllSymbols> | undefined;
+let cachedNonblocking: Bound<typeof kernel32NonblockingSymbols> | undefined;
 
 /**
  * kernel32.dll, bound on first use.
@@ -100,4 +155,24 @@ export function kernel32(): Kernel32 {
     throw new Error("Cannot use kernel32.dll: this is not Windows; use the POSIX adapter");
   }
   return cached ??= bindLibrary(["kernel32.dll"], kernel32Symbols).symbols;
+}
+
+/**
+ * ntdll.dll, bound on first use.
+ *
+ * @throws {Error} on any OS other than Windows
+ */
+export function ntdll(): Bound<typeof ntdllSymbols> {
+  kernel32();
+  return cachedNt ??= bindLibrary(["ntdll.dll"], ntdllSymbols).symbols;
+}
+
+/**
+ * The nonblocking `WaitForSingleObject` (Deno only), bound on first use.
+ *
+ * @throws {Error} on any OS other than Windows
+ */
+export function kernel32Nonblocking(): Bound<typeof kernel32NonblockingSymbols> {
+  kernel32();
+  return cachedNonblocking ??= bindLibrary(["kernel32.dll"], kernel32NonblockingSymbols).symbols;
 }

@@ -40,6 +40,12 @@ export interface Segment {
   readonly id?: number;
   /** File backend: the path as given. */
   readonly path?: string;
+  /**
+   * Windows: the same string in every process that maps this segment, which names the kernel
+   * objects its waits sleep on (`_futex_windows.ts`): `Local\name` or `Global\name`, or a file's
+   * identity. Undefined elsewhere (futexes key on the memory itself).
+   */
+  readonly waitKey?: string;
   /** System V: `shmctl(IPC_STAT)`, decoded. */
   stat?(): SysvStat;
   /**

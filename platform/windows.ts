@@ -87,6 +87,7 @@ function regionSize(k: Kernel32, view: Pointer, call: string, action: string, se
 class WindowsSegment implements Segment {
   #mapping: bigint;
   #file: bigint;
+  #waitKey: string | undefined;
   constructor(
     readonly backend: "windows" | "file",
     readonly name: string,
@@ -123,6 +124,30 @@ class WindowsSegment implements Segment {
       closeHandle(k, this.#file);
       this.#mapping = this.#file = 0n;
     }
+  }
+
+  /**
+   * What every process calls this segment when it names the semaphores a wait sleeps on: the
+   * mapping's object name (`Local\x`), or for a file the volume serial number and file index,
+   * which are the same whatever path a process opened it by.
+   */
+  get waitKey(): string {
+    if (this.#waitKey !== undefined) return this.#waitKey;
+    if (this.backend === "windows") return this.#waitKey = objectName(this.name, "wait on the segment");
+    const k = kernel32();
+    const info = new Uint8Array(W.BHFI_SIZE);
+    if (this.#file === 0n || !k.GetFileInformationByHandle(this.#file, info)) {
+      throw winError(
+        k.GetLastError(),
+        "GetFileInformationByHandle",
+        `wait on file "${this.name}"`,
+        this.name,
+      );
+    }
+    const d = new DataView(info.buffer);
+    const hex = (offset: number) => d.getUint32(offset, true).toString(16).padStart(8, "0");
+    // dwVolumeSerialNumber at 28, nFileIndexHigh at 44, nFileIndexLow at 48.
+    return this.#waitKey = `Local\\file.${hex(28)}.${hex(44)}${hex(48)}`;
   }
 
   unlink(): void {

@@ -21,16 +21,10 @@ import { handleValue, INVALID_HANDLE_VALUE, kernel32, W } from "../../ffi/kernel
 import { os } from "../../ffi/runtime.ts";
 import { createWindowsFile, objectName, openWindowsFile } from "../../platform/windows.ts";
 import { test } from "./_runner.ts";
+import { uniqueName } from "./_util.ts";
 
 const proc = (globalThis as unknown as { process: { pid: number; execPath: string } }).process;
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
-let counter = 0;
-
-/** A name no other test or run uses. */
-function uniqueName(tag: string): string {
-  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(16);
-  return `shmtest_${tag}_${proc.pid}_${++counter}_${random}`;
-}
 
 /** Runs the child script under this bun.exe; resolves with its parsed last line of output. */
 function child(args: string[], timeout = 60_000): Promise<Record<string, unknown>> {

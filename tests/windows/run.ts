@@ -10,4 +10,5 @@ if (os !== "windows") {
   proc.exit(0);
 }
 await import("./cases.ts");
+await import("./sync_cases.ts");
 proc.exit(await runAll(proc.argv[2] ?? ""));

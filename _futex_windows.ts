@@ -1,0 +1,237 @@
+/**
+ * Windows has no futex that works across processes (`WaitOnAddress` wakes only threads of its own
+ * process), so a wait on a word of shared memory sleeps on named kernel objects instead: two
+ * semaphores per word, created on first use by whichever process waits first and shared by name.
+ *
+ * | object | name | role |
+ * |---|---|---|
+ * | wake | `<ns>\shm.wake.<offset>.<segment>` | a waiter sleeps in `WaitForSingleObject` on it; a waker releases one permit per waiter to wake |
+ * | count | `<ns>\shm.count.<offset>.<segment>` | its count is the number of registered waiters: a waiter releases it by one before it checks the word and takes it back after it wakes |
+ *
+ * `<ns>\<segment>` is the segment's `waitKey`: its object name (`Local\x` or `Global\x`), or for a
+ * file the volume serial number and file index. A name longer than Windows allows (260 UTF-16 code
+ * units) puts a 64-bit hash of the segment name in its place.
+ *
+ * Why no wake-up is lost: a waiter registers (a kernel call, a full barrier), then loads the word,
+ * and sleeps only when it still holds `expected`. A waker changes the word first, then reads the
+ * count (`NtQuerySemaphore`). Either the waiter sees the new value and does not sleep, or the waker
+ * sees the registration and releases a permit, which stays in the semaphore until the waiter takes
+ * it, even if it had not yet gone to sleep.
+ *
+ * A wake releases at most `waiters − permits already pending`, so permits never pile up beyond the
+ * number of registered waiters. A permit left behind (its waiter timed out, or was killed while
+ * registered) makes one later wait return early: a spurious wake-up, which every caller handles by
+ * re-checking its condition.
+ *
+ * The objects live while some process holds a handle to them. Each `SharedMemory` keeps the handles
+ * it opened in a cache and closes them when it closes (or is garbage-collected); a handle another
+ * thread is still sleeping on is closed when that sleep ends.
+ *
+ * @module
+ */
+
+import type { SharedMemory } from "./shared_memory.ts";
+import type { WaitResult } from "./_futex.ts";
+import { closers, segmentOf } from "./_internal.ts";
+import { wideString } from "./ffi/_ffi.ts";
+import { handleValue, kernel32, kernel32Nonblocking, ntdll, W } from "./ffi/kernel32.ts";
+import { WinError, winError } from "./ffi/winerror.ts";
+import { runtime } from "./ffi/runtime.ts";
+
+/** The two semaphores of one word, as this process holds them. */
+export interface WaitObjects {
+  readonly wake: bigint;
+  readonly count: bigint;
+  /** Async sleeps on another thread that still use the handles. */
+  inflight: number;
+  /** Set when the segment closed while sleeps were in flight: the last one closes the handles. */
+  closing: boolean;
+}
+
+const MAX_COUNT = 0x7fff_ffff;
+
+/** Handles per segment handle, by byte offset. */
+const cache = new WeakMap<object, Map<number, WaitObjects>>();
+
+const collected = new FinalizationRegistry<Map<number, WaitObjects>>((objects) => closeAll(objects));
+
+function closeAll(objects: Map<number, WaitObjects>): void {
+  for (const o of objects.values()) {
+    if (o.inflight > 0) o.closing = true;
+    else closeObjects(o);
+  }
+  objects.clear();
+}
+
+function closeObjects(o: WaitObjects): void {
+  const k = kernel32();
+  k.CloseHandle(o.wake);
+  k.CloseHandle(o.count);
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: stands in for a segment name too long to fit in an object name. */
+function hash64(text: string): string {
+  let h = 0xcbf2_9ce4_8422_2325n;
+  for (let i = 0; i < text.length; i++) {
+    h = BigInt.asUintN(64, (h ^ BigInt(text.charCodeAt(i))) * 0x100_0000_01b3n);
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+/** The names of the two semaphores of the word at `byteOffset` of the segment called `waitKey`. */
+export function waitObjectNames(waitKey: string, byteOffset: number): { wake: string; count: string } {
+  const cut = waitKey.indexOf("\\");
+  const ns = waitKey.slice(0, cut);
+  let bare = waitKey.slice(cut + 1);
+  const longest = `${ns}\\shm.count.${byteOffset}.`.length + bare.length;
+  if (longest > W.NAME_MAX_UNITS) bare = `#${hash64(bare)}`;
+  return {
+    wake: `${ns}\\shm.wake.${byteOffset}.${bare}`,
+    count: `${ns}\\shm.count.${byteOffset}.${bare}`,
+  };
+}
+
+/**
+ * The semaphores of the word at `byteOffset` of `shm`. With `create`, they are created when no
+ * process has them yet (a waiter); without, null is returned then (a waker: nobody ever waited).
+ */
+export function waitObjectsFor(shm: SharedMemory, byteOffset: number, create: boolean): WaitObjects | null {
+  let objects = cache.get(shm);
+  const known = objects?.get(byteOffset);
+  if (known) return known;
+  const segment = segmentOf.get(shm);
+  if (!segment?.waitKey) throw new TypeError("Cannot wait on the word: the segment has no wait key");
+  const names = waitObjectNames(segment.waitKey, byteOffset);
+  const k = kernel32();
+  const action = `${create ? "create" : "open"} the wait semaphores of byte ${byteOffset}`;
+  const get = (name: string): bigint => {
+    const wide = wideString(name);
+    const h = handleValue(
+      create ? k.CreateSemaphoreW(null, 0, MAX_COUNT, wide) : k.OpenSemaphoreW(W.SEMAPHORE_USE, 0, wide),
+    );
+    if (h !== 0n) return h;
+    const error = k.GetLastError();
+    if (!create && error === WinError.ERROR_FILE_NOT_FOUND) return 0n;
+    throw winError(error, create ? "CreateSemaphoreW" : "OpenSemaphoreW", action, shm.name);
+  };
+  const count = get(names.count);
+  if (count === 0n) return null;
+  let wake: bigint;
+  try {
+    wake = get(names.wake);
+  } catch (error) {
+    k.CloseHandle(count);
+    throw error;
+  }
+  if (wake === 0n) {
+    k.CloseHandle(count);
+    return null;
+  }
+  const o: WaitObjects = { wake, count, inflight: 0, closing: false };
+  if (!objects) {
+    objects = new Map();
+    cache.set(shm, objects);
+    const mine = objects;
+    collected.register(shm, mine);
+    let list = closers.get(shm);
+    if (!list) closers.set(shm, list = []);
+    list.push(() => {
+      collected.unregister(shm);
+      closeAll(mine);
+    });
+  }
+  objects.set(byteOffset, o);
+  return o;
+}
+
+/** Milliseconds as `WaitForSingleObject` takes them: whole, rounded up, INFINITE for no limit. */
+function millis(timeoutMs: number | undefined): number {
+  if (timeoutMs === undefined) return W.INFINITE;
+  return Math.min(W.INFINITE - 1, Math.ceil(Math.max(0, timeoutMs)));
+}
+
+function outcome(r: number, shm: SharedMemory): WaitResult {
+  if (r === W.WAIT_OBJECT_0) return "ok";
+  if (r === W.WAIT_TIMEOUT) return "timed-out";
+  throw winError(kernel32().GetLastError(), "WaitForSingleObject", "wait on the word", shm.name);
+}
+
+/** Counts this thread among the word's waiters; false when the word no longer holds `expected`. */
+function register(o: WaitObjects, word: Int32Array, expected: number, shm: SharedMemory): boolean {
+  const k = kernel32();
+  if (!k.ReleaseSemaphore(o.count, 1, null)) {
+    throw winError(k.GetLastError(), "ReleaseSemaphore", "register as a waiter on the word", shm.name);
+  }
+  if (Atomics.load(word, 0) === (expected | 0)) return true;
+  k.WaitForSingleObject(o.count, 0);
+  return false;
+}
+
+/** Blocks while the word holds `expected`, until woken or `timeoutMs` passes. */
+export function windowsWaitSync(
+  shm: SharedMemory,
+  byteOffset: number,
+  word: Int32Array,
+  expected: number,
+  timeoutMs: number | undefined,
+): WaitResult {
+  const o = waitObjectsFor(shm, byteOffset, true)!;
+  if (!register(o, word, expected, shm)) return "not-equal";
+  const k = kernel32();
+  try {
+    return outcome(k.WaitForSingleObject(o.wake, millis(timeoutMs)), shm);
+  } finally {
+    k.WaitForSingleObject(o.count, 0);
+  }
+}
+
+/**
+ * The same wait with the sleep on another thread: a Deno nonblocking call, or `sleepInWorker` (Bun),
+ * which must make the blocking `WaitForSingleObject(handle, ms)` call and resolve with its result.
+ */
+export async function windowsWaitAsync(
+  shm: SharedMemory,
+  byteOffset: number,
+  word: Int32Array,
+  expected: number,
+  timeoutMs: number | undefined,
+  sleepInWorker: (handle: bigint, ms: number) => Promise<number>,
+): Promise<WaitResult> {
+  const o = waitObjectsFor(shm, byteOffset, true)!;
+  if (!register(o, word, expected, shm)) return "not-equal";
+  o.inflight++;
+  try {
+    const ms = millis(timeoutMs);
+    const r = runtime === "deno"
+      ? Number(await kernel32Nonblocking().WaitForSingleObject(o.wake, ms))
+      : await sleepInWorker(o.wake, ms);
+    return outcome(r, shm);
+  } finally {
+    kernel32().WaitForSingleObject(o.count, 0);
+    if (--o.inflight === 0 && o.closing) closeObjects(o);
+  }
+}
+
+/** For the wait worker: the blocking sleep, on the worker's own thread. */
+export function sleepOnHandle(handle: bigint, ms: number): number {
+  return kernel32().WaitForSingleObject(handle, ms);
+}
+
+const info = new Int32Array(2);
+const infoBytes = new Uint8Array(info.buffer);
+
+function currentCount(handle: bigint): number {
+  // SemaphoreBasicInformation = 0: { LONG CurrentCount; LONG MaximumCount; }
+  return ntdll().NtQuerySemaphore(handle, 0, infoBytes, 8, null) === 0 ? info[0] : 0;
+}
+
+/** Wakes up to `count` waiters of the word at `byteOffset`, in any process; returns how many. */
+export function windowsWake(shm: SharedMemory, byteOffset: number, count: number): number {
+  const o = waitObjectsFor(shm, byteOffset, false);
+  if (!o) return 0; // no process has the semaphores: nobody waits
+  const waiters = currentCount(o.count);
+  if (waiters === 0) return 0;
+  const n = Math.min(count, waiters - currentCount(o.wake));
+  if (n <= 0) return 0;
+  return kernel32().ReleaseSemaphore(o.wake, n, null) ? n : 0;
+}
