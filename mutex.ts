@@ -10,11 +10,12 @@
  * | 4 | Int32 | encoded start time of the last thread that took it (0: never written), for PID-reuse checks |
  *
  * A zero-filled region is an unlocked mutex, so nobody has to initialize it. Owner ids are described
- * in `_owner.ts`: the thread id plus a hash of the thread's start time (Linux).
+ * in `_owner.ts`: the thread id plus a hash of the thread's start time (Linux and Windows).
  *
  * ## Behaviour
  * - Uncontended `lock`/`unlock` are a compare-exchange and an exchange (plus two plain atomic stores):
- *   no FFI call. Under contention a locker spins briefly, then sleeps in the kernel (futex on Linux).
+ *   no FFI call. Under contention a locker spins briefly, then sleeps in the kernel (a futex on
+ *   Linux, named semaphores on Windows).
  * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread.
  * - Owner death: a waiter checks every 250 ms whether the holder still lives. When it has died
  *   (killed, crashed, exited without unlocking), the waiter takes the mutex over and is told so:
