@@ -20,6 +20,7 @@ import { arch, os } from "../ffi/runtime.ts";
 import { checkName } from "../_validate.ts";
 import { posixAdapter } from "../platform/posix.ts";
 import { dwordPair, objectName, windowsAdapter } from "../platform/windows.ts";
+import { waitObjectNames } from "../_futex_windows.ts";
 import { AlreadyExistsError, NotFoundError, PermissionDeniedError, ShmError } from "../mod.ts";
 
 // ---- macOS ------------------------------------------------------------------------------------------
@@ -208,6 +209,28 @@ test("kernel32 table: handles as usize, names as buffers, and no binding off Win
   assert.deepEqual([...kernel32Symbols.MapViewOfFile.parameters], ["usize", "u32", "u32", "u32", "usize"]);
   assert.equal(kernel32Symbols.GetLastError.result, "u32");
   if (os !== "windows") assert.throws(() => kernel32(), /not Windows/);
+});
+
+test("Windows wait semaphores: named per segment and byte offset, in the segment's namespace, never too long", () => {
+  assert.deepEqual(waitObjectNames("Local\\counter", 8), {
+    wake: "Local\\shm.wake.8.counter",
+    count: "Local\\shm.count.8.counter",
+  });
+  assert.equal(waitObjectNames("Global\\x", 0).wake, "Global\\shm.wake.0.x");
+  assert.equal(
+    waitObjectNames("Local\\file.0000abcd.0000000100000002", 4).count,
+    "Local\\shm.count.4.file.0000abcd.0000000100000002",
+  );
+  // The segment's own object is Local\\counter: the semaphores never take its name.
+  assert.notEqual(waitObjectNames("Local\\counter", 0).wake, "Local\\counter");
+  // A segment name that would not fit is replaced by a 64-bit hash, the same in every process.
+  const long = `Local\\${"é".repeat(250)}`;
+  const a = waitObjectNames(long, 1_048_576);
+  assert.match(a.count, /^Local\\shm\.count\.1048576\.#[0-9a-f]{16}$/);
+  assert.ok(a.count.length <= W.NAME_MAX_UNITS && a.wake.length <= W.NAME_MAX_UNITS);
+  assert.deepEqual(waitObjectNames(long, 1_048_576), a);
+  assert.notEqual(waitObjectNames(`${long}x`, 1_048_576).count, a.count);
+  assert.equal(a.wake.slice(-17), a.count.slice(-17), "both semaphores of a word carry the same hash");
 });
 
 test("Windows errors map to the same classes as on Linux", () => {
