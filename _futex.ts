@@ -24,12 +24,12 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { addressIn } from "./_internal.ts";
+import { addressIn, closers } from "./_internal.ts";
 import { bindLibrary, foreignBuffer, type Pointer, pointerAt } from "./ffi/_ffi.ts";
 import { LIBC_PATHS } from "./ffi/libc.ts";
 import { arch, os, runtime } from "./ffi/runtime.ts";
 import { sleepSync } from "./_sleep.ts";
-import { windowsWaitAsync, windowsWaitSync, windowsWake } from "./_futex_windows.ts";
+import { releaseWaitObjects, windowsWaitAsync, windowsWaitSync, windowsWake } from "./_futex_windows.ts";
 
 /** How a wait ended: woken (or spuriously returned), the word did not hold `expected`, or the time ran out. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -264,6 +264,47 @@ function checkTimeout(timeoutMs: number | undefined, what: string): void {
   }
 }
 
+/**
+ * The longest one async sleep lasts before the thread that sleeps for it checks in (as a spurious
+ * wake-up; the wait loop re-checks and sleeps again). It bounds how long that thread can outlive
+ * its wait when the segment is closed just as it went to sleep (see {@linkcode watchClose}).
+ */
+const MAX_ASYNC_SLEEP_MS = 1000;
+
+/** An async wait whose thread sleeps now. */
+interface Sleeper {
+  word: Word;
+  native: Native;
+  reject(error: unknown): void;
+}
+
+/** The async waits asleep on each open `SharedMemory`. */
+const sleepers = new WeakMap<SharedMemory, Set<Sleeper>>();
+
+/**
+ * Makes `shm.close()` end the async waits asleep on it: before the mapping goes, each sleeping
+ * thread is woken (so it returns now, not at its timeout), and each wait rejects with a TypeError.
+ * On Windows the wait semaphores' handles are closed too.
+ */
+function watchClose(shm: SharedMemory): void {
+  const waits = new Set<Sleeper>();
+  sleepers.set(shm, waits);
+  let list = closers.get(shm);
+  if (!list) closers.set(shm, list = []);
+  list.push(() => {
+    for (const s of waits) {
+      try {
+        s.native.wake(s.word, ALL);
+      } catch {
+        // nothing more can be done; the thread checks in within MAX_ASYNC_SLEEP_MS
+      }
+      s.reject(new TypeError("Cannot wait on the word: the SharedMemory was closed while waiting"));
+    }
+    waits.clear();
+    if (os === "windows") releaseWaitObjects(shm);
+  });
+}
+
 /** One sleep a wait loop asks for: while the word holds `expected`, at most `timeoutMs` (Infinity: no limit). */
 export type Sleep = readonly [expected: number, timeoutMs: number];
 
@@ -283,6 +324,7 @@ export class FutexWord {
     const view = checkArgs(shm, byteOffset, what);
     const address = addressIn(shm, byteOffset);
     this.#word = { shm, byteOffset, view, address, pointer: pointerAt(address) };
+    if (!sleepers.has(shm)) watchClose(shm);
   }
 
   #open(): Native | null {
@@ -307,16 +349,25 @@ export class FutexWord {
     if (Atomics.load(w.view, 0) !== (expected | 0)) return "not-equal";
     const limit = finite(timeoutMs);
     if (!n) return await pollAsync(w.view, expected, limit, signal);
-    const pending = n.waitAsync(w, expected, limit);
-    if (!signal) return await pending;
+    // The thread sleeps at most MAX_ASYNC_SLEEP_MS at a time (see there); reaching that cap is a
+    // spurious wake-up, not a timeout.
+    const capped = limit === undefined || limit > MAX_ASYNC_SLEEP_MS;
+    const pending = n.waitAsync(w, expected, capped ? MAX_ASYNC_SLEEP_MS : limit)
+      .then((r): WaitResult => (capped && r === "timed-out" ? "ok" : r));
+    const waits = sleepers.get(w.shm)!;
     return await new Promise<WaitResult>((resolve, reject) => {
+      const entry: Sleeper = { word: w, native: n, reject };
+      waits.add(entry);
       const onAbort = () => {
-        reject(signal.reason);
+        reject(signal!.reason);
         // Release the thread that sleeps for us; the others it wakes re-check and sleep again.
         if (!w.shm.closed) n.wake(w, ALL);
       };
-      signal.addEventListener("abort", onAbort, { once: true });
-      pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      pending.then(resolve, reject).finally(() => {
+        waits.delete(entry);
+        signal?.removeEventListener("abort", onAbort);
+      });
     });
   }
 

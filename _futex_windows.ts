@@ -24,15 +24,16 @@
  * re-checking its condition.
  *
  * The objects live while some process holds a handle to them. Each `SharedMemory` keeps the handles
- * it opened in a cache and closes them when it closes (or is garbage-collected); a handle another
- * thread is still sleeping on is closed when that sleep ends.
+ * it opened in a cache and closes them when it closes (`releaseWaitObjects`, called by `_futex.ts`)
+ * or is garbage-collected; a handle another thread is still sleeping on is closed when that sleep
+ * ends.
  *
  * @module
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
 import type { WaitResult } from "./_futex.ts";
-import { closers, segmentOf } from "./_internal.ts";
+import { segmentOf } from "./_internal.ts";
 import { wideString } from "./ffi/_ffi.ts";
 import { handleValue, kernel32, kernel32Nonblocking, ntdll, W } from "./ffi/kernel32.ts";
 import { WinError, winError } from "./ffi/winerror.ts";
@@ -131,17 +132,22 @@ export function waitObjectsFor(shm: SharedMemory, byteOffset: number, create: bo
   if (!objects) {
     objects = new Map();
     cache.set(shm, objects);
-    const mine = objects;
-    collected.register(shm, mine);
-    let list = closers.get(shm);
-    if (!list) closers.set(shm, list = []);
-    list.push(() => {
-      collected.unregister(shm);
-      closeAll(mine);
-    });
+    collected.register(shm, objects, shm);
   }
   objects.set(byteOffset, o);
   return o;
+}
+
+/**
+ * Closes the handles `shm` holds on wait semaphores (when it closes); a handle another thread still
+ * sleeps on is closed when that sleep ends.
+ */
+export function releaseWaitObjects(shm: SharedMemory): void {
+  const objects = cache.get(shm);
+  if (!objects) return;
+  cache.delete(shm);
+  collected.unregister(shm);
+  closeAll(objects);
 }
 
 /** Milliseconds as `WaitForSingleObject` takes them: whole, rounded up, INFINITE for no limit. */

@@ -21,8 +21,9 @@ export function addressIn(shm: object, byteOffset: number): bigint {
 }
 
 /**
- * Callbacks run once when a `SharedMemory` closes, after its mapping is gone: they release what
- * other modules keep per handle (the Windows wait semaphores).
+ * Callbacks run once when a `SharedMemory` closes, after its buffer is detached and before its
+ * mapping goes: they end the async waits asleep on it and release what other modules keep per
+ * handle (the Windows wait semaphores).
  */
 export const closers: WeakMap<object, (() => void)[]> = new WeakMap();
 

@@ -756,15 +756,12 @@ export class SharedMemory implements Disposable {
         foreign = true;
       }
     }
-    try {
-      this.#segment.release(foreign);
-    } finally {
-      const after = closers.get(this);
-      if (after) {
-        closers.delete(this);
-        for (const close of after) close();
-      }
+    const before = closers.get(this);
+    if (before) {
+      closers.delete(this);
+      for (const close of before) close();
     }
+    this.#segment.release(foreign);
     lifecycle.closed?.(this);
   }
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { SharedMemory } from "../mod.ts";
 import { futexWaitAsync, futexWaitSync, futexWake, usePollingFallback } from "../_futex.ts";
-import { Mutex, Semaphore } from "../mod.ts";
+import { Barrier, Mutex, Semaphore } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, type Child, start, tsCommand, uniqueName } from "./_process.ts";
 
@@ -75,6 +75,47 @@ test("an async wait keeps timers firing and is woken by a write plus wake in thi
   } finally {
     shm.close();
     shm.unlink();
+  }
+});
+
+test("closing the segment ends the async waits asleep on it at once, with a TypeError", async () => {
+  const shm = segment();
+  const other = SharedMemory.open(shm.name);
+  try {
+    new Mutex(other, 32).lockSync(); // held through the other handle: the lock below waits
+    const settled: string[] = [];
+    const track = (what: string, p: Promise<unknown>) =>
+      p.then(
+        () => settled.push(`${what}: resolved`),
+        (e) => settled.push(`${what}: ${(e as Error).name}`),
+      );
+    const all = Promise.all([
+      track("futex", futexWaitAsync(shm, 0, 0)),
+      track("semaphore", new Semaphore(shm, 16).acquire()),
+      track("mutex", new Mutex(shm, 32).lock()),
+      track("barrier", new Barrier(shm, 64, 2).wait()),
+    ]);
+    await new Promise((r) => setTimeout(r, 150)); // all four asleep now
+    assert.deepEqual(settled, []);
+    const t0 = performance.now();
+    shm.close();
+    await all;
+    const took = performance.now() - t0;
+    assert.deepEqual(settled.sort(), [
+      "barrier: TypeError",
+      "futex: TypeError",
+      "mutex: TypeError",
+      "semaphore: TypeError",
+    ]);
+    assert.ok(took < 500, `settled ${took.toFixed(0)} ms after close`);
+    // The threads that slept for them were woken by close, not left asleep in the kernel.
+    for (const offset of [0, 16, 32, 64]) assert.equal(futexWake(other, offset), 0, `word @${offset}`);
+    // And waits keep working afterwards.
+    assert.equal(await futexWaitAsync(other, 0, 0, 20), "timed-out");
+  } finally {
+    shm.close();
+    other.close();
+    other.unlink();
   }
 });
 

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError } from "../../mod.ts";
+import { Barrier, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError } from "../../mod.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "../../_futex.ts";
 import { waitObjectNames } from "../../_futex_windows.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_owner.ts";
@@ -149,6 +149,33 @@ test("the semaphores live as long as a handle: closing the segment closes this p
   shm.close();
   assert.equal(rawCounts(shm, 8), null, "closed with the segment");
   shm.unlink();
+});
+
+test("closing the segment ends the async waits asleep on it at once, and closes the semaphores after them", async () => {
+  const shm = segment("closewaits");
+  const other = SharedMemory.open(shm.name);
+  try {
+    new Mutex(other, 32).lockSync();
+    const outcomes = Promise.all(
+      [
+        futexWaitAsync(shm, 0, 0),
+        new Semaphore(shm, 16).acquire(),
+        new Mutex(shm, 32).lock(),
+        new Barrier(shm, 64, 2).wait(),
+      ].map((p) => p.then(() => "resolved", (e) => (e as Error).name)),
+    );
+    await until("all four sleep", () => [0, 16, 32, 64].every((o) => rawCounts(shm, o)?.waiters === 1));
+    const t0 = performance.now();
+    shm.close();
+    assert.deepEqual(await outcomes, ["TypeError", "TypeError", "TypeError", "TypeError"]);
+    assert.ok(performance.now() - t0 < 500);
+    // The sleeping threads were woken and deregistered; the other handle never opened the objects,
+    // so once this one's are closed they are gone.
+    await until("the semaphores are gone", () => [0, 16, 32, 64].every((o) => rawCounts(other, o) === null));
+  } finally {
+    shm.close();
+    other.close();
+  }
 });
 
 test("a name too long to fit gets a hash, and waits still work", () => {
