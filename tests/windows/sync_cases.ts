@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Barrier, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError } from "../../mod.ts";
+import { Barrier, Channel, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError } from "../../mod.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "../../_futex.ts";
 import { waitObjectNames } from "../../_futex_windows.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_owner.ts";
@@ -19,6 +19,7 @@ import { test } from "./_runner.ts";
 import { type Peer, startPeer, uniqueName } from "./_util.ts";
 
 const CHILD = fileURLToPath(new URL("../children/sync_child.ts", import.meta.url));
+const CHANNEL_PEER = fileURLToPath(new URL("../children/channel_peer.ts", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function segment(tag: string, size = 4096): SharedMemory {
@@ -332,3 +333,30 @@ test("barrier: 4 bun.exe processes released together, 3 rounds", async () => {
     for (const p of peers) p.kill();
   }
 }, { timeout: 150_000 });
+
+test(
+  "channel: a bun.exe sender fills a 1 KiB ring 5,000 times over; the async receiver here gets every message in order",
+  async () => {
+    const name = uniqueName("channel");
+    const ch = Channel.create({ name, capacity: 1024 });
+    const count = 20_000;
+    const sender = startPeer(CHANNEL_PEER, ["flood", name, String(count), "200"]);
+    try {
+      let next = 0;
+      // The sender sleeps whenever the ring is full; this side sleeps whenever it is empty.
+      while (next < count) {
+        const msg = await ch.receiveAsync({ timeout: 30_000 });
+        assert.ok(msg, `message ${next} arrived`);
+        assert.equal(msg.length, 200);
+        assert.equal(new DataView(msg.buffer, msg.byteOffset).getUint32(0, true), next);
+        assert.equal(msg[199], next & 255);
+        next++;
+      }
+      await finished(sender, /^sent/);
+    } finally {
+      sender.kill();
+      ch.close();
+    }
+  },
+  { timeout: 120_000 },
+);
