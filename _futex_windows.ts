@@ -5,23 +5,26 @@
  *
  * | object | name | role |
  * |---|---|---|
- * | wake | `<ns>\shm.wake.<offset>.<segment>` | a waiter sleeps in `WaitForSingleObject` on it; a waker releases one permit per waiter to wake |
- * | count | `<ns>\shm.count.<offset>.<segment>` | its count is the number of registered waiters: a waiter releases it by one before it checks the word and takes it back after it wakes |
+ * | wake | `<ns>\shm.wake.<offset>.<segment>` | a waiter sleeps in `WaitForSingleObject` on it; a waker releases one permit per waiter it claimed |
+ * | count | `<ns>\shm.count.<offset>.<segment>` | its count is the number of waiters not yet claimed: a waiter adds itself before it checks the word; a waker claims waiters by taking them out, one `WaitForSingleObject(count, 0)` each |
  *
  * `<ns>\<segment>` is the segment's `waitKey`: its object name (`Local\x` or `Global\x`), or for a
  * file the volume serial number and file index. A name longer than Windows allows (260 UTF-16 code
  * units) puts a 64-bit hash of the segment name in its place.
  *
  * Why no wake-up is lost: a waiter registers (a kernel call, a full barrier), then loads the word,
- * and sleeps only when it still holds `expected`. A waker changes the word first, then reads the
- * count (`NtQuerySemaphore`). Either the waiter sees the new value and does not sleep, or the waker
- * sees the registration and releases a permit, which stays in the semaphore until the waiter takes
- * it, even if it had not yet gone to sleep.
+ * and sleeps only when it still holds `expected`. A waker changes the word first, then claims
+ * registrations. Either the waiter sees the new value and does not sleep, or the waker finds the
+ * registration and releases a permit, which stays in the semaphore until the waiter takes it, even
+ * if it had not yet gone to sleep.
  *
- * A wake releases at most `waiters − permits already pending`, so permits never pile up beyond the
- * number of registered waiters. A permit left behind (its waiter timed out, or was killed while
- * registered) makes one later wait return early: a spurious wake-up, which every caller handles by
- * re-checking its condition.
+ * A woken waiter makes no further call: the waker already took its registration out. So a hand-off
+ * costs the waiter two kernel calls (register, sleep) and the waker two (claim, release). A waiter
+ * that times out, or finds the word changed, takes one registration back; if a waker claimed it
+ * first, the waiter takes the permit meant for it instead. A permit can still be left behind (a
+ * waker between its claim and its release, or a waiter killed while registered: its registration
+ * is claimed once, by the next wake); it makes one later wait return early, a spurious wake-up,
+ * which every caller handles by re-checking its condition.
  *
  * The objects live while some process holds a handle to them. Each `SharedMemory` keeps the handles
  * it opened in a cache and closes them when it closes (`releaseWaitObjects`, called by `_futex.ts`)
@@ -35,7 +38,7 @@ import type { SharedMemory } from "./shared_memory.ts";
 import type { WaitResult } from "./_futex.ts";
 import { segmentOf } from "./_internal.ts";
 import { wideString } from "./ffi/_ffi.ts";
-import { handleValue, kernel32, kernel32Nonblocking, ntdll, W } from "./ffi/kernel32.ts";
+import { handleValue, kernel32, kernel32Nonblocking, W } from "./ffi/kernel32.ts";
 import { WinError, winError } from "./ffi/winerror.ts";
 import { runtime } from "./ffi/runtime.ts";
 
@@ -169,8 +172,17 @@ function register(o: WaitObjects, word: Int32Array, expected: number, shm: Share
     throw winError(k.GetLastError(), "ReleaseSemaphore", "register as a waiter on the word", shm.name);
   }
   if (Atomics.load(word, 0) === (expected | 0)) return true;
-  k.WaitForSingleObject(o.count, 0);
+  unregister(o);
   return false;
+}
+
+/**
+ * Takes a registration back (a waiter that will not sleep, or stopped sleeping without a permit).
+ * When a waker claimed it first, a permit is on its way: take it if it is there already.
+ */
+function unregister(o: WaitObjects): void {
+  const k = kernel32();
+  if (k.WaitForSingleObject(o.count, 0) !== W.WAIT_OBJECT_0) k.WaitForSingleObject(o.wake, 0);
 }
 
 /** Blocks while the word holds `expected`, until woken or `timeoutMs` passes. */
@@ -183,11 +195,11 @@ export function windowsWaitSync(
 ): WaitResult {
   const o = waitObjectsFor(shm, byteOffset, true)!;
   if (!register(o, word, expected, shm)) return "not-equal";
-  const k = kernel32();
+  let result: WaitResult | undefined;
   try {
-    return outcome(k.WaitForSingleObject(o.wake, millis(timeoutMs)), shm);
+    return result = outcome(kernel32().WaitForSingleObject(o.wake, millis(timeoutMs)), shm);
   } finally {
-    k.WaitForSingleObject(o.count, 0);
+    if (result !== "ok") unregister(o);
   }
 }
 
@@ -206,14 +218,15 @@ export async function windowsWaitAsync(
   const o = waitObjectsFor(shm, byteOffset, true)!;
   if (!register(o, word, expected, shm)) return "not-equal";
   o.inflight++;
+  let result: WaitResult | undefined;
   try {
     const ms = millis(timeoutMs);
     const r = runtime === "deno"
       ? Number(await kernel32Nonblocking().WaitForSingleObject(o.wake, ms))
       : await sleepInWorker(o.wake, ms);
-    return outcome(r, shm);
+    return result = outcome(r, shm);
   } finally {
-    kernel32().WaitForSingleObject(o.count, 0);
+    if (result !== "ok") unregister(o);
     if (--o.inflight === 0 && o.closing) closeObjects(o);
   }
 }
@@ -223,21 +236,16 @@ export function sleepOnHandle(handle: bigint, ms: number): number {
   return kernel32().WaitForSingleObject(handle, ms);
 }
 
-const info = new Int32Array(2);
-const infoBytes = new Uint8Array(info.buffer);
-
-function currentCount(handle: bigint): number {
-  // SemaphoreBasicInformation = 0: { LONG CurrentCount; LONG MaximumCount; }
-  return ntdll().NtQuerySemaphore(handle, 0, infoBytes, 8, null) === 0 ? info[0] : 0;
-}
-
 /** Wakes up to `count` waiters of the word at `byteOffset`, in any process; returns how many. */
 export function windowsWake(shm: SharedMemory, byteOffset: number, count: number): number {
   const o = waitObjectsFor(shm, byteOffset, false);
   if (!o) return 0; // no process has the semaphores: nobody waits
-  const waiters = currentCount(o.count);
-  if (waiters === 0) return 0;
-  const n = Math.min(count, waiters - currentCount(o.wake));
-  if (n <= 0) return 0;
-  return kernel32().ReleaseSemaphore(o.wake, n, null) ? n : 0;
+  const k = kernel32();
+  let claimed = 0;
+  while (claimed < count && k.WaitForSingleObject(o.count, 0) === W.WAIT_OBJECT_0) claimed++;
+  if (claimed === 0) return 0;
+  if (!k.ReleaseSemaphore(o.wake, claimed, null)) {
+    throw winError(k.GetLastError(), "ReleaseSemaphore", "wake waiters on the word", shm.name);
+  }
+  return claimed;
 }

@@ -82,14 +82,6 @@ export const kernel32NonblockingSymbols = {
   WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** ntdll.dll: the one native API call with no kernel32 equivalent. */
-export const ntdllSymbols = {
-  // NTSTATUS NtQuerySemaphore(HANDLE SemaphoreHandle, SEMAPHORE_INFORMATION_CLASS SemaphoreInformationClass,
-  //                           PVOID SemaphoreInformation, ULONG SemaphoreInformationLength, PULONG ReturnLength);
-  // With class 0 (SemaphoreBasicInformation) it fills { LONG CurrentCount; LONG MaximumCount; }.
-  NtQuerySemaphore: { parameters: ["usize", "u32", "buffer", "u32", "pointer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
-
 /** The bound kernel32 functions. */
 export type Kernel32 = Bound<typeof kernel32Symbols>;
 
@@ -142,7 +134,6 @@ export function handleValue(result: number | bigint): bigint {
 }
 
 let cached: Kernel32 | undefined;
-let cachedNt: Bound<typeof ntdllSymbols> | undefined;
 let cachedNonblocking: Bound<typeof kernel32NonblockingSymbols> | undefined;
 
 /**
@@ -155,16 +146,6 @@ export function kernel32(): Kernel32 {
     throw new Error("Cannot use kernel32.dll: this is not Windows; use the POSIX adapter");
   }
   return cached ??= bindLibrary(["kernel32.dll"], kernel32Symbols).symbols;
-}
-
-/**
- * ntdll.dll, bound on first use.
- *
- * @throws {Error} on any OS other than Windows
- */
-export function ntdll(): Bound<typeof ntdllSymbols> {
-  kernel32();
-  return cachedNt ??= bindLibrary(["ntdll.dll"], ntdllSymbols).symbols;
 }
 
 /**

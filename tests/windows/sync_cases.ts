@@ -12,8 +12,8 @@ import { Barrier, Channel, Mutex, NotHeldError, Semaphore, SharedMemory, Timeout
 import { futexWaitAsync, futexWaitSync, futexWake } from "../../_futex.ts";
 import { waitObjectNames } from "../../_futex_windows.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_owner.ts";
-import { wideString } from "../../ffi/_ffi.ts";
-import { handleValue, kernel32, ntdll, W } from "../../ffi/kernel32.ts";
+import { bindLibrary, wideString } from "../../ffi/_ffi.ts";
+import { handleValue, kernel32, W } from "../../ffi/kernel32.ts";
 import { objectName } from "../../platform/windows.ts";
 import { test } from "./_runner.ts";
 import { type Peer, startPeer, uniqueName } from "./_util.ts";
@@ -26,8 +26,18 @@ function segment(tag: string, size = 4096): SharedMemory {
   return SharedMemory.create({ name: uniqueName(tag), size });
 }
 
+const ntdll = bindLibrary(
+  ["ntdll.dll"],
+  {
+    // NTSTATUS NtQuerySemaphore(HANDLE, SEMAPHORE_INFORMATION_CLASS, PVOID, ULONG, PULONG);
+    // Class 0 (SemaphoreBasicInformation) fills { LONG CurrentCount; LONG MaximumCount; }.
+    NtQuerySemaphore: { parameters: ["usize", "u32", "buffer", "u32", "pointer"], result: "i32" },
+  } as const,
+).symbols;
+
 /** The named semaphores of the word at `offset` of `shm`, opened with raw kernel32 calls (null: none). */
 function rawCounts(shm: SharedMemory, offset: number): { waiters: number; permits: number } | null {
+  // waiters: registered and not yet claimed by a wake; permits: released and not yet taken.
   const names = waitObjectNames(objectName(shm.name, "test"), offset);
   const k = kernel32();
   const read = (name: string): number | null => {
@@ -38,7 +48,7 @@ function rawCounts(shm: SharedMemory, offset: number): { waiters: number; permit
     }
     try {
       const info = new Int32Array(2);
-      assert.equal(ntdll().NtQuerySemaphore(h, 0, new Uint8Array(info.buffer), 8, null), 0);
+      assert.equal(ntdll.NtQuerySemaphore(h, 0, new Uint8Array(info.buffer), 8, null), 0);
       return info[0];
     } finally {
       k.CloseHandle(h);
