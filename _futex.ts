@@ -265,9 +265,9 @@ function checkTimeout(timeoutMs: number | undefined, what: string): void {
 }
 
 /**
- * The longest one async sleep lasts before the thread that sleeps for it checks in (as a spurious
- * wake-up; the wait loop re-checks and sleeps again). It bounds how long that thread can outlive
- * its wait when the segment is closed just as it went to sleep (see {@linkcode watchClose}).
+ * The longest one async sleep lasts before the thread that sleeps for it checks in (the wait then
+ * re-checks the word and sleeps again, unseen by its caller). It bounds how long that thread can
+ * outlive its wait when the segment is closed just as it went to sleep (see {@linkcode watchClose}).
  */
 const MAX_ASYNC_SLEEP_MS = 1000;
 
@@ -349,13 +349,26 @@ export class FutexWord {
     if (Atomics.load(w.view, 0) !== (expected | 0)) return "not-equal";
     const limit = finite(timeoutMs);
     if (!n) return await pollAsync(w.view, expected, limit, signal);
-    // The thread sleeps at most MAX_ASYNC_SLEEP_MS at a time (see there); reaching that cap is a
-    // spurious wake-up, not a timeout.
-    const capped = limit === undefined || limit > MAX_ASYNC_SLEEP_MS;
-    const pending = n.waitAsync(w, expected, capped ? MAX_ASYNC_SLEEP_MS : limit)
-      .then((r): WaitResult => (capped && r === "timed-out" ? "ok" : r));
+    // The thread sleeps at most MAX_ASYNC_SLEEP_MS at a time (see there); when that slice ends
+    // before the caller's timeout, the wait goes on here, unseen by the caller.
+    const deadline = limit === undefined ? Infinity : performance.now() + limit;
+    for (;;) {
+      const left = deadline - performance.now();
+      const slice = Math.min(MAX_ASYNC_SLEEP_MS, Math.max(0, left));
+      const result = await this.#sleepOnce(n, expected, slice, signal);
+      if (result !== "timed-out" || slice === left || performance.now() >= deadline) return result;
+      if (Atomics.load(w.view, 0) !== (expected | 0)) return "ok";
+    }
+  }
+
+  /** One sleep on another thread, which `close()` (and the signal) can end at once. */
+  #sleepOnce(n: Native, expected: number, ms: number, signal: AbortSignal | undefined): Promise<WaitResult> {
+    const w = this.#word;
+    signal?.throwIfAborted();
+    if (w.shm.closed) throw new TypeError("Cannot wait on the word: the SharedMemory is closed");
+    const pending = n.waitAsync(w, expected, ms);
     const waits = sleepers.get(w.shm)!;
-    return await new Promise<WaitResult>((resolve, reject) => {
+    return new Promise<WaitResult>((resolve, reject) => {
       const entry: Sleeper = { word: w, native: n, reject };
       waits.add(entry);
       const onAbort = () => {

@@ -206,3 +206,24 @@ test("the polling fallback (what Windows uses) waits, times out and sees changes
     shm.unlink();
   }
 });
+
+test("an async wait longer than one thread sleep (1 s) ends only when woken or at its own timeout", async () => {
+  const shm = segment();
+  try {
+    const word = shm.view(Int32Array, 0, 1);
+    let t0 = performance.now();
+    assert.equal(await futexWaitAsync(shm, 0, 0, 1300), "timed-out");
+    const took = performance.now() - t0;
+    assert.ok(took >= 1290, `a 1300 ms wait is not cut short at the 1 s slice (${took.toFixed(0)} ms)`);
+    setTimeout(() => {
+      Atomics.store(word, 0, 1);
+      futexWake(shm, 0);
+    }, 1300);
+    t0 = performance.now();
+    assert.equal(await futexWaitAsync(shm, 0, 0), "ok");
+    assert.ok(performance.now() - t0 >= 1290, "an untimed wait sleeps on past the slice until woken");
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+});
