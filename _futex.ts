@@ -84,7 +84,7 @@ interface AddressNative {
 }
 
 /** What an OS wait needs to know about its word. */
-interface Word {
+export interface Word {
   readonly shm: SharedMemory;
   readonly byteOffset: number;
   readonly view: Int32Array;
@@ -128,17 +128,10 @@ function getAddressNative(): AddressNative | null {
 
 /** Windows: named semaphores per word, see `_futex_windows.ts`. */
 const windowsNative: Native = {
-  waitSync: (w, expected, timeoutMs) => windowsWaitSync(w.shm, w.byteOffset, w.view, expected, timeoutMs),
+  waitSync: windowsWaitSync,
   waitAsync: (w, expected, timeoutMs) =>
-    windowsWaitAsync(
-      w.shm,
-      w.byteOffset,
-      w.view,
-      expected,
-      timeoutMs,
-      (handle, ms) => inWorker<number>({ handle, ms }),
-    ),
-  wake: (w, count) => windowsWake(w.shm, w.byteOffset, count),
+    windowsWaitAsync(w, expected, timeoutMs, (handle, ms) => inWorker<number>({ handle, ms })),
+  wake: windowsWake,
 };
 
 /** Linux and macOS: the kernel keys the wait on the word's memory. */

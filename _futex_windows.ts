@@ -35,7 +35,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import type { WaitResult } from "./_futex.ts";
+import type { WaitResult, Word } from "./_futex.ts";
 import { segmentOf } from "./_internal.ts";
 import { wideString } from "./ffi/_ffi.ts";
 import { handleValue, kernel32, kernel32Nonblocking, W } from "./ffi/kernel32.ts";
@@ -186,18 +186,12 @@ function unregister(o: WaitObjects): void {
 }
 
 /** Blocks while the word holds `expected`, until woken or `timeoutMs` passes. */
-export function windowsWaitSync(
-  shm: SharedMemory,
-  byteOffset: number,
-  word: Int32Array,
-  expected: number,
-  timeoutMs: number | undefined,
-): WaitResult {
-  const o = waitObjectsFor(shm, byteOffset, true)!;
-  if (!register(o, word, expected, shm)) return "not-equal";
+export function windowsWaitSync(w: Word, expected: number, timeoutMs: number | undefined): WaitResult {
+  const o = waitObjectsFor(w.shm, w.byteOffset, true)!;
+  if (!register(o, w.view, expected, w.shm)) return "not-equal";
   let result: WaitResult | undefined;
   try {
-    return result = outcome(kernel32().WaitForSingleObject(o.wake, millis(timeoutMs)), shm);
+    return result = outcome(kernel32().WaitForSingleObject(o.wake, millis(timeoutMs)), w.shm);
   } finally {
     if (result !== "ok") unregister(o);
   }
@@ -208,15 +202,13 @@ export function windowsWaitSync(
  * which must make the blocking `WaitForSingleObject(handle, ms)` call and resolve with its result.
  */
 export async function windowsWaitAsync(
-  shm: SharedMemory,
-  byteOffset: number,
-  word: Int32Array,
+  w: Word,
   expected: number,
   timeoutMs: number | undefined,
   sleepInWorker: (handle: bigint, ms: number) => Promise<number>,
 ): Promise<WaitResult> {
-  const o = waitObjectsFor(shm, byteOffset, true)!;
-  if (!register(o, word, expected, shm)) return "not-equal";
+  const o = waitObjectsFor(w.shm, w.byteOffset, true)!;
+  if (!register(o, w.view, expected, w.shm)) return "not-equal";
   o.inflight++;
   let result: WaitResult | undefined;
   try {
@@ -224,7 +216,7 @@ export async function windowsWaitAsync(
     const r = runtime === "deno"
       ? Number(await kernel32Nonblocking().WaitForSingleObject(o.wake, ms))
       : await sleepInWorker(o.wake, ms);
-    return result = outcome(r, shm);
+    return result = outcome(r, w.shm);
   } finally {
     if (result !== "ok") unregister(o);
     if (--o.inflight === 0 && o.closing) closeObjects(o);
@@ -236,16 +228,16 @@ export function sleepOnHandle(handle: bigint, ms: number): number {
   return kernel32().WaitForSingleObject(handle, ms);
 }
 
-/** Wakes up to `count` waiters of the word at `byteOffset`, in any process; returns how many. */
-export function windowsWake(shm: SharedMemory, byteOffset: number, count: number): number {
-  const o = waitObjectsFor(shm, byteOffset, false);
+/** Wakes up to `count` waiters of the word, in any process; returns how many. */
+export function windowsWake(w: Word, count: number): number {
+  const o = waitObjectsFor(w.shm, w.byteOffset, false);
   if (!o) return 0; // no process has the semaphores: nobody waits
   const k = kernel32();
   let claimed = 0;
   while (claimed < count && k.WaitForSingleObject(o.count, 0) === W.WAIT_OBJECT_0) claimed++;
   if (claimed === 0) return 0;
   if (!k.ReleaseSemaphore(o.wake, claimed, null)) {
-    throw winError(k.GetLastError(), "ReleaseSemaphore", "wake waiters on the word", shm.name);
+    throw winError(k.GetLastError(), "ReleaseSemaphore", "wake waiters on the word", w.shm.name);
   }
   return claimed;
 }
