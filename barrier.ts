@@ -17,9 +17,9 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord, type Sleep, type WaitResult } from "./_futex.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { TimeoutError } from "./errors.ts";
-import { deadlineOf, regionOf } from "./_region.ts";
+import { deadlineOf, regionOf } from "./_sync/region.ts";
 
 const ARRIVED = 0xffff;
 const ROUND_SHIFT = 16;

@@ -7,7 +7,7 @@
 
 import { SharedMemory } from "./shared_memory.ts";
 import { TimeoutError } from "./errors.ts";
-import { FutexWord } from "./_futex.ts";
+import { FutexWord } from "./_sync/futex.ts";
 import { checkOptions, describe } from "./_validate.ts";
 
 /** Options of {@linkcode Channel.create}. */

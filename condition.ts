@@ -17,9 +17,9 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord } from "./_futex.ts";
+import { FutexWord } from "./_sync/futex.ts";
 import { NotHeldError } from "./errors.ts";
-import { deadlineOf, regionOf } from "./_region.ts";
+import { deadlineOf, regionOf } from "./_sync/region.ts";
 import type { Mutex } from "./mutex.ts";
 
 /** Options of {@linkcode Condition.wait} and {@linkcode Condition.waitSync}. */

@@ -10,7 +10,7 @@
  * | 4 | Int32 | encoded start time of the last thread that took it (0: never written), for PID-reuse checks |
  *
  * A zero-filled region is an unlocked mutex, so nobody has to initialize it. Owner ids are described
- * in `_owner.ts`: the thread id plus a hash of the thread's start time (Linux and Windows).
+ * in `_sync/owner.ts`: the thread id plus a hash of the thread's start time (Linux and Windows).
  *
  * ## Behaviour
  * - Uncontended `lock`/`unlock` are a compare-exchange and an exchange (plus two plain atomic stores):
@@ -29,10 +29,10 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord, type Sleep, type WaitResult } from "./_futex.ts";
-import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_owner.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
+import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_sync/owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
-import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_region.ts";
+import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_sync/region.ts";
 
 /** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
 const WAITERS = 0x4000_0000;

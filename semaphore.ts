@@ -16,9 +16,9 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord, type Sleep, type WaitResult } from "./_futex.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { TimeoutError } from "./errors.ts";
-import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_region.ts";
+import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_sync/region.ts";
 
 const MAX_PERMITS = 0x7fff_ffff;
 

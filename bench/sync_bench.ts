@@ -22,7 +22,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Condition, Mutex, SharedMemory } from "../mod.ts";
-import { futexWaitSync } from "../_futex.ts";
+import { futexWaitSync } from "../_sync/futex.ts";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
 import { unixSocketRoundTrip } from "./core/_util.ts";
 

@@ -37,7 +37,7 @@ try {
 } catch (error) {
   if (!(error instanceof AlreadyExistsError)) throw error;
   console.error(`"${name}" already exists: another writer is running, or one was killed with SIGKILL.`);
-  console.error(`Remove it with: deno run -A cli.ts rm ${name}`);
+  console.error(`Remove it with: deno run -A cli/mod.ts rm ${name}`);
   process.exit(1);
 }
 

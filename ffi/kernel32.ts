@@ -50,7 +50,7 @@ export const kernel32Symbols = {
   // BOOL GetFileInformationByHandle(HANDLE hFile, LPBY_HANDLE_FILE_INFORMATION lpFileInformation);
   GetFileInformationByHandle: { parameters: ["usize", "buffer"], result: "i32" },
 
-  // --- waits (see _futex_windows.ts) ---
+  // --- waits (see _sync/futex_windows.ts) ---
   // HANDLE CreateSemaphoreW(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount,
   //                         LONG lMaximumCount, LPCWSTR lpName);
   CreateSemaphoreW: { parameters: ["pointer", "i32", "i32", "buffer"], result: "usize" },
@@ -61,7 +61,7 @@ export const kernel32Symbols = {
   // DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
   WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32" },
 
-  // --- threads (lock owners, see _owner.ts) ---
+  // --- threads (lock owners, see _sync/owner.ts) ---
   // DWORD GetCurrentThreadId(void);
   GetCurrentThreadId: { parameters: [], result: "u32" },
   // HANDLE OpenThread(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwThreadId);

@@ -42,7 +42,7 @@ export interface Segment {
   readonly path?: string;
   /**
    * Windows: the same string in every process that maps this segment, which names the kernel
-   * objects its waits sleep on (`_futex_windows.ts`): `Local\name` or `Global\name`, or a file's
+   * objects its waits sleep on (`_sync/futex_windows.ts`): `Local\name` or `Global\name`, or a file's
    * identity. Undefined elsewhere (futexes key on the memory itself).
    */
   readonly waitKey?: string;

@@ -16,8 +16,9 @@
 import { cString, pointerAt } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
-import { maxBufferSize, os, runtime } from "../ffi/runtime.ts";
-import { osError, PermissionDeniedError, ShmError } from "../errors.ts";
+import { maxBufferSize, os } from "../ffi/runtime.ts";
+import { checkDenoPermission } from "../_host.ts";
+import { osError, ShmError } from "../errors.ts";
 import type { Segment } from "./_segment.ts";
 import { closeFd, mapFd, neutralize, reserve, unmap } from "./posix.ts";
 import { createWindowsFile, openWindowsFile, unlinkWindowsFile } from "./windows.ts";
@@ -25,29 +26,6 @@ import { createWindowsFile, openWindowsFile, unlinkWindowsFile } from "./windows
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
-
-interface DenoPermissions {
-  permissions: { querySync(d: { name: "read" | "write"; path: string }): { state: string } };
-}
-
-/**
- * Under Deno, refuses to touch `path` unless this process holds `--allow-read` (and, for `write`,
- * `--allow-write`) for it. FFI calls bypass Deno's own checks, so this module checks for them.
- * Does nothing under Bun, which has no permissions.
- *
- * @throws {PermissionDeniedError} with code `EACCES` and syscall `Deno.permissions`
- */
-export function checkDenoPermission(kind: "read" | "write", path: string, action: string): void {
-  if (runtime !== "deno") return;
-  const deno = (globalThis as unknown as { Deno: DenoPermissions }).Deno;
-  const state = deno.permissions.querySync({ name: kind, path }).state;
-  if (state === "granted") return;
-  throw new PermissionDeniedError(
-    `Cannot ${action}: Deno has no ${kind} permission for it (run with --allow-${kind}, or ` +
-      `--allow-${kind}=${path}); FFI bypasses Deno's permission checks, so shm checks them itself`,
-    { code: "EACCES", errno: 13, syscall: "Deno.permissions", segment: path },
-  );
-}
 
 class FileSegment implements Segment {
   readonly backend = "file" as const;

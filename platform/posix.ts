@@ -25,7 +25,7 @@ import { libc } from "../ffi/libc.ts";
 import { maxBufferSize } from "../ffi/runtime.ts";
 import { osError, ShmError } from "../errors.ts";
 import type { Segment } from "./_segment.ts";
-import { sleepSync } from "../_sleep.ts";
+import { sleepSync } from "../_sync/sleep.ts";
 import type { PlatformAdapter } from "./adapter.ts";
 import { randomHex8 } from "./_names.ts";
 

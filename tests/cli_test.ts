@@ -11,7 +11,7 @@ const onLinux = process.platform === "linux";
 const linuxOnly = !onLinux && "lists /dev/shm and /proc/sysvipc/shm, which only Linux has";
 
 function shm(rt: "deno" | "bun", ...args: string[]): Promise<Finished> {
-  return run(tsCommand(rt, "cli.ts", args));
+  return run(tsCommand(rt, "cli/mod.ts", args));
 }
 
 function gone(name: string): boolean {
@@ -245,7 +245,7 @@ for (const rt of BOTH) {
     chmodSync(home, 0o777);
     try {
       const asNobody = (...args: string[]) => {
-        const cmd = tsCommand(rt, "cli.ts", args);
+        const cmd = tsCommand(rt, "cli/mod.ts", args);
         if (rt === "deno") cmd.splice(2, 0, "--no-lock", "--no-config");
         return run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", ...cmd], {
           cwd: home,
@@ -275,5 +275,5 @@ for (const rt of BOTH) {
 
 test("the tool's entry point is exported for jsr:@x/shm/cli", () => {
   const config = JSON.parse(readFileSync(`${ROOT}/deno.json`, "utf8"));
-  assert.equal(config.exports["./cli"], "./cli.ts");
+  assert.equal(config.exports["./cli"], "./cli/mod.ts");
 });

@@ -2,7 +2,7 @@
 // cross-runtime wake-ups (so the futex is shared, not private), async waits and cancellation.
 import assert from "node:assert/strict";
 import { SharedMemory } from "../mod.ts";
-import { futexWaitAsync, futexWaitSync, futexWake, usePollingFallback } from "../_futex.ts";
+import { futexWaitAsync, futexWaitSync, futexWake, usePollingFallback } from "../_sync/futex.ts";
 import { Barrier, Mutex, Semaphore } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, type Child, start, tsCommand, uniqueName } from "./_process.ts";

@@ -3,7 +3,7 @@
 // running, owner death and PID-reuse checks.
 import assert from "node:assert/strict";
 import { Mutex, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
-import { selfId } from "../_owner.ts";
+import { selfId } from "../_sync/owner.ts";
 import { test } from "./_harness.ts";
 import { type Child, OTHER, runOk, start, tsCommand, uniqueName } from "./_process.ts";
 

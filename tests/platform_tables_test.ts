@@ -20,7 +20,7 @@ import { arch, os } from "../ffi/runtime.ts";
 import { checkName } from "../_validate.ts";
 import { posixAdapter } from "../platform/posix.ts";
 import { dwordPair, objectName, windowsAdapter } from "../platform/windows.ts";
-import { waitObjectNames } from "../_futex_windows.ts";
+import { waitObjectNames } from "../_sync/futex_windows.ts";
 import { AlreadyExistsError, NotFoundError, PermissionDeniedError, ShmError } from "../mod.ts";
 
 // ---- macOS ------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  */
 
 import { Condition, Mutex, SharedMemory } from "../../mod.ts";
-import { futexWake } from "../../_futex.ts";
+import { futexWake } from "../../_sync/futex.ts";
 
 const [mode, target] = (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 

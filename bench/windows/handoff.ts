@@ -1,6 +1,6 @@
 /**
  * Windows only: how fast a wait on a word hands off between two processes, and what an idle wait
- * costs, with the named semaphores `_futex.ts` uses on Windows, against two references measured in
+ * costs, with the named semaphores `_sync/futex.ts` uses on Windows, against two references measured in
  * the same run: the polling fallback (what Windows had before) and a TCP round trip on 127.0.0.1.
  *
  * ```sh
@@ -19,7 +19,7 @@ import { createConnection, createServer, type Socket } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { SharedMemory } from "../../mod.ts";
-import { futexWaitSync, futexWake, usePollingFallback } from "../../_futex.ts";
+import { futexWaitSync, futexWake, usePollingFallback } from "../../_sync/futex.ts";
 
 const ROUNDS = 2000;
 const [role, mode, name] = process.argv.slice(2);

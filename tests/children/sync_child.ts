@@ -2,8 +2,8 @@
 // Usage: sync_child.ts <mode> <segment name> [args…]; prints what the parent waits for.
 import process from "node:process";
 import { Barrier, Condition, Mutex, Semaphore, SharedMemory } from "../../mod.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "../../_futex.ts";
-import { selfId, selfStart } from "../../_owner.ts";
+import { futexWaitAsync, futexWaitSync, futexWake } from "../../_sync/futex.ts";
+import { selfId, selfStart } from "../../_sync/owner.ts";
 
 const [mode, name, ...args] = process.argv.slice(2);
 const shm = SharedMemory.open(name);

@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Barrier, Channel, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError } from "../../mod.ts";
-import { futexWaitAsync, futexWaitSync, futexWake } from "../../_futex.ts";
-import { waitObjectNames } from "../../_futex_windows.ts";
-import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_owner.ts";
+import { futexWaitAsync, futexWaitSync, futexWake } from "../../_sync/futex.ts";
+import { waitObjectNames } from "../../_sync/futex_windows.ts";
+import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_sync/owner.ts";
 import { bindLibrary, wideString } from "../../ffi/_ffi.ts";
 import { handleValue, kernel32, W } from "../../ffi/kernel32.ts";
 import { objectName } from "../../platform/windows.ts";

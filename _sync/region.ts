@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { SharedMemory } from "./shared_memory.ts";
+import type { SharedMemory } from "../shared_memory.ts";
 
 /** Checks a synchronization primitive's place in a segment and returns an Int32 view over it. */
 export function regionOf(

@@ -3,7 +3,7 @@
  * `ipcs` and `ipcrm` for POSIX (`/dev/shm`) and System V segments alike.
  *
  * ```sh
- * deno run -A jsr:@x/shm/cli ls            # or: deno run -A cli.ts ls / bun ./cli.ts ls
+ * deno run -A jsr:@x/shm/cli ls            # or: deno run -A cli/mod.ts ls / bun ./cli.ts ls
  * deno run -A jsr:@x/shm/cli info psm_1a2b3c4d
  * deno run -A jsr:@x/shm/cli dump psm_1a2b3c4d --offset 0 --length 64
  * deno run -A jsr:@x/shm/cli create jobs 1M --mode 0o640
@@ -17,11 +17,11 @@
  */
 
 import process from "node:process";
-import { libc } from "./ffi/libc.ts";
-import { os } from "./ffi/runtime.ts";
-import { AlreadyExistsError, NotFoundError, osError, PermissionDeniedError } from "./errors.ts";
-import { SharedMemory } from "./shared_memory.ts";
-import { keyHex, removeSysv, statSysv } from "./platform/sysv.ts";
+import { libc } from "../ffi/libc.ts";
+import { os } from "../ffi/runtime.ts";
+import { AlreadyExistsError, NotFoundError, osError, PermissionDeniedError } from "../errors.ts";
+import { SharedMemory } from "../shared_memory.ts";
+import { keyHex, removeSysv, statSysv } from "../platform/sysv.ts";
 import {
   hasShmDir,
   hasSysvTable,
@@ -30,7 +30,7 @@ import {
   posixInfo,
   type SegmentInfo,
   userName,
-} from "./_cli_list.ts";
+} from "./_list.ts";
 import {
   hexDump,
   humanSize,
@@ -40,7 +40,7 @@ import {
   parseMode,
   table,
   UsageError,
-} from "./_cli_format.ts";
+} from "./_format.ts";
 
 /**
  * The exit codes of the `shm` command.

@@ -27,20 +27,20 @@
  * which every caller handles by re-checking its condition.
  *
  * The objects live while some process holds a handle to them. Each `SharedMemory` keeps the handles
- * it opened in a cache and closes them when it closes (`releaseWaitObjects`, called by `_futex.ts`)
+ * it opened in a cache and closes them when it closes (`releaseWaitObjects`, called by `_sync/futex.ts`)
  * or is garbage-collected; a handle another thread is still sleeping on is closed when that sleep
  * ends.
  *
  * @module
  */
 
-import type { SharedMemory } from "./shared_memory.ts";
-import type { WaitResult, Word } from "./_futex.ts";
-import { segmentOf } from "./_internal.ts";
-import { wideString } from "./ffi/_ffi.ts";
-import { handleValue, kernel32, kernel32Nonblocking, W } from "./ffi/kernel32.ts";
-import { WinError, winError } from "./ffi/winerror.ts";
-import { runtime } from "./ffi/runtime.ts";
+import type { SharedMemory } from "../shared_memory.ts";
+import type { WaitResult, Word } from "./futex.ts";
+import { segmentOf } from "../_internal.ts";
+import { wideString } from "../ffi/_ffi.ts";
+import { handleValue, kernel32, kernel32Nonblocking, W } from "../ffi/kernel32.ts";
+import { WinError, winError } from "../ffi/winerror.ts";
+import { runtime } from "../ffi/runtime.ts";
 
 /** The two semaphores of one word, as this process holds them. */
 export interface WaitObjects {

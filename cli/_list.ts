@@ -6,7 +6,7 @@
  */
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { keyHex } from "./platform/sysv.ts";
+import { keyHex } from "../platform/sysv.ts";
 
 /** One segment as `shm ls` and `shm info` show it. */
 export interface SegmentInfo {

@@ -32,10 +32,10 @@
  * @module
  */
 
-import { bindLibrary, type Bound, cString } from "./ffi/_ffi.ts";
-import { libc, LIBC_PATHS } from "./ffi/libc.ts";
-import { os } from "./ffi/runtime.ts";
-import { kernel32, W } from "./ffi/kernel32.ts";
+import { bindLibrary, type Bound, cString } from "../ffi/_ffi.ts";
+import { libc, LIBC_PATHS } from "../ffi/libc.ts";
+import { os } from "../ffi/runtime.ts";
+import { kernel32, W } from "../ffi/kernel32.ts";
 
 /** Owner ids live in the low 30 bits of a lock word. */
 export const ID_MASK = 0x3fff_ffff;

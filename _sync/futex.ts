@@ -7,7 +7,7 @@
  * |---|---|---|
  * | Linux | `futex(FUTEX_WAIT)` / `futex(FUTEX_WAKE)` through `syscall(2)`, shared (never `FUTEX_PRIVATE_FLAG`) | yes, checked |
  * | macOS | `__ulock_wait` / `__ulock_wake` with `UL_COMPARE_AND_WAIT_SHARED` (what libc++ uses for `std::atomic::wait`) | written to documented facts, unverified here |
- * | Windows | two named semaphores per word (`WaitOnAddress` is per-process only); see `_futex_windows.ts` | yes, checked under Wine |
+ * | Windows | two named semaphores per word (`WaitOnAddress` is per-process only); see `_sync/futex_windows.ts` | yes, checked under Wine |
  *
  * Async waits never block the event loop. Under Deno the wait is a `nonblocking` FFI call (Deno runs
  * it on a thread of its own pool). Bun has no nonblocking FFI calls, so there the wait runs in a
@@ -23,13 +23,13 @@
  * @module
  */
 
-import type { SharedMemory } from "./shared_memory.ts";
-import { addressIn, closers } from "./_internal.ts";
-import { bindLibrary, foreignBuffer, type Pointer, pointerAt } from "./ffi/_ffi.ts";
-import { LIBC_PATHS } from "./ffi/libc.ts";
-import { arch, os, runtime } from "./ffi/runtime.ts";
-import { sleepSync } from "./_sleep.ts";
-import { releaseWaitObjects, windowsWaitAsync, windowsWaitSync, windowsWake } from "./_futex_windows.ts";
+import type { SharedMemory } from "../shared_memory.ts";
+import { addressIn, closers } from "../_internal.ts";
+import { bindLibrary, foreignBuffer, type Pointer, pointerAt } from "../ffi/_ffi.ts";
+import { LIBC_PATHS } from "../ffi/libc.ts";
+import { arch, os, runtime } from "../ffi/runtime.ts";
+import { sleepSync } from "./sleep.ts";
+import { releaseWaitObjects, windowsWaitAsync, windowsWaitSync, windowsWake } from "./futex_windows.ts";
 
 /** How a wait ended: woken (or spuriously returned), the word did not hold `expected`, or the time ran out. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -126,7 +126,7 @@ function getAddressNative(): AddressNative | null {
   return addressNative = null;
 }
 
-/** Windows: named semaphores per word, see `_futex_windows.ts`. */
+/** Windows: named semaphores per word, see `_sync/futex_windows.ts`. */
 const windowsNative: Native = {
   waitSync: windowsWaitSync,
   waitAsync: (w, expected, timeoutMs) =>
@@ -436,7 +436,7 @@ export class FutexWord {
  * @example
  * ```ts
  * import { SharedMemory } from "@x/shm";
- * import { futexWaitSync } from "./_futex.ts";
+ * import { futexWaitSync } from "./futex.ts";
  *
  * using shm = SharedMemory.create({ size: 64 });
  * console.log(futexWaitSync(shm, 0, 0, 10)); // "timed-out": nobody woke us
@@ -467,7 +467,7 @@ export function futexWaitSync(
  * @example
  * ```ts
  * import { SharedMemory } from "@x/shm";
- * import { futexWaitAsync, futexWake } from "./_futex.ts";
+ * import { futexWaitAsync, futexWake } from "./futex.ts";
  *
  * using shm = SharedMemory.create({ size: 64 });
  * const word = shm.view(Int32Array, 0, 1);
@@ -498,7 +498,7 @@ export async function futexWaitAsync(
  * @example
  * ```ts
  * import { SharedMemory } from "@x/shm";
- * import { futexWake } from "./_futex.ts";
+ * import { futexWake } from "./futex.ts";
  *
  * using shm = SharedMemory.create({ size: 64 });
  * Atomics.store(shm.view(Int32Array, 0, 1), 0, 1);
@@ -567,7 +567,7 @@ const MAX_IDLE = 4;
 
 function spawnWaitWorker(): WaitWorker {
   const w: WaitWorker = {
-    worker: new Worker(new URL("./_futex_worker.ts", import.meta.url).href, { type: "module" }),
+    worker: new Worker(new URL("./futex_worker.ts", import.meta.url).href, { type: "module" }),
   };
   w.worker.onmessage = (event: MessageEvent<unknown>) => {
     const resolve = w.resolve;
