@@ -95,3 +95,53 @@ export function checkOptions<T extends object>(options: unknown, action: string)
   }
   return options as Partial<T>;
 }
+
+/**
+ * What every wait of this module takes: how long to wait at most, and a signal that ends the wait
+ * early. The plain (async) form and the `*Sync` form of a call take the same options; a `*Sync`
+ * call checks `signal` before it blocks and at each wake-up (nothing can run while it blocks).
+ */
+export interface WaitOptions {
+  /**
+   * Give up after this many milliseconds: a non-negative number, `Infinity` for no limit. Default:
+   * wait as long as it takes. A wait that runs out throws a `TimeoutError` (except
+   * `Condition.wait`, which returns `false`, as Python's and C++'s condition variables do).
+   */
+  timeout?: number;
+  /** Aborting it ends the wait at once: the call rejects (or throws) with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** A wait's options, checked: `deadline` is a `performance.now()` time, `Infinity` for none. */
+export interface CheckedWait {
+  readonly timeout: number;
+  readonly deadline: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Checks a wait's options on entry, whatever path the call then takes: an object or undefined,
+ * `timeout` a non-negative number (or `Infinity`), `signal` an `AbortSignal`. An already aborted
+ * signal is not an error here; the caller decides (a `try*`-like fast path may still succeed).
+ */
+export function checkWaitOptions(options: unknown, action: string): CheckedWait {
+  const o = checkOptions<WaitOptions>(options, action);
+  const { timeout, signal } = o;
+  if (timeout !== undefined) {
+    if (typeof timeout !== "number") {
+      throw new TypeError(
+        `Cannot ${action}: timeout must be a number of milliseconds, got ${describe(timeout)}`,
+      );
+    }
+    if (Number.isNaN(timeout) || timeout < 0) {
+      throw new RangeError(
+        `Cannot ${action}: timeout must be a non-negative number of milliseconds, got ${timeout}`,
+      );
+    }
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Cannot ${action}: signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  const limit = timeout ?? Infinity;
+  return { timeout: limit, deadline: limit === Infinity ? Infinity : performance.now() + limit, signal };
+}
