@@ -1,17 +1,70 @@
 /**
- * Everything that differs between the JavaScript runtimes outside FFI: permissions, and (as the
- * host layer grows) the process id, signals, exit hooks, environment and how an async wait sleeps.
- * A new runtime is added here and in `ffi/`, nowhere else.
+ * Everything that differs between the JavaScript runtimes outside FFI: the process id, permissions,
+ * environment variables, signals, exit and uncaught-error hooks, ending the process, and how an
+ * async wait sleeps without blocking the event loop. A new runtime is added here and in `ffi/`,
+ * nowhere else; the rest of the module asks this file.
+ *
+ * Runtime detection itself is in `ffi/runtime.ts`. Nothing here imports `node:process`: Bun's (and
+ * Deno's compatibility) `process` global is read when needed.
  *
  * @module
  */
 
-import { runtime } from "./ffi/runtime.ts";
+import { os, runtime } from "./ffi/runtime.ts";
+import { type OffThreadWait, waitNonblocking } from "./ffi/futex.ts";
 import { PermissionDeniedError } from "./errors.ts";
 
-interface DenoPermissions {
-  permissions: { querySync(d: { name: "read" | "write"; path: string }): { state: string } };
+/** A signal the host can listen for. `SIGBREAK` is Windows' Ctrl-Break. */
+export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGBREAK";
+
+/** The parts of `Deno` this file uses, typed here so that no type names the `Deno` namespace. */
+interface DenoHost {
+  pid: number;
+  permissions: {
+    querySync(
+      d: { name: "read" | "write"; path: string } | { name: "env"; variable: string },
+    ): { state: string };
+  };
+  env: { get(name: string): string | undefined };
+  addSignalListener(signal: SignalName, handler: () => void): void;
+  removeSignalListener(signal: SignalName, handler: () => void): void;
+  kill(pid: number, signal: SignalName): void;
+  exit(code: number): never;
 }
+
+/** The parts of Node's `process` (Bun's global, and Deno's compatibility one) this file uses. */
+interface ProcessHost {
+  pid: number;
+  env: Record<string, string | undefined>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  listenerCount(event: string): number;
+  kill(pid: number, signal: string): void;
+  exit(code: number): never;
+}
+
+const g = globalThis as unknown as { Deno?: DenoHost; process?: ProcessHost };
+const deno: DenoHost | undefined = runtime === "deno" ? g.Deno : undefined;
+
+/** Node's `process`; under Deno only for what Deno has no API of its own for (listener counts). */
+function proc(): ProcessHost | undefined {
+  return g.process;
+}
+
+// ---- Process ---------------------------------------------------------------------------------------
+
+/** This process's id. */
+export function processId(): number {
+  return deno ? deno.pid : proc()!.pid;
+}
+
+/** Ends the process now with exit code `code` (exit listeners run first, as for a normal end). */
+export function exitProcess(code: number): never {
+  if (deno) deno.exit(code);
+  return proc()!.exit(code);
+}
+
+// ---- Permissions and environment -------------------------------------------------------------------
 
 /**
  * Under Deno, refuses to touch `path` unless this process holds `--allow-read` (and, for `write`,
@@ -21,8 +74,7 @@ interface DenoPermissions {
  * @throws {PermissionDeniedError} with code `EACCES` and syscall `Deno.permissions`
  */
 export function checkDenoPermission(kind: "read" | "write", path: string, action: string): void {
-  if (runtime !== "deno") return;
-  const deno = (globalThis as unknown as { Deno: DenoPermissions }).Deno;
+  if (!deno) return;
   const state = deno.permissions.querySync({ name: kind, path }).state;
   if (state === "granted") return;
   throw new PermissionDeniedError(
@@ -30,4 +82,158 @@ export function checkDenoPermission(kind: "read" | "write", path: string, action
       `--allow-${kind}=${path}); FFI bypasses Deno's permission checks, so shm checks them itself`,
     { code: "EACCES", errno: 13, syscall: "Deno.permissions", segment: path },
   );
+}
+
+/**
+ * The environment variable `name`, or undefined when it is unset or may not be read: under Deno
+ * without `--allow-env` for it, nothing is read and nobody is prompted.
+ */
+export function readEnv(name: string): string | undefined {
+  try {
+    if (deno) {
+      if (deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+      return deno.env.get(name);
+    }
+    return proc()?.env[name];
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- Signals, exit and uncaught errors -------------------------------------------------------------
+
+/** Listeners this file added through `process.on` (Bun), so they are not counted as the program's. */
+const ownProcessListeners = new Map<SignalName, number>();
+
+/**
+ * Calls `handler` when the process receives `signal`. While a listener is installed the signal no
+ * longer ends the process by itself. Returns false when this platform cannot listen for it.
+ */
+export function addSignalListener(signal: SignalName, handler: () => void): boolean {
+  try {
+    if (deno) deno.addSignalListener(signal, handler);
+    else {
+      proc()!.on(signal, handler);
+      ownProcessListeners.set(signal, (ownProcessListeners.get(signal) ?? 0) + 1);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes a listener added with {@linkcode addSignalListener}. */
+export function removeSignalListener(signal: SignalName, handler: () => void): void {
+  if (deno) deno.removeSignalListener(signal, handler);
+  else {
+    proc()!.off(signal, handler);
+    ownProcessListeners.set(signal, Math.max(0, (ownProcessListeners.get(signal) ?? 0) - 1));
+  }
+}
+
+/**
+ * How many listeners for `signal` the program itself added with `process.on` (those added through
+ * this file are not counted). Listeners added with `Deno.addSignalListener` cannot be seen.
+ */
+export function programSignalListeners(signal: SignalName): number {
+  const total = proc()?.listenerCount(signal) ?? 0;
+  return deno ? total : total - (ownProcessListeners.get(signal) ?? 0);
+}
+
+/** Signal numbers, for the exit code of a process that could not re-raise its signal. */
+const SIGNAL_NUMBER: Record<SignalName, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGBREAK: 21 };
+
+/**
+ * Ends the process as `signal` would have: the signal is sent again to this process (the caller
+ * removed its listeners first). Where that cannot be done (Windows), exits with `128 + signal`.
+ */
+export function raiseSignal(signal: SignalName): never {
+  try {
+    if (os === "windows") throw new Error("no re-raise on Windows");
+    if (deno) deno.kill(deno.pid, signal);
+    else proc()!.kill(proc()!.pid, signal);
+  } catch {
+    // fall through to the exit code a shell shows for a signal
+  }
+  return exitProcess(128 + SIGNAL_NUMBER[signal]);
+}
+
+/**
+ * Calls `listener` once the process ends normally: the event loop ran dry or the program called
+ * exit (Deno's `unload` event; Bun's `exit` event, which an uncaught error also fires). Exit
+ * listeners never keep the process alive.
+ */
+export function addExitListener(listener: () => void): void {
+  if (deno) globalThis.addEventListener("unload", listener);
+  else proc()!.on("exit", listener);
+}
+
+/**
+ * Calls `listener` when an uncaught error or unhandled rejection is about to end the process, and
+ * no listener registered before has handled it (`preventDefault`). Under Bun the exit listener
+ * already runs then, so this adds nothing there.
+ */
+export function addUncaughtErrorListener(listener: () => void): void {
+  if (!deno) return;
+  const onEvent = (event: Event) => {
+    if (!event.defaultPrevented) listener();
+  };
+  globalThis.addEventListener("error", onEvent);
+  globalThis.addEventListener("unhandledrejection", onEvent);
+}
+
+// ---- Async waits -----------------------------------------------------------------------------------
+
+/**
+ * Makes the blocking wait `w` on another thread and resolves with the call's raw result (see
+ * `ffi/futex.ts`), leaving the event loop running. Deno: a `nonblocking` FFI call, run on a thread
+ * of Deno's pool. Bun (no nonblocking calls): a reused `Worker` makes the blocking call; an idle
+ * worker does not keep the process alive.
+ */
+export function sleepOffThread(w: OffThreadWait): Promise<number> {
+  return deno ? waitNonblocking(w) : inWorker(w);
+}
+
+interface WaitWorker {
+  worker: Worker & { ref?(): void; unref?(): void };
+  resolve?: (r: number) => void;
+  reject?: (e: unknown) => void;
+}
+
+const idle: WaitWorker[] = [];
+const MAX_IDLE = 4;
+
+function spawnWaitWorker(): WaitWorker {
+  const w: WaitWorker = {
+    worker: new Worker(new URL("./_sync/futex_worker.ts", import.meta.url).href, { type: "module" }),
+  };
+  w.worker.onmessage = (event: MessageEvent<number>) => {
+    const resolve = w.resolve;
+    w.resolve = w.reject = undefined;
+    w.worker.unref?.();
+    if (idle.length < MAX_IDLE) idle.push(w);
+    else w.worker.terminate();
+    resolve?.(event.data);
+  };
+  w.worker.onerror = (event: ErrorEvent) => {
+    const reject = w.reject;
+    w.resolve = w.reject = undefined;
+    const i = idle.indexOf(w);
+    if (i >= 0) idle.splice(i, 1);
+    w.worker.terminate();
+    reject?.(new Error(`Cannot wait on the word: the wait worker failed: ${event.message}`));
+  };
+  return w;
+}
+
+/** Has an idle (or new) worker make the blocking call; resolves with its raw result. */
+function inWorker(request: OffThreadWait): Promise<number> {
+  const w = idle.pop() ?? spawnWaitWorker();
+  return new Promise<number>((resolve, reject) => {
+    w.resolve = resolve;
+    w.reject = reject;
+    // Keep the process alive while someone awaits this wait; unref again once it is answered.
+    w.worker.ref?.();
+    w.worker.postMessage(request);
+  });
 }

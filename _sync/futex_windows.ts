@@ -35,12 +35,12 @@
  */
 
 import type { SharedMemory } from "../shared_memory.ts";
-import type { WaitResult, Word } from "./futex.ts";
+import type { Native, WaitResult, Word } from "./futex.ts";
 import { segmentOf } from "../_internal.ts";
 import { wideString } from "../ffi/_ffi.ts";
-import { handleValue, kernel32, kernel32Nonblocking, W } from "../ffi/kernel32.ts";
+import { handleValue, kernel32, W } from "../ffi/kernel32.ts";
 import { WinError, winError } from "../ffi/winerror.ts";
-import { runtime } from "../ffi/runtime.ts";
+import { sleepOffThread } from "../_host.ts";
 
 /** The two semaphores of one word, as this process holds them. */
 export interface WaitObjects {
@@ -197,35 +197,23 @@ export function windowsWaitSync(w: Word, expected: number, timeoutMs: number | u
   }
 }
 
-/**
- * The same wait with the sleep on another thread: a Deno nonblocking call, or `sleepInWorker` (Bun),
- * which must make the blocking `WaitForSingleObject(handle, ms)` call and resolve with its result.
- */
+/** The same wait with the sleep on another thread (see `sleepOffThread` in `_host.ts`). */
 export async function windowsWaitAsync(
   w: Word,
   expected: number,
   timeoutMs: number | undefined,
-  sleepInWorker: (handle: bigint, ms: number) => Promise<number>,
 ): Promise<WaitResult> {
   const o = waitObjectsFor(w.shm, w.byteOffset, true)!;
   if (!register(o, w.view, expected, w.shm)) return "not-equal";
   o.inflight++;
   let result: WaitResult | undefined;
   try {
-    const ms = millis(timeoutMs);
-    const r = runtime === "deno"
-      ? Number(await kernel32Nonblocking().WaitForSingleObject(o.wake, ms))
-      : await sleepInWorker(o.wake, ms);
+    const r = await sleepOffThread({ call: "handle", handle: o.wake, ms: millis(timeoutMs) });
     return result = outcome(r, w.shm);
   } finally {
     if (result !== "ok") unregister(o);
     if (--o.inflight === 0 && o.closing) closeObjects(o);
   }
-}
-
-/** For the wait worker: the blocking sleep, on the worker's own thread. */
-export function sleepOnHandle(handle: bigint, ms: number): number {
-  return kernel32().WaitForSingleObject(handle, ms);
 }
 
 /** Wakes up to `count` waiters of the word, in any process; returns how many. */
@@ -241,3 +229,10 @@ export function windowsWake(w: Word, count: number): number {
   }
   return claimed;
 }
+
+/** The Windows wait and wake, for `_sync/futex.ts`. */
+export const windowsNative: Native = {
+  waitSync: windowsWaitSync,
+  waitAsync: windowsWaitAsync,
+  wake: windowsWake,
+};

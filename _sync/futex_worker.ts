@@ -1,23 +1,17 @@
 /**
- * The worker behind async waits under Bun (which has no nonblocking FFI calls): it blocks in the
- * kernel on one wait at a time and posts the outcome back. Private; started by `_sync/futex.ts`.
+ * The body of a wait worker (started by `_host.ts` under Bun, which has no nonblocking FFI calls):
+ * it makes one blocking wait at a time on its own thread and posts the call's raw result back.
  *
  * @module
  */
 
-import { waitAddressSync, type WorkerRequest } from "./futex.ts";
-import { sleepOnHandle } from "./futex_windows.ts";
+import { type OffThreadWait, waitBlocking } from "../ffi/futex.ts";
 
 const scope = globalThis as unknown as {
-  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
+  onmessage: ((event: MessageEvent<OffThreadWait>) => void) | null;
   postMessage(message: unknown): void;
 };
 
 scope.onmessage = (event) => {
-  const request = event.data;
-  scope.postMessage(
-    "handle" in request
-      ? sleepOnHandle(request.handle, request.ms)
-      : waitAddressSync(request.address, request.expected, request.timeoutMs),
-  );
+  scope.postMessage(waitBlocking(event.data));
 };

@@ -1,0 +1,190 @@
+/**
+ * The native calls waits and lock owners need: Linux `futex` (through `syscall`) and `gettid`, macOS
+ * `__ulock_wait`/`__ulock_wake`. Each table is bound once, lazily, on first use; each wait comes in
+ * a blocking form and, for Deno, a `nonblocking` twin that Deno runs on a thread of its own pool.
+ * Windows waits are `WaitForSingleObject` from `kernel32.ts`.
+ *
+ * {@linkcode waitBlocking} and {@linkcode waitNonblocking} make one {@linkcode OffThreadWait}: the
+ * host layer (`_host.ts`) decides which thread makes it.
+ *
+ * @module
+ */
+
+import { bindLibrary, type Bound, foreignBuffer, pointerAt } from "./_ffi.ts";
+import { LIBC_PATHS } from "./libc.ts";
+import { kernel32, kernel32Nonblocking } from "./kernel32.ts";
+import { arch } from "./runtime.ts";
+
+/** Linux `futex(2)`, called through `syscall(2)` (glibc has no wrapper). */
+export const linuxFutexSymbols = {
+  // long syscall(SYS_futex, int *uaddr, int futex_op, int val, const struct timespec *timeout, int *uaddr2, int val3);
+  syscall: { parameters: ["i64", "pointer", "i32", "i32", "buffer", "pointer", "i32"], result: "i64" },
+  // int *__errno_location(void);
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The futex wait as a Deno `nonblocking` call: it runs on a thread of Deno's pool; the result is a Promise. */
+export const linuxFutexNonblockingSymbols = {
+  // long syscall(SYS_futex, int *uaddr, FUTEX_WAIT, int val, const struct timespec *timeout, NULL, 0);
+  syscall: {
+    parameters: ["i64", "pointer", "i32", "i32", "buffer", "pointer", "i32"],
+    result: "i64",
+    nonblocking: true,
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** Linux thread ids (lock owners, see `_sync/owner.ts`). */
+export const linuxThreadSymbols = {
+  // pid_t gettid(void);   /* glibc >= 2.30, musl >= 1.2.2 */
+  gettid: { parameters: [], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** macOS `__ulock_*` (libSystem; what libc++ uses for `std::atomic::wait`). */
+export const darwinUlockSymbols = {
+  // int __ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeout_us);  /* 0 = forever */
+  __ulock_wait: { parameters: ["u32", "pointer", "u64", "u32"], result: "i32" },
+  // int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
+  __ulock_wake: { parameters: ["u32", "pointer", "u64"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** `__ulock_wait` as a Deno `nonblocking` call. */
+export const darwinUlockNonblockingSymbols = {
+  // int __ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeout_us);
+  __ulock_wait: { parameters: ["u32", "pointer", "u64", "u32"], result: "i32", nonblocking: true },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** Constants of `<linux/futex.h>`, `<sys/ulock.h>` and the errno values waits tell apart. */
+export const F = {
+  /** `SYS_futex`: 98 on aarch64, 202 on x86_64. */
+  SYS_FUTEX: arch === "aarch64" ? 98n : 202n,
+  FUTEX_WAIT: 0,
+  FUTEX_WAKE: 1,
+  UL_COMPARE_AND_WAIT_SHARED: 3,
+  ULF_WAKE_ALL: 0x100,
+  /** `__ulock_*` return `-errno` instead of setting errno. */
+  ULF_NO_ERRNO: 0x0100_0000,
+  /** Linux EAGAIN: the word did not hold the expected value. */
+  EAGAIN_LINUX: 11,
+  ETIMEDOUT_LINUX: 110,
+  ETIMEDOUT_DARWIN: 60,
+  /** macOS ENOENT from `__ulock_wake`: nobody was waiting. */
+  ENOENT_DARWIN: 2,
+} as const;
+
+/** The bound Linux futex call, with the calling thread's errno. */
+export interface LinuxFutex {
+  readonly syscall: Bound<typeof linuxFutexSymbols>["syscall"];
+  /** The errno of the calling thread, read as plain memory right after the call. */
+  readonly errno: () => number;
+}
+
+let futex: LinuxFutex | undefined;
+let futexNonblocking: Bound<typeof linuxFutexNonblockingSymbols> | undefined;
+let thread: Bound<typeof linuxThreadSymbols> | undefined;
+let ulock: Bound<typeof darwinUlockSymbols> | null | undefined;
+let ulockNonblocking: Bound<typeof darwinUlockNonblockingSymbols> | undefined;
+
+/** Linux `syscall` for futexes, bound on first use. */
+export function linuxFutex(): LinuxFutex {
+  if (futex) return futex;
+  const s = bindLibrary(LIBC_PATHS.linux, linuxFutexSymbols).symbols;
+  const cell = new Int32Array(foreignBuffer(s.__errno_location(), 4));
+  return futex = { syscall: s.syscall, errno: () => cell[0] ?? 0 };
+}
+
+/** Linux `gettid`, bound on first use. */
+export function linuxThread(): Bound<typeof linuxThreadSymbols> {
+  return thread ??= bindLibrary(LIBC_PATHS.linux, linuxThreadSymbols).symbols;
+}
+
+/** macOS `__ulock_*`, bound on first use; null on a macOS without them (waits poll then). */
+export function darwinUlock(): Bound<typeof darwinUlockSymbols> | null {
+  if (ulock !== undefined) return ulock;
+  try {
+    return ulock = bindLibrary(LIBC_PATHS.darwin, darwinUlockSymbols).symbols;
+  } catch {
+    return ulock = null;
+  }
+}
+
+/** A `struct timespec` for a relative timeout in milliseconds. */
+export function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
+  const ts = new BigInt64Array(2);
+  const ms = Math.max(0, timeoutMs);
+  const whole = Math.floor(ms / 1000);
+  ts[0] = BigInt(whole);
+  ts[1] = BigInt(Math.min(999_999_999, Math.round((ms - whole * 1000) * 1e6)));
+  return new Uint8Array(ts.buffer);
+}
+
+/** `__ulock_wait`'s timeout: microseconds, 0 meaning forever (so a 0 ms timeout becomes 1 µs). */
+export function ulockMicros(timeoutMs: number | undefined): number {
+  return timeoutMs === undefined ? 0 : Math.min(0xffff_ffff, Math.max(1, Math.round(timeoutMs * 1000)));
+}
+
+/** The operation word of every `__ulock_*` call this module makes. */
+export const ULOCK_OP: number = F.UL_COMPARE_AND_WAIT_SHARED | F.ULF_NO_ERRNO;
+
+/**
+ * One blocking wait, described as data so that another thread can make it: a Linux futex wait or a
+ * macOS ulock wait on a word at `address` while it holds `expected` (`timeoutMs` undefined: no
+ * limit), or `WaitForSingleObject(handle, ms)` on Windows.
+ */
+export type OffThreadWait =
+  | {
+    readonly call: "futex" | "ulock";
+    readonly address: bigint;
+    readonly expected: number;
+    readonly timeoutMs: number | undefined;
+  }
+  | { readonly call: "handle"; readonly handle: bigint; readonly ms: number };
+
+/**
+ * Makes the wait on this thread and returns the call's raw result: futex 0 or -1, ulock 0 or
+ * `-errno`, `WaitForSingleObject`'s `WAIT_*` value. (A futex's errno is this thread's, unseen by
+ * the thread that asked.)
+ */
+export function waitBlocking(w: OffThreadWait): number {
+  switch (w.call) {
+    case "futex": {
+      const ts = w.timeoutMs === undefined ? null : timespec(w.timeoutMs);
+      const p = pointerAt(w.address);
+      return Number(linuxFutex().syscall(F.SYS_FUTEX, p, F.FUTEX_WAIT, w.expected | 0, ts, null, 0));
+    }
+    case "ulock": {
+      const u = darwinUlock();
+      if (!u) throw new Error("Cannot wait on the word: this macOS has no __ulock_wait");
+      return u.__ulock_wait(
+        ULOCK_OP,
+        pointerAt(w.address),
+        BigInt(w.expected >>> 0),
+        ulockMicros(w.timeoutMs),
+      );
+    }
+    case "handle":
+      return kernel32().WaitForSingleObject(w.handle, w.ms);
+  }
+}
+
+/** Deno only: the same wait as a `nonblocking` call (on a thread of Deno's pool); resolves with the raw result. */
+export async function waitNonblocking(w: OffThreadWait): Promise<number> {
+  switch (w.call) {
+    case "futex": {
+      futexNonblocking ??= bindLibrary(LIBC_PATHS.linux, linuxFutexNonblockingSymbols).symbols;
+      const ts = w.timeoutMs === undefined ? null : timespec(w.timeoutMs);
+      const p = pointerAt(w.address);
+      return Number(
+        await futexNonblocking.syscall(F.SYS_FUTEX, p, F.FUTEX_WAIT, w.expected | 0, ts, null, 0),
+      );
+    }
+    case "ulock": {
+      ulockNonblocking ??= bindLibrary(LIBC_PATHS.darwin, darwinUlockNonblockingSymbols).symbols;
+      const value = BigInt(w.expected >>> 0);
+      return Number(
+        await ulockNonblocking.__ulock_wait(ULOCK_OP, pointerAt(w.address), value, ulockMicros(w.timeoutMs)),
+      );
+    }
+    case "handle":
+      return Number(await kernel32Nonblocking().WaitForSingleObject(w.handle, w.ms));
+  }
+}
