@@ -26,16 +26,22 @@
  * whose id does not fit in 22 bits (ids of 2^24 and up, not seen in practice) is recorded with all
  * id bits set and always counts as alive: it gets mutual exclusion but no owner-death recovery.
  *
+ * An id no live thread can have (see {@linkcode possibleId}: 0, a thread id part of 0, anything
+ * out of range) is reported dead without a probe, so a corrupted lock word, or one whose holder
+ * bits were cleared while its waiters or died bits stayed, is taken over like a dead holder's.
+ *
  * macOS (unverified here): the id is the pid, and liveness is `kill(pid, 0)` only, so a pid reused by
  * an unrelated process while the holder was dead keeps the lock looking held.
  *
  * @module
  */
 
-import { bindLibrary, type Bound, cString } from "../ffi/_ffi.ts";
-import { libc, LIBC_PATHS } from "../ffi/libc.ts";
+import { cString } from "../ffi/_ffi.ts";
+import { linuxThread } from "../ffi/futex.ts";
+import { libc } from "../ffi/libc.ts";
 import { os } from "../ffi/runtime.ts";
 import { kernel32, W } from "../ffi/kernel32.ts";
+import { processId } from "../_host.ts";
 
 /** Owner ids live in the low 30 bits of a lock word. */
 export const ID_MASK = 0x3fff_ffff;
@@ -43,18 +49,6 @@ const TID_MASK = 0x3f_ffff;
 const O_RDONLY = 0;
 const O_CLOEXEC = 0x80000;
 const ESRCH = 3;
-
-const linuxOwnerSymbols = {
-  // pid_t gettid(void);   /* glibc >= 2.30, musl >= 1.2.2 */
-  gettid: { parameters: [], result: "i32" },
-  // ssize_t read(int fd, void *buf, size_t count);
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-let linux: Bound<typeof linuxOwnerSymbols> | undefined;
-function linuxLib(): Bound<typeof linuxOwnerSymbols> {
-  return linux ??= bindLibrary(LIBC_PATHS.linux, linuxOwnerSymbols).symbols;
-}
 
 /** The 8-bit start-time hash stored in an owner id. */
 function hash8(start: number): number {
@@ -74,12 +68,15 @@ function readStat(tid: number | "thread-self"): [string, number] | null {
   const fd = c.open(cString(`/proc/${tid}/stat`), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return null;
   try {
-    const n = Number(linuxLib().read(fd, statBuffer, BigInt(statBuffer.length)));
+    const n = Number(c.read(fd, statBuffer, BigInt(statBuffer.length)));
     if (n <= 0) return null;
     const text = new TextDecoder().decode(statBuffer.subarray(0, n));
     // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ")".
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return [fields[0], Number(fields[19])]; // field 3 (state) and field 22 (starttime)
+    const state = fields[0];
+    const start = fields[19];
+    if (state === undefined || start === undefined) return null;
+    return [state, Number(start)]; // field 3 (state) and field 22 (starttime)
   } finally {
     c.close(fd);
   }
@@ -110,7 +107,7 @@ function windowsThread(tid: number): "gone" | "unknown" | { running: boolean; cr
     ) {
       return running ? "unknown" : { running, created: 0 };
     }
-    return { running, created: Number(filetimes[0] & 0xf_ffff_ffff_ffffn) };
+    return { running, created: Number((filetimes[0] ?? 0n) & 0xf_ffff_ffff_ffffn) };
   } finally {
     k.CloseHandle(h);
   }
@@ -122,7 +119,7 @@ let ownStart = 0;
 
 function identify(): { id: number; start: number } {
   if (os === "linux") {
-    const tid = linuxLib().gettid();
+    const tid = linuxThread().gettid();
     const stat = readStat("thread-self") ?? readStat(tid);
     if (stat) return { id: (tid & TID_MASK) | (hash8(stat[1]) << 22), start: encodeStart(stat[1]) };
     return { id: tid & TID_MASK, start: 0 };
@@ -134,7 +131,7 @@ function identify(): { id: number; start: number } {
     const created = typeof t === "object" ? t.created : 0;
     return { id: tid / 4 | (hash8(created) << 22), start: created ? encodeStart(created) : 0 };
   }
-  const pid = (globalThis as unknown as { process: { pid: number } }).process?.pid ?? Deno.pid;
+  const pid = processId();
   return { id: (pid & TID_MASK) || 1, start: 0 };
 }
 
@@ -170,6 +167,8 @@ export type OwnerStatus = "alive" | "dead" | "mismatch";
  * compare-exchange and its write of the start time).
  */
 export function ownerStatus(id: number, storedStart: number): OwnerStatus {
+  // No live thread has such an id (and a probe of thread 0 would ask about this process: kill(0, 0)).
+  if (!possibleId(id)) return "dead";
   const tid = id & TID_MASK;
   if (os === "linux") {
     const stat = readStat(tid);
@@ -190,6 +189,17 @@ export function ownerStatus(id: number, storedStart: number): OwnerStatus {
     return storedStart !== 0 && storedStart !== encodeStart(t.created) ? "mismatch" : "alive";
   }
   return "alive";
+}
+
+/**
+ * Whether some live thread can have owner id `id`: an integer of at most 30 bits whose thread id
+ * part is not 0 (no thread, process or Windows thread we record has id 0; `selfId` never returns
+ * it), and on macOS, where the id is the pid alone, no hash bits.
+ */
+export function possibleId(id: number): boolean {
+  if (!Number.isInteger(id) || id <= 0 || id > ID_MASK) return false;
+  if ((id & TID_MASK) === 0) return false;
+  return os !== "darwin" || id <= TID_MASK;
 }
 
 /** `kill(pid, 0)` fails with ESRCH: there is no such process (EPERM means it exists). */

@@ -1,8 +1,10 @@
 // The wait/wake primitive under the synchronization classes: results, bad input, cross-process and
-// cross-runtime wake-ups (so the futex is shared, not private), async waits and cancellation.
+// cross-runtime wake-ups (so the futex is shared, not private), async waits and cancellation; and the
+// owner ids lock words carry.
 import assert from "node:assert/strict";
 import { SharedMemory } from "../mod.ts";
 import { futexWaitAsync, futexWaitSync, futexWake, usePollingFallback } from "../_sync/futex.ts";
+import { ID_MASK, ownerStatus, possibleId, selfId, selfStart } from "../_sync/owner.ts";
 import { Barrier, Mutex, Semaphore } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, type Child, start, tsCommand, uniqueName } from "./_process.ts";
@@ -226,4 +228,14 @@ test("an async wait longer than one thread sleep (1 s) ends only when woken or a
     shm.close();
     shm.unlink();
   }
+});
+
+test("an owner id no live thread can have is dead without a probe (0 would probe this process)", () => {
+  // The owner ids of lock words 0x40000000, 0x80000000 and 0xC0000000 (waiters or died bits, no holder).
+  for (const word of [0x4000_0000, 0x8000_0000, 0xc000_0000]) {
+    assert.equal(ownerStatus(word & ID_MASK, 0), "dead", `word 0x${word.toString(16)}`);
+  }
+  for (const id of [-1, 1.5, NaN, ID_MASK + 1, 1 << 22]) assert.equal(ownerStatus(id, 0), "dead", `id ${id}`);
+  assert.equal(possibleId(selfId()), true);
+  assert.equal(ownerStatus(selfId(), selfStart()), "alive");
 });
