@@ -145,17 +145,17 @@ const SIGNAL_NUMBER: Record<SignalName, number> = { SIGHUP: 1, SIGINT: 2, SIGTER
 
 /**
  * Ends the process as `signal` would have: the signal is sent again to this process (the caller
- * removed its listeners first). Where that cannot be done (Windows), exits with `128 + signal`.
+ * removed its listeners first) and arrives shortly after this returns. Where that cannot be done
+ * (Windows, or the send failed), exits now with `128 + signal`, as a shell reports a signal.
  */
-export function raiseSignal(signal: SignalName): never {
+export function raiseSignal(signal: SignalName): void {
   try {
     if (os === "windows") throw new Error("no re-raise on Windows");
     if (deno) deno.kill(deno.pid, signal);
     else proc()!.kill(proc()!.pid, signal);
   } catch {
-    // fall through to the exit code a shell shows for a signal
+    exitProcess(128 + SIGNAL_NUMBER[signal]);
   }
-  return exitProcess(128 + SIGNAL_NUMBER[signal]);
 }
 
 /**

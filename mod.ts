@@ -32,16 +32,13 @@ export {
   ShmError,
   type ShmErrorOptions,
 } from "./errors.ts";
+export { type Closable, type Owned, type ScopeOptions, SharedMemoryScope } from "./scope.ts";
 export {
-  type Closable,
   enableLeakReport,
   type LeakedSegment,
   leakedSegments,
   type LeakReportOptions,
-  type Owned,
-  type ScopeOptions,
-  SharedMemoryScope,
-} from "./scope.ts";
+} from "./leak_report.ts";
 export { ftok } from "./ftok.ts";
 export type {
   FileCreateOptions,

@@ -7,8 +7,8 @@
  * scope only attached to are closed, never unlinked: the CPython resource-tracker bug (gh-82300),
  * where a process that merely attached destroys the segment for everyone at exit, cannot happen.
  *
- * `enableLeakReport()` (or `SHM_LEAK_REPORT=1`) prints, at exit, the segments this process created
- * and never unlinked.
+ * The leak report (`enableLeakReport`, in `leak_report.ts`) runs after the scopes at exit, so what
+ * a scope owns is never reported.
  *
  * ```ts
  * import { SharedMemoryScope } from "@x/shm";
@@ -21,11 +21,10 @@
  * @module
  */
 
-import process from "node:process";
 import { cString } from "./ffi/_ffi.ts";
 import { C } from "./ffi/constants.ts";
 import { libc } from "./ffi/libc.ts";
-import { os, runtime } from "./ffi/runtime.ts";
+import { os } from "./ffi/runtime.ts";
 import { NotFoundError } from "./errors.ts";
 import {
   type CreateOptions,
@@ -38,7 +37,7 @@ import {
   type SysvOpenOptions,
 } from "./shared_memory.ts";
 import { describe } from "./_validate.ts";
-import { lifecycle } from "./_internal.ts";
+import { addExitTask, updateExitHooks } from "./_at_exit.ts";
 
 /**
  * Anything a scope can close at the end: a handle on something shared.
@@ -412,77 +411,15 @@ function identityOf(name: string): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Process exit and signals
-
-type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGBREAK";
-const SIGNALS: readonly SignalName[] = os === "windows"
-  ? ["SIGINT", "SIGBREAK"]
-  : ["SIGINT", "SIGTERM", "SIGHUP"];
-const SIGNAL_NUMBER: Record<SignalName, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGBREAK: 21 };
-
-interface DenoLike {
-  addSignalListener(signal: SignalName, handler: () => void): void;
-  removeSignalListener(signal: SignalName, handler: () => void): void;
-  kill(pid: number, signal: SignalName): void;
-  exit(code: number): never;
-  pid: number;
-  permissions: { querySync(descriptor: { name: "env"; variable: string }): { state: string } };
-  env: { get(name: string): string | undefined };
-}
-const deno = runtime === "deno" ? (globalThis as unknown as { Deno: DenoLike }).Deno : undefined;
-
-let exitHooked = false;
-const signalHandlers = new Map<SignalName, () => void>();
+// Process end: live scopes are disposed, newest first (see `_at_exit.ts` for when).
 
 function register(scope: SharedMemoryScope): void {
   live.add(scope);
-  hookExit();
-  syncSignals();
+  updateExitHooks();
 }
 
 function unregister(scope: SharedMemoryScope): void {
-  if (live.delete(scope)) syncSignals();
-}
-
-/** Exit listeners stay once installed: they cost nothing and never keep the process alive. */
-function hookExit(): void {
-  if (exitHooked) return;
-  exitHooked = true;
-  if (deno) {
-    globalThis.addEventListener("unload", atExit);
-    globalThis.addEventListener("error", onUncaught);
-    globalThis.addEventListener("unhandledrejection", onUncaught);
-  } else {
-    // Bun emits "exit" for a normal end, process.exit() and an uncaught error alike.
-    process.on("exit", atExit);
-  }
-}
-
-/** Signal listeners change what a signal does, so they are present only while needed. */
-function syncSignals(): void {
-  const wanted = leakReport !== undefined || [...live].some((s) => signalPolicy.get(s)!.signals);
-  if (wanted && signalHandlers.size === 0) {
-    for (const signal of SIGNALS) {
-      const handler = () => onSignal(signal);
-      try {
-        if (deno) deno.addSignalListener(signal, handler);
-        else process.on(signal, handler);
-        signalHandlers.set(signal, handler);
-      } catch {
-        // A signal this platform cannot listen for.
-      }
-    }
-  } else if (!wanted && signalHandlers.size > 0) {
-    unhookSignals();
-  }
-}
-
-function unhookSignals(): void {
-  for (const [signal, handler] of signalHandlers) {
-    if (deno) deno.removeSignalListener(signal, handler);
-    else process.off(signal, handler);
-  }
-  signalHandlers.clear();
+  if (live.delete(scope)) updateExitHooks();
 }
 
 /** Disposes every live scope, oldest last; reports failures on stderr (there is no caller). */
@@ -496,219 +433,13 @@ function cleanupAll(): void {
   }
 }
 
-function atExit(): void {
-  cleanupAll();
-  printLeakReport();
-}
-
-function onUncaught(event: Event): void {
-  // A listener registered before this one may have handled the error; then the process goes on.
-  if (event.defaultPrevented) return;
-  atExit();
-}
-
-function onSignal(signal: SignalName): void {
-  const exit = [...live].every((s) => {
-    const policy = signalPolicy.get(s)!;
-    return policy.exitOnSignal || !policy.signals;
-  });
-  // Listeners of the program's own (process.on) decide what the signal does.
-  const others = process.listenerCount(signal) > (deno ? 0 : 1);
-  atExit();
-  if (!exit || others) return;
-  unhookSignals();
-  leakReport = undefined;
-  try {
-    if (os === "windows") throw new Error("no re-raise on Windows");
-    if (deno) deno.kill(deno.pid, signal);
-    else process.kill(process.pid, signal);
-  } catch {
-    exitWith(128 + SIGNAL_NUMBER[signal]);
-  }
-}
-
-function exitWith(code: number): never {
-  if (deno) deno.exit(code);
-  process.exit(code);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Leak report
-
-/**
- * Options of {@linkcode enableLeakReport}.
- *
- * @example Report to a log file instead of stderr
- * ```ts
- * import { enableLeakReport, type LeakReportOptions } from "@x/shm";
- *
- * const options: LeakReportOptions = { write: (text) => Deno.writeTextFileSync("leaks.log", text) };
- * enableLeakReport(options);
- * ```
- */
-export interface LeakReportOptions {
-  /** Where the report goes. Default: `console.error`. */
-  write?: (text: string) => void;
-  /** Print nothing when nothing leaked (by default one line says so). Default `false`. */
-  quietWhenClean?: boolean;
-}
-
-interface Created {
-  readonly name: string;
-  readonly size: number;
-  readonly stack: string;
-  closed: boolean;
-  unlinked: boolean;
-}
-
-let leakReport: { write: (text: string) => void; quiet: boolean } | undefined;
-const createdByName = new Map<string, Created>();
-const createdByHandle = new WeakMap<SharedMemory, Created>();
-let patched = false;
-
-/**
- * Prints, when the process exits, every segment this process created (with `SharedMemory.create`
- * or `openOrCreate`, directly or through a scope) and did not unlink, with the stack that created
- * it. Scopes clean up before the report is made, so what they own is never reported. Setting the
- * environment variable `SHM_LEAK_REPORT=1` has the same effect at load (Deno needs
- * `--allow-env=SHM_LEAK_REPORT` for that). Calling it again replaces the options.
- *
- * Only segments created after this call are tracked.
- *
- * @example
- * ```ts
- * import { enableLeakReport, SharedMemory } from "@x/shm";
- *
- * enableLeakReport();
- * SharedMemory.create({ size: 64 }); // never unlinked: reported on stderr at exit
- * ```
- */
-export function enableLeakReport(options?: LeakReportOptions): void {
-  const write = options?.write ?? ((text: string) => console.error(text));
-  if (typeof write !== "function") {
-    throw new TypeError(`Cannot enable the leak report: write must be a function, got ${describe(write)}`);
-  }
-  leakReport = { write, quiet: options?.quietWhenClean ?? false };
-  patchSharedMemory();
-  hookExit();
-  syncSignals();
-}
-
-/**
- * The segments created since {@linkcode enableLeakReport} that this process has not unlinked yet,
- * as the report at exit would list them.
- *
- * @example
- * ```ts
- * import { enableLeakReport, leakedSegments, SharedMemory } from "@x/shm";
- *
- * enableLeakReport();
- * const shm = SharedMemory.create({ size: 64 });
- * console.log(leakedSegments().map((s) => s.name)); // [shm.name]
- * shm.close();
- * shm.unlink();
- * console.log(leakedSegments().length); // 0
- * ```
- */
-export function leakedSegments(): LeakedSegment[] {
-  return [...createdByName.values()].filter((c) => !c.unlinked).map((c) => ({
-    name: c.name,
-    size: c.size,
-    closed: c.closed,
-    stack: c.stack,
-  }));
-}
-
-/**
- * One entry of {@linkcode leakedSegments}.
- *
- * @example
- * ```ts
- * import { enableLeakReport, type LeakedSegment, leakedSegments } from "@x/shm";
- *
- * enableLeakReport();
- * const open: LeakedSegment[] = leakedSegments().filter((s) => !s.closed);
- * ```
- */
-export interface LeakedSegment {
-  /** The segment's name. */
-  name: string;
-  /** Its size in bytes. */
-  size: number;
-  /** Whether the creating handle was closed (the mapping released) at least. */
-  closed: boolean;
-  /** Where it was created. */
-  stack: string;
-}
-
-function printLeakReport(): void {
-  const report = leakReport;
-  if (!report) return;
-  leakReport = undefined; // once
-  const leaks = leakedSegments();
-  if (leaks.length === 0) {
-    if (!report.quiet) {
-      report.write(
-        `shm leak report: every segment this process created was unlinked (${createdByName.size})`,
-      );
-    }
-    return;
-  }
-  const lines = [
-    `shm leak report: ${leaks.length} shared memory segment${leaks.length === 1 ? "" : "s"} created by ` +
-    `this process ${leaks.length === 1 ? "was" : "were"} never unlinked:`,
-  ];
-  for (const leak of leaks) {
-    lines.push(`  "${leak.name}" (${leak.size} bytes${leak.closed ? "" : ", never closed"}), created`);
-    for (const frame of leak.stack.split("\n").slice(0, 4)) lines.push(`    ${frame.trim()}`);
-  }
-  report.write(lines.join("\n"));
-}
-
-/** Tracks creation, close and unlink through `SharedMemory`'s life-cycle hooks (set only once enabled). */
-function patchSharedMemory(): void {
-  if (patched) return;
-  patched = true;
-  lifecycle.created = (handle) => {
-    const shm = handle as SharedMemory;
-    // Drop the frames inside this module so the report starts at the caller's line.
-    const frames = (new Error().stack ?? "").split("\n").slice(1)
-      .filter((frame) => !/(shared_memory|scope)\.ts/.test(frame));
-    const record: Created = {
-      name: shm.name,
-      size: shm.size,
-      stack: frames.join("\n"),
-      closed: false,
-      unlinked: false,
-    };
-    createdByName.set(shm.name, record);
-    createdByHandle.set(shm, record);
-  };
-  lifecycle.closed = (handle) => {
-    const record = createdByHandle.get(handle as SharedMemory);
-    if (record) record.closed = true;
-  };
-  lifecycle.unlinked = (handle, name) => {
-    const record = handle ? createdByHandle.get(handle as SharedMemory) : createdByName.get(name);
-    if (record) record.unlinked = true;
-  };
-}
-
-function envWantsReport(): boolean {
-  try {
-    if (deno) {
-      const variable = "SHM_LEAK_REPORT";
-      if (deno.permissions.querySync({ name: "env", variable }).state !== "granted") return false;
-      return truthy(deno.env.get(variable));
-    }
-    return truthy(process.env.SHM_LEAK_REPORT);
-  } catch {
-    return false;
-  }
-}
-
-function truthy(value: string | undefined): boolean {
-  return value !== undefined && value !== "" && value !== "0" && value.toLowerCase() !== "false";
-}
-
-if (envWantsReport()) enableLeakReport();
+addExitTask({
+  run: cleanupAll,
+  wantsSignals: () => [...live].some((s) => signalPolicy.get(s)?.signals),
+  // A scope that cleans up on signals but leaves the exit to the program keeps the process running.
+  keepsRunningOnSignal: () =>
+    [...live].some((s) => {
+      const policy = signalPolicy.get(s);
+      return policy !== undefined && policy.signals && !policy.exitOnSignal;
+    }),
+}, 0);

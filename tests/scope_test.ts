@@ -66,24 +66,19 @@ test("dispose closes and unlinks what the scope created, newest first", () => {
 });
 
 test("attached segments are closed at the end of the scope, never unlinked", () => {
-  const owner = SharedMemory.create({ name: uniqueName("scope_owner"), size: 64 });
-  try {
-    let viaOpen: SharedMemory, viaJoin: SharedMemory;
-    {
-      using scope = new SharedMemoryScope();
-      viaOpen = scope.open(owner.name);
-      viaJoin = scope.openOrCreate(owner.name, { size: 64 });
-      assert.equal(viaJoin.created, false);
-      viaOpen.buf[3] = 33;
-    }
-    assert.equal(viaOpen.closed, true);
-    assert.equal(viaJoin.closed, true);
-    assert.equal(exists(owner.name), true);
-    assert.equal(owner.buf[3], 33);
-  } finally {
-    owner.close();
-    owner.unlink();
+  using owner = SharedMemory.create({ name: uniqueName("scope_owner"), size: 64 });
+  let viaOpen: SharedMemory, viaJoin: SharedMemory;
+  {
+    using scope = new SharedMemoryScope();
+    viaOpen = scope.open(owner.name);
+    viaJoin = scope.openOrCreate(owner.name, { size: 64 });
+    assert.equal(viaJoin.created, false);
+    viaOpen.buf[3] = 33;
   }
+  assert.equal(viaOpen.closed, true);
+  assert.equal(viaJoin.closed, true);
+  assert.equal(exists(owner.name), true);
+  assert.equal(owner.buf[3], 33);
 });
 
 test("adopt owns what has unlink() and was created here; created === false is only closed", () => {
@@ -113,39 +108,25 @@ test("adopt owns what has unlink() and was created here; created === false is on
 
 test("a segment re-created under the same name by someone else is not unlinked", () => {
   const name = uniqueName("scope_successor");
-  const scope = new SharedMemoryScope();
-  let successor: SharedMemory | undefined;
-  try {
-    const mine = scope.create({ name, size: 64 });
-    mine.unlink(); // someone removes it...
-    successor = SharedMemory.create({ name, size: 128 }); // ...and makes a new one of that name
-    scope.dispose();
-    assert.equal(exists(name), process.platform === "linux", "Linux tells the two apart by inode");
-  } finally {
-    scope.dispose();
-    successor?.close();
-    removeIfThere(name);
-  }
+  using scope = new SharedMemoryScope();
+  const mine = scope.create({ name, size: 64 });
+  mine.unlink(); // someone removes it...
+  using _successor = SharedMemory.create({ name, size: 128 }); // ...and makes a new one of that name
+  scope.dispose();
+  assert.equal(exists(name), process.platform === "linux", "Linux tells the two apart by inode");
 });
 
 test("a scope owns System V segments too: removed at the end, attached ones left", () => {
-  if (process.platform !== "linux") return;
-  const scope = new SharedMemoryScope({ signals: false });
-  const owner = SharedMemory.create({ backend: "sysv", size: 256 });
-  try {
-    const mine = scope.create({ backend: "sysv", size: 512 });
-    const guest = scope.open({ backend: "sysv", id: owner.stat().id });
-    assert.equal(mine.stat().attachCount, 1);
-    scope.dispose();
-    assert.throws(() => mine.stat(), NotFoundError);
-    assert.equal(guest.closed, true);
-    assert.equal(owner.stat().attachCount, 1, "the owner's segment is still there, attached once");
-  } finally {
-    scope.dispose();
-    owner.close();
-    owner.unlink();
-  }
-});
+  using scope = new SharedMemoryScope({ signals: false });
+  using owner = SharedMemory.create({ backend: "sysv", size: 256 });
+  const mine = scope.create({ backend: "sysv", size: 512 });
+  const guest = scope.open({ backend: "sysv", id: owner.stat().id });
+  assert.equal(mine.stat().attachCount, 1);
+  scope.dispose();
+  assert.throws(() => mine.stat(), NotFoundError);
+  assert.equal(guest.closed, true);
+  assert.equal(owner.stat().attachCount, 1, "the owner's segment is still there, attached once");
+}, { skip: process.platform === "linux" ? false : "System V shared memory is tested on Linux" });
 
 test("errors from several resources are gathered after every resource was tried", () => {
   const scope = new SharedMemoryScope({ signals: false });
@@ -168,8 +149,9 @@ test("errors from several resources are gathered after every resource was tried"
 
 test("leakedSegments lists created segments this process has not unlinked", () => {
   enableLeakReport({ quietWhenClean: true, write: () => {} });
-  const shm = SharedMemory.create({ name: uniqueName("scope_leak"), size: 64 });
-  try {
+  const name = uniqueName("scope_leak");
+  {
+    using shm = SharedMemory.create({ name, size: 64 });
     const leak = leakedSegments().find((s) => s.name === shm.name);
     assert.ok(leak);
     assert.equal(leak.size, 64);
@@ -177,39 +159,31 @@ test("leakedSegments lists created segments this process has not unlinked", () =
     assert.match(leak.stack, /scope_test\.ts/);
     shm.close();
     assert.equal(leakedSegments().find((s) => s.name === shm.name)?.closed, true);
-  } finally {
-    shm.close();
-    shm.unlink();
   }
-  assert.equal(leakedSegments().some((s) => s.name === shm.name), false);
+  assert.equal(leakedSegments().some((s) => s.name === name), false, "unlinked at the end of the block");
 });
 
 // --- Whole processes: the life cycle at exit, on a crash, on signals -------------------------
 
 for (const rt of BOTH) {
   test(`${rt}: a process that attached through a scope never unlinks, on exit or SIGTERM (gh-82300)`, async () => {
-    const owner = SharedMemory.create({ name: uniqueName("scope_82300"), size: 4096 });
-    try {
-      for (const how of ["attach", "openOrCreate"]) {
-        const exited = await run(tsCommand(rt, CHILD, [how, owner.name, "exit"]));
-        assert.equal(exited.code, 0, exited.stderr);
-        assert.match(exited.stdout, /ready created=false/);
-        assert.equal(exists(owner.name), true, `${how} + exit must leave the segment`);
+    using owner = SharedMemory.create({ name: uniqueName("scope_82300"), size: 4096 });
+    for (const how of ["attach", "openOrCreate"]) {
+      const exited = await run(tsCommand(rt, CHILD, [how, owner.name, "exit"]));
+      assert.equal(exited.code, 0, exited.stderr);
+      assert.match(exited.stdout, /ready created=false/);
+      assert.equal(exists(owner.name), true, `${how} + exit must leave the segment`);
 
-        for (const signal of ["SIGTERM", "SIGINT"] as const) {
-          const child = start(tsCommand(rt, CHILD, [how, owner.name, "wait"]));
-          await child.waitFor(/^ready/);
-          process.kill(child.pid, signal); // not child.kill(): under Deno it reports the signal it sent
-          const r = await child.done;
-          assert.equal(r.signal, signal, `${how}: ends by ${signal} as it would have: ${JSON.stringify(r)}`);
-          assert.equal(exists(owner.name), true, `${how} + ${signal} must leave the segment`);
-        }
+      for (const signal of ["SIGTERM", "SIGINT"] as const) {
+        const child = start(tsCommand(rt, CHILD, [how, owner.name, "wait"]));
+        await child.waitFor(/^ready/);
+        process.kill(child.pid, signal); // not child.kill(): under Deno it reports the signal it sent
+        const r = await child.done;
+        assert.equal(r.signal, signal, `${how}: ends by ${signal} as it would have: ${JSON.stringify(r)}`);
+        assert.equal(exists(owner.name), true, `${how} + ${signal} must leave the segment`);
       }
-      assert.equal(owner.buf[1], 0x5a, "the children did write to it");
-    } finally {
-      owner.close();
-      owner.unlink();
     }
+    assert.equal(owner.buf[1], 0x5a, "the children did write to it");
   });
 
   test(`${rt}: what a scope created is unlinked at exit, on an uncaught error and on signals`, async () => {
@@ -281,21 +255,16 @@ for (const rt of BOTH) {
 }
 
 test("control: Python 3.8-3.12 does unlink a segment it merely attached to (gh-82300)", async () => {
-  const owner = SharedMemory.create({ name: uniqueName("scope_py"), size: 64 });
-  try {
-    const r = await run([
-      "python3",
-      "-c",
-      "import sys; from multiprocessing import shared_memory as s; m = s.SharedMemory(sys.argv[1]); m.close()",
-      owner.name,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    // The same check the tests above make, failing for Python: it proves those checks can fail.
-    assert.equal(existsSync(`/dev/shm/${owner.name}`), false);
-  } finally {
-    owner.close();
-    removeIfThere(owner.name);
-  }
+  using owner = SharedMemory.create({ name: uniqueName("scope_py"), size: 64 });
+  const r = await run([
+    "python3",
+    "-c",
+    "import sys; from multiprocessing import shared_memory as s; m = s.SharedMemory(sys.argv[1]); m.close()",
+    owner.name,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  // The same check the tests above make, failing for Python: it proves those checks can fail.
+  assert.equal(existsSync(`/dev/shm/${owner.name}`), false);
 }, {
   skip: !hasCommand("python3") || process.platform !== "linux"
     ? "needs python3 on Linux"
