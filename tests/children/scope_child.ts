@@ -3,7 +3,8 @@
 import process from "node:process";
 import { enableLeakReport, SharedMemory, SharedMemoryScope } from "../../mod.ts";
 
-const [how, name, end] = process.argv.slice(2);
+const [how, name = "", end] = process.argv.slice(2);
+if (!name) throw new Error("usage: scope_child.ts <how> <name> <end>");
 
 if (how === "leak") {
   if (end !== "env") enableLeakReport();
