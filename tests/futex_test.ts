@@ -25,119 +25,93 @@ function segment(): SharedMemory {
 }
 
 test("a wait returns not-equal at once, times out, and a wake with nobody waiting wakes 0", async () => {
-  const shm = segment();
-  try {
-    assert.equal(futexWaitSync(shm, 0, 1), "not-equal");
-    assert.equal(await futexWaitAsync(shm, 0, 1), "not-equal");
-    assert.equal(futexWaitSync(shm, 0, 0, 20), "timed-out");
-    assert.equal(await futexWaitAsync(shm, 0, 0, 20), "timed-out");
-    assert.equal(futexWaitSync(shm, 4, 0, 0), "timed-out");
-    assert.equal(futexWake(shm, 0), 0);
-    assert.equal(futexWake(shm, 0, 1), 0);
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = segment();
+  assert.equal(futexWaitSync(shm, 0, 1), "not-equal");
+  assert.equal(await futexWaitAsync(shm, 0, 1), "not-equal");
+  assert.equal(futexWaitSync(shm, 0, 0, 20), "timed-out");
+  assert.equal(await futexWaitAsync(shm, 0, 0, 20), "timed-out");
+  assert.equal(futexWaitSync(shm, 4, 0, 0), "timed-out");
+  assert.equal(futexWake(shm, 0), 0);
+  assert.equal(futexWake(shm, 0, 1), 0);
 });
 
 test("bad offsets, timeouts and counts are RangeErrors", async () => {
-  const shm = segment();
-  try {
-    assert.throws(() => futexWaitSync(shm, 2, 0, 1), RangeError);
-    assert.throws(() => futexWaitSync(shm, 4096, 0, 1), RangeError);
-    assert.throws(() => futexWaitSync(shm, 0, 0, -1), RangeError);
-    await assert.rejects(futexWaitAsync(shm, -4, 0, 1), RangeError);
-    assert.throws(() => futexWake(shm, 0, -1), RangeError);
-    assert.throws(() => futexWake(shm, 6), RangeError);
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = segment();
+  assert.throws(() => futexWaitSync(shm, 2, 0, 1), RangeError);
+  assert.throws(() => futexWaitSync(shm, 4096, 0, 1), RangeError);
+  assert.throws(() => futexWaitSync(shm, 0, 0, -1), RangeError);
+  await assert.rejects(futexWaitAsync(shm, -4, 0, 1), RangeError);
+  assert.throws(() => futexWake(shm, 0, -1), RangeError);
+  assert.throws(() => futexWake(shm, 6), RangeError);
 });
 
 test("an async wait keeps timers firing and is woken by a write plus wake in this process", async () => {
-  const shm = segment();
-  try {
-    const word = shm.view(Int32Array, 0, 1);
-    let ticks = 0;
-    const timer = setInterval(() => {
-      if (++ticks === 5) {
-        Atomics.store(word, 0, 1);
-        futexWake(shm, 0);
-      }
-    }, 10);
-    try {
-      let result;
-      do result = await futexWaitAsync(shm, 0, 0, 30_000); while (Atomics.load(word, 0) === 0);
-      assert.notEqual(result, "timed-out");
-      assert.ok(ticks >= 5);
-    } finally {
-      clearInterval(timer);
+  using shm = segment();
+  const word = shm.view(Int32Array, 0, 1);
+  let ticks = 0;
+  const timer = setInterval(() => {
+    if (++ticks === 5) {
+      Atomics.store(word, 0, 1);
+      futexWake(shm, 0);
     }
+  }, 10);
+  try {
+    let result;
+    do result = await futexWaitAsync(shm, 0, 0, 30_000); while (Atomics.load(word, 0) === 0);
+    assert.notEqual(result, "timed-out");
+    assert.ok(ticks >= 5);
   } finally {
-    shm.close();
-    shm.unlink();
+    clearInterval(timer);
   }
 });
 
 test("closing the segment ends the async waits asleep on it at once, with a TypeError", async () => {
-  const shm = segment();
-  const other = SharedMemory.open(shm.name);
-  try {
-    new Mutex(other, 32).lockSync(); // held through the other handle: the lock below waits
-    const settled: string[] = [];
-    const track = (what: string, p: Promise<unknown>) =>
-      p.then(
-        () => settled.push(`${what}: resolved`),
-        (e) => settled.push(`${what}: ${(e as Error).name}`),
-      );
-    const all = Promise.all([
-      track("futex", futexWaitAsync(shm, 0, 0)),
-      track("semaphore", new Semaphore(shm, 16).acquire()),
-      track("mutex", new Mutex(shm, 32).lock()),
-      track("barrier", new Barrier(shm, 64, 2).wait()),
-    ]);
-    await new Promise((r) => setTimeout(r, 150)); // all four asleep now
-    assert.deepEqual(settled, []);
-    const t0 = performance.now();
-    shm.close();
-    await all;
-    const took = performance.now() - t0;
-    assert.deepEqual(settled.sort(), [
-      "barrier: TypeError",
-      "futex: TypeError",
-      "mutex: TypeError",
-      "semaphore: TypeError",
-    ]);
-    assert.ok(took < 500, `settled ${took.toFixed(0)} ms after close`);
-    // The threads that slept for them were woken by close, not left asleep in the kernel.
-    for (const offset of [0, 16, 32, 64]) assert.equal(futexWake(other, offset), 0, `word @${offset}`);
-    // And waits keep working afterwards.
-    assert.equal(await futexWaitAsync(other, 0, 0, 20), "timed-out");
-  } finally {
-    shm.close();
-    other.close();
-    other.unlink();
-  }
+  using shm = segment();
+  using other = SharedMemory.open(shm.name);
+  new Mutex(other, 32).lockSync(); // held through the other handle: the lock below waits
+  const settled: string[] = [];
+  const track = (what: string, p: Promise<unknown>) =>
+    p.then(
+      () => settled.push(`${what}: resolved`),
+      (e) => settled.push(`${what}: ${(e as Error).name}`),
+    );
+  const all = Promise.all([
+    track("futex", futexWaitAsync(shm, 0, 0)),
+    track("semaphore", new Semaphore(shm, 16).acquire()),
+    track("mutex", new Mutex(shm, 32).lock()),
+    track("barrier", new Barrier(shm, 64, 2).wait()),
+  ]);
+  await new Promise((r) => setTimeout(r, 150)); // all four asleep now
+  assert.deepEqual(settled, []);
+  const t0 = performance.now();
+  shm.close();
+  await all;
+  const took = performance.now() - t0;
+  assert.deepEqual(settled.sort(), [
+    "barrier: TypeError",
+    "futex: TypeError",
+    "mutex: TypeError",
+    "semaphore: TypeError",
+  ]);
+  assert.ok(took < 500, `settled ${took.toFixed(0)} ms after close`);
+  // The threads that slept for them were woken by close, not left asleep in the kernel.
+  for (const offset of [0, 16, 32, 64]) assert.equal(futexWake(other, offset), 0, `word @${offset}`);
+  // And waits keep working afterwards.
+  assert.equal(await futexWaitAsync(other, 0, 0, 20), "timed-out");
 });
 
 test("an aborted async wait rejects at once with the signal's reason", async () => {
-  const shm = segment();
-  try {
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error("stop")), 30);
-    await assert.rejects(futexWaitAsync(shm, 0, 0, undefined, controller.signal), /stop/);
-    await assert.rejects(futexWaitAsync(shm, 0, 0, 10, controller.signal), /stop/);
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = segment();
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error("stop")), 30);
+  await assert.rejects(futexWaitAsync(shm, 0, 0, undefined, controller.signal), /stop/);
+  await assert.rejects(futexWaitAsync(shm, 0, 0, 10, controller.signal), /stop/);
 });
 
 for (const rt of BOTH) {
   for (const flavour of ["sync", "async"] as const) {
     test(`a ${rt} process sleeping (${flavour}) on a word is woken by this process: the futex is shared`, async () => {
-      const shm = segment();
+      using shm = segment();
       let child: Child | undefined;
       try {
         child = start(tsCommand(rt, CHILD, ["futex-wait", shm.name, flavour]));
@@ -158,31 +132,24 @@ for (const rt of BOTH) {
         assert.match(out.stdout, /woken ok/, "the wait ended by our wake reported ok");
       } finally {
         stop(child);
-        shm.close();
-        shm.unlink();
       }
     });
   }
 
   test(`a ${rt} process wakes a waiter in this process`, async () => {
-    const shm = segment();
-    try {
-      const child = start(tsCommand(rt, CHILD, ["futex-wake", shm.name, "300"]));
-      const word = shm.view(Int32Array, 0, 1);
-      let result;
-      do result = await futexWaitAsync(shm, 0, 0, 30_000); while (Atomics.load(word, 0) === 0);
-      assert.notEqual(result, "timed-out");
-      const out = await child.done;
-      assert.equal(out.code, 0, out.stderr);
-    } finally {
-      shm.close();
-      shm.unlink();
-    }
+    using shm = segment();
+    const child = start(tsCommand(rt, CHILD, ["futex-wake", shm.name, "300"]));
+    const word = shm.view(Int32Array, 0, 1);
+    let result;
+    do result = await futexWaitAsync(shm, 0, 0, 30_000); while (Atomics.load(word, 0) === 0);
+    assert.notEqual(result, "timed-out");
+    const out = await child.done;
+    assert.equal(out.code, 0, out.stderr);
   });
 }
 
 test("the polling fallback (what Windows uses) waits, times out and sees changes without a wake", async () => {
-  const shm = segment();
+  using shm = segment();
   usePollingFallback(true);
   try {
     const word = shm.view(Int32Array, 0, 1);
@@ -204,30 +171,23 @@ test("the polling fallback (what Windows uses) waits, times out and sees changes
     assert.equal(m.locked, false);
   } finally {
     usePollingFallback(false);
-    shm.close();
-    shm.unlink();
   }
 });
 
 test("an async wait longer than one thread sleep (1 s) ends only when woken or at its own timeout", async () => {
-  const shm = segment();
-  try {
-    const word = shm.view(Int32Array, 0, 1);
-    let t0 = performance.now();
-    assert.equal(await futexWaitAsync(shm, 0, 0, 1300), "timed-out");
-    const took = performance.now() - t0;
-    assert.ok(took >= 1290, `a 1300 ms wait is not cut short at the 1 s slice (${took.toFixed(0)} ms)`);
-    setTimeout(() => {
-      Atomics.store(word, 0, 1);
-      futexWake(shm, 0);
-    }, 1300);
-    t0 = performance.now();
-    assert.equal(await futexWaitAsync(shm, 0, 0), "ok");
-    assert.ok(performance.now() - t0 >= 1290, "an untimed wait sleeps on past the slice until woken");
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = segment();
+  const word = shm.view(Int32Array, 0, 1);
+  let t0 = performance.now();
+  assert.equal(await futexWaitAsync(shm, 0, 0, 1300), "timed-out");
+  const took = performance.now() - t0;
+  assert.ok(took >= 1290, `a 1300 ms wait is not cut short at the 1 s slice (${took.toFixed(0)} ms)`);
+  setTimeout(() => {
+    Atomics.store(word, 0, 1);
+    futexWake(shm, 0);
+  }, 1300);
+  t0 = performance.now();
+  assert.equal(await futexWaitAsync(shm, 0, 0), "ok");
+  assert.ok(performance.now() - t0 >= 1290, "an untimed wait sleeps on past the slice until woken");
 });
 
 test("an owner id no live thread can have is dead without a probe (0 would probe this process)", () => {
