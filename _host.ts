@@ -43,7 +43,12 @@ interface ProcessHost {
   exit(code: number): never;
 }
 
-const g = globalThis as unknown as { Deno?: DenoHost; process?: ProcessHost };
+const g = globalThis as unknown as {
+  Deno?: DenoHost;
+  process?: ProcessHost;
+  /** The window-like global events Deno fires (`unload`, `error`, `unhandledrejection`). */
+  addEventListener(type: string, listener: (event: Event) => void): void;
+};
 const deno: DenoHost | undefined = runtime === "deno" ? g.Deno : undefined;
 
 /** Node's `process`; under Deno only for what Deno has no API of its own for (listener counts). */
@@ -164,7 +169,7 @@ export function raiseSignal(signal: SignalName): void {
  * listeners never keep the process alive.
  */
 export function addExitListener(listener: () => void): void {
-  if (deno) globalThis.addEventListener("unload", listener);
+  if (deno) g.addEventListener("unload", listener);
   else proc()!.on("exit", listener);
 }
 
@@ -178,8 +183,8 @@ export function addUncaughtErrorListener(listener: () => void): void {
   const onEvent = (event: Event) => {
     if (!event.defaultPrevented) listener();
   };
-  globalThis.addEventListener("error", onEvent);
-  globalThis.addEventListener("unhandledrejection", onEvent);
+  g.addEventListener("error", onEvent);
+  g.addEventListener("unhandledrejection", onEvent);
 }
 
 // ---- Async waits -----------------------------------------------------------------------------------
