@@ -47,6 +47,8 @@ interface Encoded {
   /** The bytes of a str/bytes item, or the value of any other item. */
   bytes?: Uint8Array;
   value?: number | bigint | boolean | null;
+  /** The slot size chosen for a str/bytes item at creation. */
+  room?: number;
 }
 
 /** Where an item is and how it is stored, as checked by `#slot`. */
@@ -86,6 +88,13 @@ function encode(value: unknown, action: string): Encoded {
 }
 
 /** The slot size Python gives a str/bytes item of `length` bytes: the next multiple of 8 above it. */
+/** Python's len() of a str: its code points (a UTF-16 surrogate pair is one). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 function slotSize(length: number): number {
   return ALIGN * (Math.floor(length / ALIGN) + 1);
 }
@@ -169,8 +178,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   /**
    * Creates a segment holding `values`, laid out as Python's `ShareableList(values)` would be.
    *
-   * Strings get a slot sized by their UTF-8 byte length (Python 3.11 sizes by characters, which
-   * loses bytes of multi-byte text, gh-145261; Python reads lists made here correctly either way).
+   * Strings get the slot Python gives them (sized by characters) whenever their UTF-8 bytes fit in
+   * it, so the list is byte for byte what Python would make; where they do not (Python would cut
+   * multi-byte text, gh-145261), the slot is sized by bytes instead, which Python reads correctly.
    *
    * @throws {TypeError} for a value of another type
    * @throws {RangeError} for a bigint outside int64, or a string or bytes over 9,999,991 bytes
@@ -201,7 +211,10 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const items = [...values].map((v, i) => {
       const e = encode(v, `${action}: item ${i}`);
       if (e.bytes) {
-        const size = slotSize(e.bytes.length);
+        // Python's room for a str counts characters (code points); keep it whenever the UTF-8
+        // bytes fit, so the layout is Python's own, and size by bytes only where Python would cut.
+        const python = typeof v === "string" ? slotSize(codePoints(v)) : slotSize(e.bytes.length);
+        const size = e.bytes.length <= python ? python : slotSize(e.bytes.length);
         if (size > MAX_SLOT) {
           throw new RangeError(
             `Cannot ${action}: item ${i} is ${e.bytes.length} bytes long; Python's format field ` +
@@ -209,14 +222,13 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
           );
         }
         e.format = `${size}s`;
+        e.room = size;
       }
       return e;
     });
     const n = items.length;
     const offsets = [0];
-    for (const e of items) {
-      offsets.push(offsets[offsets.length - 1]! + (e.bytes ? slotSize(e.bytes.length) : 8));
-    }
+    for (const e of items) offsets.push(offsets[offsets.length - 1]! + (e.room ?? 8));
     const size = 8 + 8 * (n + 1) + offsets[n]! + 8 * n + n;
     const shm = SharedMemory.create({ name: options.name, size });
     try {
@@ -300,6 +312,14 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   /** The number of items, fixed at creation. */
   get length(): number {
     return this.#length;
+  }
+
+  /**
+   * Whether this handle created the list (`false` for one attached with `open`): a
+   * `SharedMemoryScope` that adopts the list unlinks it only then.
+   */
+  get created(): boolean {
+    return this.#shm.created;
   }
 
   /** True once `close()` has been called. */

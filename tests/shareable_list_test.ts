@@ -545,3 +545,19 @@ test("creating a list under a taken name fails and leaves the other segment alon
   assert.equal(again.buf[0], 42);
   assert.equal(again.size, 64);
 });
+
+test(
+  "strings get Python's own slot whenever their bytes fit it, so the layout is byte for byte Python's",
+  async () => {
+    // Python sizes a str slot by characters: 8 * (len // 8 + 1).
+    const texts = ["encodés", "éééé", "日本", "12345678", "", "ab", "ɑ".repeat(7)];
+    using l = ShareableList.create(texts);
+    assert.equal(l.format, "8s8s8s16s8s8s16s"); // "ɑ" x 7: 7 characters, 14 bytes: by bytes
+    assert.deepEqual([...l], texts);
+    const fits = texts.slice(0, 6);
+    using m = ShareableList.create(fits);
+    const py = await python(["replay"], { values: fits.map(str), ops: [] });
+    assert.equal(hex(m.shm.buf), py.hex);
+  },
+  { skip: noPython },
+);
