@@ -22,7 +22,7 @@ export function parseArgs(
 ): Parsed {
   const parsed: Parsed = { words: [], values: new Map(), flags: new Set() };
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    const arg = args[i]!;
     if (arg === "--") {
       parsed.words.push(...args.slice(i + 1));
       break;
@@ -87,7 +87,7 @@ export function parseSize(text: string): number {
 export function parseMode(text: string): number {
   const m = /^(?:0o|0)?([0-7]{1,3})$/i.exec(text.trim());
   if (!m) throw new UsageError(`mode must be octal permission bits such as 0o600, got "${text}"`);
-  return parseInt(m[1], 8);
+  return parseInt(m[1]!, 8);
 }
 
 /** A System V key: decimal (may be negative, as key_t is signed) or `0x` hex as `ipcs` prints it. */
@@ -107,9 +107,9 @@ export function table(
   rows: readonly string[][],
   right: ReadonlySet<number>,
 ): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
   const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
 

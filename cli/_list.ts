@@ -67,7 +67,7 @@ export function userName(uid: number): string {
     try {
       for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
         const f = line.split(":");
-        if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]);
+        if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]!);
       }
     } catch (error) {
       if (isDenoPermissionError(error)) throw error;
@@ -197,7 +197,7 @@ export function listSysv(): SegmentInfo[] {
       key: keyHex(key),
       id,
       size: get("size"),
-      mode: octal(parseInt(f[col("perms")], 8)),
+      mode: octal(parseInt(f[col("perms")] ?? "", 8)),
       owner: userName(uid),
       uid,
       attached: get("nattch"),

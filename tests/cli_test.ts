@@ -44,7 +44,7 @@ function removeIfThere(name: string): void {
 
 /** Key of a fresh System V segment nobody else uses: random, never 0 (IPC_PRIVATE). */
 function randomKey(): number {
-  return (crypto.getRandomValues(new Uint32Array(1))[0] | 0x1000) | 0;
+  return (crypto.getRandomValues(new Uint32Array(1))[0]! | 0x1000) | 0;
 }
 
 for (const rt of BOTH) {
@@ -497,6 +497,30 @@ test(
       /Deno permissions: ls and info read \/dev\/shm and \/proc, which Deno opens only with -A/,
     );
     assert.match(help.stdout, /dump, create and rm call the C library and need --allow-ffi/);
+  },
+  { skip: linuxOnly },
+);
+
+test(
+  "the tool runs as `shm`: cli/shm.ts is a Bun executable (package.json bin), deno install makes one",
+  async () => {
+    const path = `${ROOT}/node_modules/.bin:${process.env.PATH ?? ""}`;
+    const bun = await run([`${ROOT}/cli/shm.ts`, "--help"], { env: { PATH: path } });
+    assert.equal(bun.code, 0, bun.stderr);
+    assert.match(bun.stdout, /^Usage:/m);
+    const root = mkdtempSync(`${tmpdir()}/shm-deno-install-`);
+    try {
+      const installed = await run(
+        [RUNTIMES.deno, "install", "-g", "-A", "--root", root, "-n", "shm", `${ROOT}/cli/mod.ts`],
+        { env: { PATH: path } },
+      );
+      assert.equal(installed.code, 0, installed.stderr);
+      const deno = await run([`${root}/bin/shm`, "ls", "--json"], { env: { PATH: path } });
+      assert.equal(deno.code, 0, deno.stderr);
+      assert.ok(Array.isArray(JSON.parse(deno.stdout)));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   },
   { skip: linuxOnly },
 );

@@ -75,7 +75,7 @@ function pyRepr(v: number): string {
 function assertSame(actual: ShareableValue[], expected: Typed[]): void {
   assert.equal(actual.length, expected.length);
   actual.forEach((v, i) => {
-    const e = toJs(expected[i]);
+    const e = toJs(expected[i]!);
     if (typeof e === "number" && Number.isNaN(e)) assert.ok(Number.isNaN(v), `item ${i}: ${String(v)}`);
     else assert.deepEqual(v, e, `item ${i}`);
   });
