@@ -341,7 +341,16 @@ function resolve<T>(target: Target, use: (t: Target) => T): T {
     return use(target);
   } catch (error) {
     if (!(error instanceof NotFoundError) || !target.sysv) throw error;
-    return use(target.sysv);
+    try {
+      return use(target.sysv);
+    } catch (second) {
+      if (!(second instanceof NotFoundError)) throw second;
+      throw new NotFoundError(
+        `Cannot find the segment: no POSIX shared memory segment named ${target.label} and no System V ` +
+          `shared memory segment with ${target.sysv.label}`,
+        { code: "ENOENT", errno: 2, syscall: second.syscall, segment: target.posix! },
+      );
+    }
   }
 }
 
@@ -458,7 +467,8 @@ interface Source extends Disposable {
 }
 
 function openSource(target: Target): Source {
-  if (target.kind === "posix" && os !== "windows") {
+  // Linux: pread on the descriptor. macOS shm descriptors cannot be read(2): a read-only mapping.
+  if (target.kind === "posix" && os === "linux") {
     const reader = new SegmentReader(target.posix!);
     return {
       name: reader.name,

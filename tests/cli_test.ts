@@ -205,6 +205,12 @@ for (const rt of BOTH) {
       [["rm", name], 1, /Cannot unlink shared memory segment .*ENOENT from shm_unlink/],
       [["rm", "--id", "2147483000"], 1, /Cannot remove System V segment shmid 2147483000/],
       [["rm", "--key", "0x7ffffffe"], 1, /key 0x7ffffffe/],
+      [
+        ["info", "0x7ffffff1"],
+        1,
+        /no POSIX shared memory segment named "0x7ffffff1" and no System V .* key 0x7ffffff1/,
+      ],
+      [["dump", "shmid 2147483000"], 1, /no System V shared memory segment with shmid 2147483000/],
       [[], 2, /^$/],
       [["frobnicate"], 2, /unknown command "frobnicate"\nRun "shm --help" for usage\./],
       [["ls", "--colour"], 2, /unknown option --colour/],
