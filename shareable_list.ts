@@ -35,6 +35,9 @@ const MAX_SLOT = 9_999_992;
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 
+/** Only this module may construct a ShareableList (`new` from outside is refused with a clear error). */
+const TOKEN = Symbol("ShareableList");
+
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -44,6 +47,20 @@ interface Encoded {
   /** The bytes of a str/bytes item, or the value of any other item. */
   bytes?: Uint8Array;
   value?: number | bigint | boolean | null;
+  /** The slot size chosen for a str/bytes item at creation. */
+  room?: number;
+}
+
+/** Where an item is and how it is stored, as checked by `#slot`. */
+interface Slot {
+  format: string;
+  code: number;
+  /** Byte offset of the item in the segment. */
+  at: number;
+  /** Bytes its format packs: 8, or N for "Ns". */
+  width: number;
+  /** Bytes between its offset and the next item's. */
+  room: number;
 }
 
 /** How the value is stored, by the rules of Python's `ShareableList.__setitem__`. */
@@ -71,6 +88,13 @@ function encode(value: unknown, action: string): Encoded {
 }
 
 /** The slot size Python gives a str/bytes item of `length` bytes: the next multiple of 8 above it. */
+/** Python's len() of a str: its code points (a UTF-16 surrogate pair is one). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 function slotSize(length: number): number {
   return ALIGN * (Math.floor(length / ALIGN) + 1);
 }
@@ -135,12 +159,17 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   readonly #dv: DataView;
   readonly #u8: Uint8Array;
 
-  private constructor(shm: SharedMemory, length: number, offsets: number[]) {
+  private constructor(token: symbol, shm: SharedMemory, length: number, offsets: number[]) {
+    if (token !== TOKEN) {
+      throw new TypeError(
+        "Cannot construct a ShareableList with new: use ShareableList.create(values) or ShareableList.open(name)",
+      );
+    }
     this.#shm = shm;
     this.#length = length;
     this.#offsets = offsets;
     this.#dataStart = (length + 2) * 8;
-    this.#formatsStart = this.#dataStart + offsets[length];
+    this.#formatsStart = this.#dataStart + offsets[length]!;
     this.#codesStart = this.#formatsStart + length * 8;
     this.#u8 = shm.buf;
     this.#dv = new DataView(this.#u8.buffer, this.#u8.byteOffset, this.#u8.byteLength);
@@ -149,8 +178,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   /**
    * Creates a segment holding `values`, laid out as Python's `ShareableList(values)` would be.
    *
-   * Strings get a slot sized by their UTF-8 byte length (Python 3.11 sizes by characters, which
-   * loses bytes of multi-byte text, gh-145261; Python reads lists made here correctly either way).
+   * Strings get the slot Python gives them (sized by characters) whenever their UTF-8 bytes fit in
+   * it, so the list is byte for byte what Python would make; where they do not (Python would cut
+   * multi-byte text, gh-145261), the slot is sized by bytes instead, which Python reads correctly.
    *
    * @throws {TypeError} for a value of another type
    * @throws {RangeError} for a bigint outside int64, or a string or bytes over 9,999,991 bytes
@@ -163,10 +193,17 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    * console.log(l.name, l.get(1)); // my_list 1
    * ```
    */
-  static create(values: Iterable<ShareableValue>, options: ShareableListOptions = {}): ShareableList {
+  static create(values: Iterable<ShareableValue> = [], options: ShareableListOptions = {}): ShareableList {
     const action = "create ShareableList";
-    if (values === null || typeof values !== "object" || !(Symbol.iterator in values)) {
-      throw new TypeError(`Cannot ${action}: values must be an iterable, got ${describe(values)}`);
+    // Any iterable, as Python's ShareableList(sequence): a string gives its characters.
+    if (
+      values === null || values === undefined ||
+      typeof (values as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot ${action}: values must be iterable (an array, a string, a Set, another ShareableList…), ` +
+          `got ${describe(values)}`,
+      );
     }
     if (options === null || typeof options !== "object") {
       throw new TypeError(`Cannot ${action}: options must be an object, got ${describe(options)}`);
@@ -174,7 +211,10 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const items = [...values].map((v, i) => {
       const e = encode(v, `${action}: item ${i}`);
       if (e.bytes) {
-        const size = slotSize(e.bytes.length);
+        // Python's room for a str counts characters (code points); keep it whenever the UTF-8
+        // bytes fit, so the layout is Python's own, and size by bytes only where Python would cut.
+        const python = typeof v === "string" ? slotSize(codePoints(v)) : slotSize(e.bytes.length);
+        const size = e.bytes.length <= python ? python : slotSize(e.bytes.length);
         if (size > MAX_SLOT) {
           throw new RangeError(
             `Cannot ${action}: item ${i} is ${e.bytes.length} bytes long; Python's format field ` +
@@ -182,26 +222,25 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
           );
         }
         e.format = `${size}s`;
+        e.room = size;
       }
       return e;
     });
     const n = items.length;
     const offsets = [0];
-    for (const e of items) {
-      offsets.push(offsets[offsets.length - 1] + (e.bytes ? slotSize(e.bytes.length) : 8));
-    }
-    const size = 8 + 8 * (n + 1) + offsets[n] + 8 * n + n;
+    for (const e of items) offsets.push(offsets[offsets.length - 1]! + (e.room ?? 8));
+    const size = 8 + 8 * (n + 1) + offsets[n]! + 8 * n + n;
     const shm = SharedMemory.create({ name: options.name, size });
     try {
       const dv = new DataView(shm.buf.buffer, shm.buf.byteOffset, size);
       dv.setBigInt64(0, BigInt(n), true);
-      for (let i = 0; i <= n; i++) dv.setBigInt64(8 + 8 * i, BigInt(offsets[i]), true);
-      const list = new ShareableList(shm, n, offsets);
+      for (let i = 0; i <= n; i++) dv.setBigInt64(8 + 8 * i, BigInt(offsets[i]!), true);
+      const list = new ShareableList(TOKEN, shm, n, offsets);
       items.forEach((e, i) => list.#write(i, e, e.format));
       return list;
     } catch (error) {
-      shm.close();
-      shm.unlink();
+      // Made here and failed: remove it (dispose checks the name still refers to this segment).
+      shm[Symbol.dispose]();
       throw error;
     }
   }
@@ -249,10 +288,10 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
         offsets.push(Number(o));
         previous = o;
       }
-      const need = (n + 2) * 8 + offsets[n] + 9 * n;
+      const need = (n + 2) * 8 + offsets[n]! + 9 * n;
       if (need > size) throw bad(`its ${n} items need ${need} bytes and it has ${size}`);
-      const list = new ShareableList(shm, n, offsets);
-      for (let i = 0; i < n; i++) list.#read(i, "open ShareableList", false);
+      const list = new ShareableList(TOKEN, shm, n, offsets);
+      for (let i = 0; i < n; i++) list.#slot(i, "open");
       return list;
     } catch (error) {
       shm.close();
@@ -275,9 +314,63 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     return this.#length;
   }
 
+  /**
+   * Whether this handle created the list (`false` for one attached with `open`): a
+   * `SharedMemoryScope` that adopts the list unlinks it only then.
+   */
+  get created(): boolean {
+    return this.#shm.created;
+  }
+
   /** True once `close()` has been called. */
   get closed(): boolean {
     return this.#shm.closed;
+  }
+
+  /**
+   * The struct formats of every item, joined, as Python's `ShareableList.format`
+   * (`"q"`, `"d"`, `"xxxxxxx?"`, `"xxxxxx?x"` or `"Ns"` each).
+   *
+   * @throws {TypeError} once closed, or when an item's format in the segment is corrupt
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create(["howdy", 42, null]);
+   * console.log(l.format); // 8sqxxxxxx?x
+   * ```
+   */
+  get format(): string {
+    this.#live("read the format of ShareableList");
+    let format = "";
+    for (let i = 0; i < this.#length; i++) format += this.#slot(i, "read the format of").format;
+    return format;
+  }
+
+  /**
+   * The items and the segment's name, as Python's `repr()` of a ShareableList shows them.
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "@x/shm";
+   *
+   * using l = ShareableList.create(["a", 1n, new Uint8Array([1])], { name: "shown" });
+   * console.log(String(l)); // ShareableList(["a", 1, Uint8Array [1]], name="shown")
+   * ```
+   */
+  toString(): string {
+    if (this.closed) return `ShareableList(closed, name=${JSON.stringify(this.name)})`;
+    const items = [...this].map((v) =>
+      typeof v === "string"
+        ? JSON.stringify(v)
+        : typeof v === "bigint"
+        ? `${v}n`
+        : v instanceof Uint8Array
+        ? `Uint8Array [${v.join(", ")}]`
+        : String(v)
+    );
+    return `ShareableList([${items.join(", ")}], name=${JSON.stringify(this.name)})`;
   }
 
   /**
@@ -295,7 +388,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    * ```
    */
   get(index: number): ShareableValue {
-    return this.#read(this.#index(index, "read ShareableList item"), "read ShareableList item", true);
+    const action = "read ShareableList item";
+    return this.#read(this.#index(index, action), "read");
   }
 
   /**
@@ -319,17 +413,17 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   set(index: number, value: ShareableValue): void {
     const action = "write ShareableList item";
     const i = this.#index(index, action);
-    const e = encode(value, action);
+    const e = encode(value, `${action} ${i}`);
+    // The slot is checked before anything is written: a corrupt one is refused, untouched.
+    const slot = this.#slot(i, "write");
     let format = e.format;
     if (e.bytes) {
-      const room = this.#offsets[i + 1] - this.#offsets[i];
-      if (e.bytes.length > room) {
+      if (e.bytes.length > slot.room) {
         throw new RangeError(
-          `Cannot ${action} ${i}: the value is ${e.bytes.length} bytes long and the item has room for ${room}`,
+          `Cannot ${action} ${i}: the value is ${e.bytes.length} bytes long and the item has room for ${slot.room}`,
         );
       }
-      const current = this.#format(i, action);
-      format = current.endsWith("s") ? current : `${room}s`;
+      format = slot.format.endsWith("s") ? slot.format : `${slot.room}s`;
     }
     this.#write(i, e, format);
   }
@@ -421,8 +515,18 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     this.#shm[Symbol.dispose]();
   }
 
-  #index(index: number, action: string): number {
+  /** Refuses a closed list, or one whose buffer was transferred away. */
+  #live(action: string): void {
     if (this.#shm.closed) throw new TypeError(`Cannot ${action}: the ShareableList "${this.name}" is closed`);
+    if (this.#u8.byteLength === 0) {
+      throw new TypeError(
+        `Cannot ${action}: the buffer of ShareableList "${this.name}" was detached (transferred away)`,
+      );
+    }
+  }
+
+  #index(index: number, action: string): number {
+    this.#live(action);
     if (typeof index !== "number" || !Number.isInteger(index)) {
       throw new TypeError(`Cannot ${action}: the index must be an integer, got ${describe(index)}`);
     }
@@ -433,38 +537,57 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     return i;
   }
 
-  #format(i: number, action: string): string {
+  /**
+   * Where item `i` is and how it is stored, checked against everything it relies on: the count and
+   * the item's offsets still as they were when the list was opened, a format a ShareableList
+   * writes, a back-transform code that goes with it, and a width that is the item's room. A list
+   * a peer corrupted is refused here, before anything is read or written.
+   */
+  #slot(i: number, action: "open" | "read" | "write" | "read the format of"): Slot {
+    const fail = (why: string) =>
+      new TypeError(
+        action === "open"
+          ? `Cannot open ShareableList "${this.name}": item ${i}: ${why}; the segment is not a valid ShareableList`
+          : `Cannot ${action} item ${i} of ShareableList "${this.name}": ${why}; the segment is corrupt`,
+      );
+    const count = this.#dv.getBigInt64(0, true);
+    if (count !== BigInt(this.#length)) {
+      throw fail(`its item count is now ${count}, not the ${this.#length} it was opened with`);
+    }
+    const start = this.#offsets[i]!;
+    const end = this.#offsets[i + 1]!;
+    const startNow = this.#dv.getBigInt64(8 + 8 * i, true);
+    const endNow = this.#dv.getBigInt64(16 + 8 * i, true);
+    if (startNow !== BigInt(start) || endNow !== BigInt(end)) {
+      throw fail(`its offsets are now ${startNow}..${endNow}, not the ${start}..${end} it was opened with`);
+    }
+    const room = end - start;
     const at = this.#formatsStart + i * 8;
-    let end = at + 8;
-    while (end > at && this.#u8[end - 1] === 0) end--;
+    let stop = at + 8;
+    while (stop > at && this.#u8[stop - 1] === 0) stop--;
     let format = "";
-    for (let p = at; p < end; p++) format += String.fromCharCode(this.#u8[p]);
-    if (
-      format === FMT_INT || format === FMT_FLOAT || format === FMT_BOOL || format === FMT_NONE ||
-      /^[1-9][0-9]*s$/.test(format)
-    ) return format;
-    throw new TypeError(
-      `Cannot ${action} ${i} of "${this.name}": its format ${
-        JSON.stringify(format)
-      } is not one a ShareableList writes`,
-    );
+    for (let p = at; p < stop; p++) format += String.fromCharCode(this.#u8[p]!);
+    const code = this.#dv.getInt8(this.#codesStart + i);
+    const known = format === FMT_INT || format === FMT_FLOAT || format === FMT_BOOL || format === FMT_NONE ||
+      /^[1-9][0-9]*s$/.test(format);
+    if (!known) throw fail(`its format ${JSON.stringify(format)} is not one a ShareableList writes`);
+    if (code < CODE_AS_IS || code > CODE_NONE) throw fail(`its back-transform code ${code} is unknown`);
+    const text = format.endsWith("s");
+    const width = text ? Number(format.slice(0, -1)) : 8;
+    if (width !== (text ? room : Math.min(8, room))) {
+      throw fail(`its format "${format}" needs ${width} bytes and its slot in the data area has ${room}`);
+    }
+    const fits = code === CODE_NONE
+      ? format === FMT_NONE
+      : code === CODE_AS_IS
+      ? format === FMT_INT || format === FMT_FLOAT || format === FMT_BOOL
+      : text;
+    if (!fits) throw fail(`its format "${format}" does not go with back-transform code ${code}`);
+    return { format, code, at: this.#dataStart + start, width, room };
   }
 
-  #read(i: number, action: string, decode: boolean): ShareableValue {
-    const format = this.#format(i, action);
-    const code = this.#dv.getInt8(this.#codesStart + i);
-    const at = this.#dataStart + this.#offsets[i];
-    const fail = (why: string) => new TypeError(`Cannot ${action} ${i} of "${this.name}": ${why}`);
-    if (code < CODE_AS_IS || code > CODE_NONE) throw fail(`its back-transform code ${code} is unknown`);
-    const width = format.endsWith("s") ? Number(format.slice(0, -1)) : 8;
-    if (at + width > this.#formatsStart) {
-      throw fail(`its format "${format}" needs ${width} bytes and the data area ends first`);
-    }
-    if ((code === CODE_STR || code === CODE_BYTES) && !format.endsWith("s")) {
-      throw fail(`its format "${format}" does not go with back-transform code ${code}`);
-    }
-    if (!decode) return null;
-    if (code === CODE_NONE) return null;
+  #read(i: number, action: "read"): ShareableValue {
+    const { format, code, at, width } = this.#slot(i, action);
     switch (format) {
       case FMT_INT: {
         const v = this.#dv.getBigInt64(at, true);
@@ -475,21 +598,23 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
       case FMT_BOOL:
         return this.#u8[at + 7] !== 0;
       case FMT_NONE:
-        return this.#u8[at + 6] !== 0;
+        return null;
     }
     let end = at + width;
-    if (code !== CODE_AS_IS) { while (end > at && this.#u8[end - 1] === 0) end--; }
+    while (end > at && this.#u8[end - 1] === 0) end--;
     const bytes = this.#u8.slice(at, end);
     if (code !== CODE_STR) return bytes;
     try {
       return strictDecoder.decode(bytes);
     } catch {
-      throw fail("its text is not valid UTF-8");
+      throw new TypeError(
+        `Cannot ${action} item ${i} of ShareableList "${this.name}": its text is not valid UTF-8; the segment is corrupt`,
+      );
     }
   }
 
   #write(i: number, e: Encoded, format: string): void {
-    const at = this.#dataStart + this.#offsets[i];
+    const at = this.#dataStart + this.#offsets[i]!;
     // Format and code first, then the value, in Python's order.
     const f = this.#formatsStart + i * 8;
     this.#u8.fill(0, f, f + 8);
@@ -510,11 +635,11 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
         this.#u8.fill(0, at, at + 8);
         return;
     }
-    // "%ds": the bytes, cut or NUL-padded to exactly that width, as struct.pack does.
+    // "%ds": the bytes, NUL-padded to exactly that width, as struct.pack does (they always fit:
+    // set() checked them against the room, and create() sized the room for them).
     const width = Number(format.slice(0, -1));
     const bytes = e.bytes!;
-    const n = Math.min(width, bytes.length);
-    this.#u8.set(n === bytes.length ? bytes : bytes.subarray(0, n), at);
-    this.#u8.fill(0, at + n, at + width);
+    this.#u8.set(bytes, at);
+    this.#u8.fill(0, at + bytes.length, at + width);
   }
 }

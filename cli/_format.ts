@@ -22,7 +22,7 @@ export function parseArgs(
 ): Parsed {
   const parsed: Parsed = { words: [], values: new Map(), flags: new Set() };
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    const arg = args[i]!;
     if (arg === "--") {
       parsed.words.push(...args.slice(i + 1));
       break;
@@ -60,11 +60,34 @@ export function parseCount(text: string, what: string, allowSuffix: boolean): nu
   return value;
 }
 
+/**
+ * A segment size: a positive whole number of bytes, with an optional binary suffix (`K`, `M`, `G`,
+ * `T`, `P`: 1024 to 1024⁵; `KiB`, `kb` and the like too).
+ */
+export function parseSize(text: string): number {
+  const t = text.trim();
+  if (/^-/.test(t)) throw new UsageError(`SIZE must be a positive whole number of bytes, got "${text}"`);
+  const m = /^(0x[0-9a-f]+|0o[0-7]+|\d+)(?:([kmgtp])(?:i?b)?)?$/i.exec(t);
+  if (!m) {
+    throw new UsageError(
+      `SIZE must be a whole number of bytes, optionally with K, M, G, T or P (powers of 1024), got "${text}"`,
+    );
+  }
+  const value = Number(m[1]) * (m[2] ? 1024 ** ("kmgtp".indexOf(m[2].toLowerCase()) + 1) : 1);
+  if (value === 0) throw new UsageError(`size must be a positive whole number of bytes, got "${text}"`);
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(
+      `SIZE ${text} is more than ${Number.MAX_SAFE_INTEGER} bytes, the most this tool handles`,
+    );
+  }
+  return value;
+}
+
 /** Permission bits, always octal: `600`, `0600` and `0o600` are the same. */
 export function parseMode(text: string): number {
   const m = /^(?:0o|0)?([0-7]{1,3})$/i.exec(text.trim());
   if (!m) throw new UsageError(`mode must be octal permission bits such as 0o600, got "${text}"`);
-  return parseInt(m[1], 8);
+  return parseInt(m[1]!, 8);
 }
 
 /** A System V key: decimal (may be negative, as key_t is signed) or `0x` hex as `ipcs` prints it. */
@@ -84,37 +107,99 @@ export function table(
   rows: readonly string[][],
   right: ReadonlySet<number>,
 ): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
   const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
 
 /**
- * `hexdump -C` style: offset, 16 bytes in two groups of 8, printable ASCII between bars; runs of
- * identical lines collapse to `*`; a last line gives the end offset.
+ * `hexdump -C` style, fed in pieces: offset, 16 bytes in two groups of 8, printable ASCII between
+ * bars; runs of identical full lines collapse to `*` (the last line is always shown); `end()` adds
+ * a last line with the end offset. Lines go to `emit` as they are made, so a dump of any size
+ * needs memory for one piece only.
  */
-export function hexDump(bytes: Uint8Array, start: number): string {
-  const out: string[] = [];
-  let previous = "";
-  let starred = false;
-  for (let i = 0; i < bytes.length; i += 16) {
-    const row = bytes.subarray(i, Math.min(i + 16, bytes.length));
+export class HexDump {
+  readonly #emit: (lines: string[]) => void;
+  #offset: number;
+  /** Bytes of a row not yet complete (fewer than 16). */
+  #carry = new Uint8Array(16);
+  #carried = 0;
+  /** The last complete row, held back until we know whether it is the last line. */
+  #held = new Uint8Array(16);
+  #holding = false;
+  #previous = "";
+  #starred = false;
+
+  constructor(start: number, emit: (lines: string[]) => void) {
+    this.#offset = start;
+    this.#emit = emit;
+  }
+
+  /** Adds the next bytes of the dump. */
+  push(bytes: Uint8Array): void {
+    const lines: string[] = [];
+    let i = 0;
+    if (this.#carried > 0) {
+      const take = Math.min(16 - this.#carried, bytes.length);
+      this.#carry.set(bytes.subarray(0, take), this.#carried);
+      this.#carried += take;
+      i = take;
+      if (this.#carried < 16) return;
+      this.#row(this.#carry, lines);
+      this.#carried = 0;
+    }
+    for (; i + 16 <= bytes.length; i += 16) this.#row(bytes.subarray(i, i + 16), lines);
+    if (i < bytes.length) {
+      this.#carry.set(bytes.subarray(i));
+      this.#carried = bytes.length - i;
+    }
+    if (lines.length) this.#emit(lines);
+  }
+
+  /** Prints what is held back, then the end offset. */
+  end(): void {
+    const lines: string[] = [];
+    if (this.#holding) this.#print(this.#held, this.#carried > 0, lines);
+    if (this.#carried > 0) this.#print(this.#carry.subarray(0, this.#carried), false, lines);
+    lines.push(offset(this.#offset));
+    this.#emit(lines);
+  }
+
+  /** A complete row arrives: the one held before it is not the last, so it can be decided now. */
+  #row(row: Uint8Array, lines: string[]): void {
+    if (this.#holding) this.#print(this.#held, true, lines);
+    this.#held.set(row);
+    this.#holding = true;
+  }
+
+  /** Prints (or stars) one row; `collapsible` is false for the last line of the dump. */
+  #print(row: Uint8Array, collapsible: boolean, lines: string[]): void {
     const hex = Array.from(row, (b) => b.toString(16).padStart(2, "0"));
     const key = hex.join(" ");
-    if (key === previous && row.length === 16 && i + 16 < bytes.length) {
-      if (!starred) out.push("*");
-      starred = true;
-      continue;
+    const at = this.#offset;
+    this.#offset += row.length;
+    if (row === this.#held) this.#holding = false;
+    if (collapsible && row.length === 16 && key === this.#previous) {
+      if (!this.#starred) lines.push("*");
+      this.#starred = true;
+      return;
     }
-    previous = key;
-    starred = false;
+    this.#previous = key;
+    this.#starred = false;
     const left = hex.slice(0, 8).join(" ").padEnd(23);
     const right = hex.slice(8).join(" ").padEnd(23);
     const ascii = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
-    out.push(`${offset(start + i)}  ${left}  ${right}  |${ascii}|`);
+    lines.push(`${offset(at)}  ${left}  ${right}  |${ascii}|`);
   }
-  out.push(offset(start + bytes.length));
+}
+
+/** {@linkcode HexDump} of `bytes` at once, as one string. */
+export function hexDump(bytes: Uint8Array, start: number): string {
+  const out: string[] = [];
+  const dump = new HexDump(start, (lines) => out.push(...lines));
+  dump.push(bytes);
+  dump.end();
   return out.join("\n");
 }
 

@@ -43,6 +43,18 @@ export interface SegmentInfo {
   lastPid?: number;
 }
 
+/**
+ * Whether `error` is Deno refusing a permission (`Deno.errors.NotCapable`, or `PermissionDenied`
+ * before Deno 2). Such errors are never swallowed as "not there": the caller reports them.
+ */
+export function isDenoPermissionError(error: unknown): boolean {
+  const errors = (globalThis as { Deno?: { errors: Record<string, unknown> } }).Deno?.errors;
+  return ["NotCapable", "PermissionDenied"].some((k) => {
+    const cls = errors?.[k] as (new () => unknown) | undefined;
+    return cls !== undefined && error instanceof cls;
+  });
+}
+
 const SHM_DIR = "/dev/shm";
 const SYSV_TABLE = "/proc/sysvipc/shm";
 
@@ -55,9 +67,10 @@ export function userName(uid: number): string {
     try {
       for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
         const f = line.split(":");
-        if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]);
+        if (f.length > 2 && !users.has(Number(f[2]))) users.set(Number(f[2]), f[0]!);
       }
-    } catch {
+    } catch (error) {
+      if (isDenoPermissionError(error)) throw error;
       // No passwd file: numbers it is.
     }
   }
@@ -68,11 +81,12 @@ function octal(mode: number): string {
   return "0o" + (mode & 0o777).toString(8).padStart(3, "0");
 }
 
-/** Whether this system lists POSIX segments as files (Linux). */
+/** Whether this system lists POSIX segments as files (Linux). Deno's refusal is thrown, not hidden. */
 export function hasShmDir(): boolean {
   try {
     return statSync(SHM_DIR).isDirectory();
-  } catch {
+  } catch (error) {
+    if (isDenoPermissionError(error)) throw error;
     return false;
   }
 }
@@ -82,7 +96,8 @@ export function hasSysvTable(): boolean {
   try {
     readFileSync(SYSV_TABLE, "utf8");
     return true;
-  } catch {
+  } catch (error) {
+    if (isDenoPermissionError(error)) throw error;
     return false;
   }
 }
@@ -93,7 +108,8 @@ export function mappers(): Map<string, Set<number>> | null {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
-  } catch {
+  } catch (error) {
+    if (isDenoPermissionError(error)) throw error;
     return null;
   }
   for (const entry of entries) {
@@ -101,7 +117,8 @@ export function mappers(): Map<string, Set<number>> | null {
     let maps: string;
     try {
       maps = readFileSync(`/proc/${entry}/maps`, "utf8");
-    } catch {
+    } catch (error) {
+      if (isDenoPermissionError(error)) throw error;
       continue; // gone, or another user's
     }
     for (const line of maps.split("\n")) {
@@ -153,7 +170,8 @@ export function listPosix(): SegmentInfo[] {
     try {
       const info = posixInfo(name, maps);
       if (info) out.push(info);
-    } catch {
+    } catch (error) {
+      if (isDenoPermissionError(error)) throw error;
       // Removed while listing.
     }
   }
@@ -179,7 +197,7 @@ export function listSysv(): SegmentInfo[] {
       key: keyHex(key),
       id,
       size: get("size"),
-      mode: octal(parseInt(f[col("perms")], 8)),
+      mode: octal(parseInt(f[col("perms")] ?? "", 8)),
       owner: userName(uid),
       uid,
       attached: get("nattch"),

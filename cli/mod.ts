@@ -3,7 +3,7 @@
  * `ipcs` and `ipcrm` for POSIX (`/dev/shm`) and System V segments alike.
  *
  * ```sh
- * deno run -A jsr:@x/shm/cli ls            # or: deno run -A cli/mod.ts ls / bun ./cli.ts ls
+ * deno run -A jsr:@x/shm/cli ls            # or: deno run -A cli/mod.ts ls / bun cli/mod.ts ls
  * deno run -A jsr:@x/shm/cli info psm_1a2b3c4d
  * deno run -A jsr:@x/shm/cli dump psm_1a2b3c4d --offset 0 --length 64
  * deno run -A jsr:@x/shm/cli create jobs 1M --mode 0o640
@@ -11,20 +11,27 @@
  * ```
  *
  * Every listing takes `--json`. Exit codes: 0 done, 1 no such segment, 2 bad command line,
- * 3 permission denied, 4 already exists, 5 any other failure.
+ * 3 permission denied (by the OS, or by Deno: see below), 4 already exists, 5 any other failure.
+ *
+ * Deno permissions: `ls` and `info` read `/dev/shm` and `/proc`, which Deno opens only under `-A`
+ * (`--allow-all`); `dump`, `create` and `rm` call the C library and need `--allow-ffi`. Without
+ * them the command exits 3 and names the flag. Bun has no permissions.
  *
  * @module
  */
 
 import process from "node:process";
 import { libc } from "../ffi/libc.ts";
-import { os } from "../ffi/runtime.ts";
+import { C } from "../ffi/constants.ts";
+import { os, runtime } from "../ffi/runtime.ts";
 import { AlreadyExistsError, NotFoundError, osError, PermissionDeniedError } from "../errors.ts";
 import { SharedMemory } from "../shared_memory.ts";
+import { checkName } from "../_validate.ts";
 import { keyHex, removeSysv, statSysv } from "../platform/sysv.ts";
 import {
   hasShmDir,
   hasSysvTable,
+  isDenoPermissionError,
   listPosix,
   listSysv,
   posixInfo,
@@ -32,15 +39,17 @@ import {
   userName,
 } from "./_list.ts";
 import {
-  hexDump,
+  HexDump,
   humanSize,
   parseArgs,
   parseCount,
   parseKey,
   parseMode,
+  parseSize,
   table,
   UsageError,
 } from "./_format.ts";
+import { createPosixSegment, createSysvSegment, SegmentReader } from "./_raw.ts";
 
 /**
  * The exit codes of the `shm` command.
@@ -69,24 +78,41 @@ Usage:
   shm ls [--posix | --sysv] [--json]
       Every segment: backend, name or key, id, size, mode, owner, attach count, modified time.
       POSIX attach counts are the processes that map the file (as far as /proc lets this user see).
-  shm info NAME | --key KEY | --id ID [--json]
+  shm info NAME | KEY | --key KEY | --id ID [--json]
       One segment in detail.
-  shm dump NAME | --key KEY | --id ID [--offset N] [--length N] [--json]
-      Hex dump (hexdump -C style; repeated lines shown as *). Attaches read-only.
+  shm dump NAME | KEY | --key KEY | --id ID [--offset N] [--length N] [--json]
+      Hex dump (hexdump -C style; repeated lines shown as *). POSIX segments are read with pread,
+      never mapped; System V segments are attached read-only.
   shm create NAME SIZE [--mode MODE] [--json]
   shm create --key KEY SIZE [--mode MODE] [--json]
   shm create --sysv SIZE [--mode MODE] [--json]       (IPC_PRIVATE: prints the new shmid)
-      SIZE accepts K, M, G suffixes (powers of 1024); MODE is octal (default 0o600).
-  shm rm NAME... [--key KEY]... [--id ID]...
+      SIZE accepts K, M, G, T, P suffixes (powers of 1024); MODE is octal (default 0o600).
+      The memory is reserved at once: more than the system has free is an error (ENOSPC).
+  shm rm NAME... [--key KEY | -M KEY]... [--id ID | -m ID]...
       Removes POSIX names (shm_unlink) and System V segments (shmctl IPC_RMID: they live until
       their last detach). Keeps going after a failure and exits with the first failure's code.
   shm help | --help | -h
 
-NAME is a POSIX segment name as Python and C use it (a leading / is optional). KEY is a System V
-key as ipcs prints it (0x41010002) or in decimal; ID is a shmid.
+NAME is a POSIX segment name as Python and C use it (a leading / or /dev/shm/ is optional; no
+other "/"). KEY is a System V key as ipcs and shm ls print it (0x41010002) or in decimal; info
+and dump also take it in place of NAME when no POSIX segment has that name. ID is a shmid.
+-m and -M are ipcrm's spellings of --id and --key.
+
+Deno permissions: ls and info read /dev/shm and /proc, which Deno opens only with -A
+(--allow-all); dump, create and rm call the C library and need --allow-ffi. Without them the
+command exits 3 and names the flag. Bun needs none.
 
 Exit codes: 0 done, 1 no such segment, 2 bad command line, 3 permission denied, 4 already exists,
 5 any other failure.`;
+
+/** What each command needs from Deno, for the message when Deno refuses. */
+const DENO_NEEDS: Record<string, string> = {
+  ls: "-A (--allow-all): Deno lets nothing less read /dev/shm and /proc",
+  info: "-A (--allow-all): Deno lets nothing less read /dev/shm and /proc",
+  dump: "--allow-ffi",
+  create: "--allow-ffi",
+  rm: "--allow-ffi",
+};
 
 /**
  * Output sinks, so the command can be driven without a terminal.
@@ -124,6 +150,7 @@ const consoleIo: Io = { out: (t) => console.log(t), err: (t) => console.error(t)
  */
 export function main(args: readonly string[], io: Io = consoleIo): number {
   const [command, ...rest] = args;
+  const name = command === "list" ? "ls" : command === "remove" ? "rm" : command ?? "";
   try {
     switch (command) {
       case undefined:
@@ -148,7 +175,7 @@ export function main(args: readonly string[], io: Io = consoleIo): number {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    return report(error, io);
+    return report(error, io, name);
   }
 }
 
@@ -159,27 +186,38 @@ function wantsHelp(args: readonly string[], io: Io): boolean {
 }
 
 /** Prints an error the way the command line shows it and gives its exit code. */
-function report(error: unknown, io: Io): number {
+function report(error: unknown, io: Io, command: string): number {
   if (error instanceof UsageError) {
     io.err(`shm: ${error.message}\nRun "shm --help" for usage.`);
     return EXIT.USAGE;
   }
   const message = error instanceof Error ? error.message : String(error);
+  if (isDenoPermissionError(error)) {
+    const needs = DENO_NEEDS[command];
+    io.err(`shm: ${message}${needs ? `\nUnder Deno, shm ${command} needs ${needs}.` : ""}`);
+    return EXIT.PERMISSION_DENIED;
+  }
   io.err(`shm: ${message}`);
   if (error instanceof NotFoundError) return EXIT.NOT_FOUND;
   if (error instanceof PermissionDeniedError) return EXIT.PERMISSION_DENIED;
   if (error instanceof AlreadyExistsError) return EXIT.ALREADY_EXISTS;
   if (error instanceof TypeError || error instanceof RangeError) return EXIT.USAGE;
-  if (isDenoPermissionError(error)) return EXIT.PERMISSION_DENIED;
   return EXIT.FAILED;
 }
 
-function isDenoPermissionError(error: unknown): boolean {
-  const errors = (globalThis as { Deno?: { errors: Record<string, unknown> } }).Deno?.errors;
-  return ["NotCapable", "PermissionDenied"].some((k) => {
-    const cls = errors?.[k] as (new () => unknown) | undefined;
-    return cls !== undefined && error instanceof cls;
-  });
+interface DenoFfi {
+  permissions: { querySync(d: { name: "ffi" }): { state: string } };
+  errors: { NotCapable: new (message: string) => Error };
+}
+
+/** Under Deno, refuses at once (exit 3, naming the flag) when FFI is not allowed. */
+function needFfi(command: string): void {
+  if (runtime !== "deno") return;
+  const deno = (globalThis as unknown as { Deno: DenoFfi }).Deno;
+  if (deno.permissions.querySync({ name: "ffi" }).state === "granted") return;
+  throw new deno.errors.NotCapable(
+    `Cannot run shm ${command}: Deno has not allowed FFI, which it uses to call the C library; run again with --allow-ffi`,
+  );
 }
 
 // --- ls ----------------------------------------------------------------------------------------
@@ -191,15 +229,24 @@ function ls(args: readonly string[], io: Io): number {
   const both = !a.flags.has("--posix") && !a.flags.has("--sysv");
   const rows: SegmentInfo[] = [];
   const notes: string[] = [];
+  let listed = 0;
   if (both || a.flags.has("--posix")) {
-    if (hasShmDir()) rows.push(...listPosix());
-    else notes.push("POSIX segments cannot be listed on this system (no /dev/shm); use shm info NAME");
+    if (hasShmDir()) {
+      rows.push(...listPosix());
+      listed++;
+    } else notes.push("POSIX segments cannot be listed on this system (no /dev/shm); use shm info NAME");
   }
   if (both || a.flags.has("--sysv")) {
-    if (hasSysvTable()) rows.push(...listSysv());
-    else notes.push("System V segments cannot be listed on this system (no /proc/sysvipc/shm); try ipcs -m");
+    if (hasSysvTable()) {
+      rows.push(...listSysv());
+      listed++;
+    } else {notes.push(
+        "System V segments cannot be listed on this system (no /proc/sysvipc/shm); try ipcs -m",
+      );}
   }
   for (const note of notes) io.err(`shm: ${note}`);
+  // Nothing could be looked at: say so with the exit code too, never "no segments".
+  if (listed === 0) return EXIT.FAILED;
   if (a.flags.has("--json")) {
     io.out(JSON.stringify(rows, null, 2));
     return EXIT.OK;
@@ -225,33 +272,86 @@ function ls(args: readonly string[], io: Io): number {
   return EXIT.OK;
 }
 
-// --- info --------------------------------------------------------------------------------------
+// --- naming segments -----------------------------------------------------------------------------
 
 interface Target {
   kind: "posix" | "key" | "id";
+  /** POSIX: the bare name. */
   posix?: string;
+  /** System V: the key or shmid. */
   value?: number;
   label: string;
+  /**
+   * A word that names no POSIX segment may be what `shm ls` prints for a System V one: a key
+   * (`0x6e630001`) or `shmid N`. info and dump then fall back to it; rm points to --key/--id.
+   */
+  sysv?: Target;
 }
 
-function targets(a: ReturnType<typeof parseArgs>): Target[] {
-  const out: Target[] = a.words.map((w) => ({ kind: "posix", posix: w.replace(/^\//, ""), label: `"${w}"` }));
-  for (const k of a.values.get("--key") ?? []) {
-    const key = parseKey(k);
-    if (key === 0) throw new UsageError("key 0 is IPC_PRIVATE, which names no segment: use --id");
-    out.push({ kind: "key", value: key, label: `key ${keyHex(key)}` });
+const VALUED = ["--key", "--id", "-M", "-m", "--shmem-key", "--shmem-id"];
+
+/** A POSIX name from the command line: a leading `/dev/shm/` or `/` dropped, then checked. */
+function posixName(word: string, command: string): string {
+  const bare = word.startsWith("/dev/shm/") ? word.slice("/dev/shm/".length) : word;
+  const verb = ({ info: "show", rm: "remove" } as Record<string, string>)[command] ?? command;
+  return checkName(bare, `${verb} shared memory segment ${JSON.stringify(word)}`, C.SHM_NAME_MAX);
+}
+
+function keyTarget(text: string): Target {
+  const key = parseKey(text);
+  if (key === 0) throw new UsageError("key 0 is IPC_PRIVATE, which names no segment: use --id");
+  return { kind: "key", value: key, label: `key ${keyHex(key)}` };
+}
+
+function idTarget(text: string): Target {
+  const id = parseCount(text, "a shmid", false);
+  return { kind: "id", value: id, label: `shmid ${id}` };
+}
+
+function targets(a: ReturnType<typeof parseArgs>, command: string): Target[] {
+  const out: Target[] = a.words.map((w) => {
+    const posix = posixName(w, command);
+    const t: Target = { kind: "posix", posix, label: JSON.stringify(w) };
+    if (/^0x[0-9a-f]{1,8}$/i.test(w) && Number(w) !== 0) t.sysv = keyTarget(w);
+    const shmid = /^shmid (\d+)$/.exec(w);
+    if (shmid) t.sysv = idTarget(shmid[1]!);
+    return t;
+  });
+  for (const option of ["--key", "-M", "--shmem-key"]) {
+    for (const k of a.values.get(option) ?? []) out.push(keyTarget(k));
   }
-  for (const i of a.values.get("--id") ?? []) {
-    const id = parseCount(i, "a shmid", false);
-    out.push({ kind: "id", value: id, label: `shmid ${id}` });
+  for (const option of ["--id", "-m", "--shmem-id"]) {
+    for (const i of a.values.get(option) ?? []) out.push(idTarget(i));
   }
   return out;
 }
 
 function single(a: ReturnType<typeof parseArgs>, command: string): Target {
-  const t = targets(a);
-  if (t.length !== 1) throw new UsageError(`${command} takes one segment: NAME, --key KEY or --id ID`);
-  return t[0];
+  const t = targets(a, command);
+  if (t.length !== 1) throw new UsageError(`${command} takes one segment: NAME, KEY, --key KEY or --id ID`);
+  return t[0]!;
+}
+
+/**
+ * Runs `use` on the target; when it is a POSIX name that does not exist but reads as a System V
+ * key or `shmid N` (as `shm ls` prints them), on that System V segment instead.
+ */
+function resolve<T>(target: Target, use: (t: Target) => T): T {
+  try {
+    return use(target);
+  } catch (error) {
+    if (!(error instanceof NotFoundError) || !target.sysv) throw error;
+    try {
+      return use(target.sysv);
+    } catch (second) {
+      if (!(second instanceof NotFoundError)) throw second;
+      throw new NotFoundError(
+        `Cannot find the segment: no POSIX shared memory segment named ${target.label} and no System V ` +
+          `shared memory segment with ${target.sysv.label}`,
+        { code: "ENOENT", errno: 2, syscall: second.syscall, segment: target.posix! },
+      );
+    }
+  }
 }
 
 /** The System V segment for a key or id, from /proc (Linux) or IPC_STAT elsewhere. */
@@ -263,6 +363,7 @@ function sysvInfo(target: Target): SegmentInfo {
     if (!found) throw notFound(target);
     return found;
   }
+  needFfi("info");
   const id = target.kind === "id"
     ? target.value!
     : shmidOf(target.value!, `read System V segment ${target.label}`);
@@ -303,33 +404,33 @@ function notFound(target: Target): NotFoundError {
   });
 }
 
+// --- info --------------------------------------------------------------------------------------
+
+function posixSegmentInfo(target: Target): SegmentInfo {
+  if (hasShmDir()) {
+    const i = posixInfo(target.posix!);
+    if (!i) throw notFound(target);
+    return i;
+  }
+  // No file system view (macOS): what an attach can tell.
+  needFfi("info");
+  using shm = SharedMemory.open(target.posix!, { readOnly: true });
+  return {
+    backend: "posix",
+    name: shm.name,
+    size: shm.size,
+    mode: "?",
+    owner: "?",
+    uid: -1,
+    attached: null,
+    modified: "?",
+  };
+}
+
 function info(args: readonly string[], io: Io): number {
   if (wantsHelp(args, io)) return EXIT.OK;
-  const a = parseArgs(args, ["--key", "--id"], ["--json"]);
-  const target = single(a, "info");
-  let found: SegmentInfo;
-  if (target.kind === "posix") {
-    if (hasShmDir()) {
-      const i = posixInfo(target.posix!);
-      if (!i) throw notFound(target);
-      found = i;
-    } else {
-      // No file system view (macOS): what an attach can tell.
-      using shm = SharedMemory.open(target.posix!, { readOnly: true });
-      found = {
-        backend: "posix",
-        name: shm.name,
-        size: shm.size,
-        mode: "?",
-        owner: "?",
-        uid: -1,
-        attached: null,
-        modified: "?",
-      };
-    }
-  } else {
-    found = sysvInfo(target);
-  }
+  const a = parseArgs(args, VALUED, ["--json"]);
+  const found = resolve(single(a, "info"), (t) => t.kind === "posix" ? posixSegmentInfo(t) : sysvInfo(t));
   if (a.flags.has("--json")) {
     io.out(JSON.stringify(found, null, 2));
     return EXIT.OK;
@@ -357,37 +458,72 @@ function info(args: readonly string[], io: Io): number {
 
 // --- dump --------------------------------------------------------------------------------------
 
-function dump(args: readonly string[], io: Io): number {
-  if (wantsHelp(args, io)) return EXIT.OK;
-  const a = parseArgs(args, ["--key", "--id", "--offset", "--length"], ["--json"]);
-  const target = single(a, "dump");
-  const offset = parseCount(a.values.get("--offset")?.at(-1) ?? "0", "--offset", true);
-  const lengthText = a.values.get("--length")?.at(-1);
-  const length = lengthText === undefined ? undefined : parseCount(lengthText, "--length", true);
-  using shm = target.kind === "posix"
+/** A segment opened for reading: POSIX through its descriptor, System V through a read-only attach. */
+interface Source extends Disposable {
+  name: string;
+  backend: "posix" | "sysv";
+  size: number;
+  read(offset: number, end: number, each: (bytes: Uint8Array) => void): void;
+}
+
+function openSource(target: Target): Source {
+  // Linux: pread on the descriptor. macOS shm descriptors cannot be read(2): a read-only mapping.
+  if (target.kind === "posix" && os === "linux") {
+    const reader = new SegmentReader(target.posix!);
+    return {
+      name: reader.name,
+      backend: "posix",
+      size: reader.size,
+      read: (offset, end, each) => reader.read(offset, end, each),
+      [Symbol.dispose]: () => reader.close(),
+    };
+  }
+  const shm = target.kind === "posix"
     ? SharedMemory.open(target.posix!, { readOnly: true })
     : target.kind === "key"
     ? SharedMemory.open({ backend: "sysv", key: target.value!, readOnly: true })
     : SharedMemory.open({ backend: "sysv", id: target.value!, readOnly: true });
-  if (offset > shm.size) {
-    throw new UsageError(`--offset ${offset} is past the end of ${target.label} (${shm.size} bytes)`);
+  return {
+    name: shm.name,
+    backend: shm.backend === "sysv" ? "sysv" : "posix",
+    size: shm.size,
+    read: (offset, end, each) => each(shm.buf.subarray(offset, end)),
+    [Symbol.dispose]: () => shm.close(),
+  };
+}
+
+function dump(args: readonly string[], io: Io): number {
+  if (wantsHelp(args, io)) return EXIT.OK;
+  const a = parseArgs(args, [...VALUED, "--offset", "--length"], ["--json"]);
+  const target = single(a, "dump");
+  const offset = parseCount(a.values.get("--offset")?.at(-1) ?? "0", "--offset", true);
+  const lengthText = a.values.get("--length")?.at(-1);
+  const length = lengthText === undefined ? undefined : parseCount(lengthText, "--length", true);
+  needFfi("dump");
+  using source = resolve(target, openSource);
+  if (offset > source.size) {
+    throw new UsageError(`--offset ${offset} is past the end of ${target.label} (${source.size} bytes)`);
   }
-  const end = length === undefined ? shm.size : Math.min(shm.size, offset + length);
-  const bytes = shm.buf.slice(offset, end); // a copy: the segment is closed before printing
+  const end = length === undefined ? source.size : Math.min(source.size, offset + length);
   if (a.flags.has("--json")) {
-    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    io.out(
-      JSON.stringify({
-        name: shm.name,
-        backend: shm.backend,
-        size: shm.size,
-        offset,
-        length: bytes.length,
-        hex,
-      }),
-    );
+    const hex: string[] = [];
+    let read = 0;
+    source.read(offset, end, (bytes) => {
+      for (const b of bytes) hex.push(b.toString(16).padStart(2, "0"));
+      read += bytes.length;
+    });
+    io.out(JSON.stringify({
+      name: source.name,
+      backend: source.backend,
+      size: source.size,
+      offset,
+      length: read,
+      hex: hex.join(""),
+    }));
   } else {
-    io.out(hexDump(bytes, offset));
+    const out = new HexDump(offset, (lines) => io.out(lines.join("\n")));
+    source.read(offset, end, (bytes) => out.push(bytes));
+    out.end();
   }
   return EXIT.OK;
 }
@@ -396,43 +532,57 @@ function dump(args: readonly string[], io: Io): number {
 
 function create(args: readonly string[], io: Io): number {
   if (wantsHelp(args, io)) return EXIT.OK;
-  const a = parseArgs(args, ["--key", "--mode"], ["--json", "--sysv"]);
+  const a = parseArgs(args, ["--key", "-M", "--mode"], ["--json", "--sysv"]);
   const mode = parseMode(a.values.get("--mode")?.at(-1) ?? "600");
-  const keys = a.values.get("--key") ?? [];
+  const keys = [...a.values.get("--key") ?? [], ...a.values.get("-M") ?? []];
   const sysv = keys.length > 0 || a.flags.has("--sysv");
   if (keys.length > 1) throw new UsageError("create takes one --key");
   const [first, second, ...extra] = a.words;
   if (extra.length) throw new UsageError(`create got an extra argument "${extra[0]}"`);
-  let shm: SharedMemory;
+  let made: { backend: string; name: string; id?: number; key?: string; size: number; mode: string };
+  const modeText = "0o" + mode.toString(8).padStart(3, "0");
   if (sysv) {
     if (first === undefined || second !== undefined) {
       throw new UsageError("create --key KEY SIZE (or create --sysv SIZE) takes exactly one SIZE");
     }
-    const size = parseCount(first, "SIZE", true);
-    const key = keys.length ? parseKey(keys[0]) : undefined;
+    const size = parseSize(first);
+    const key = keys.length ? keyTarget(keys[0]!).value! : 0;
     if (os === "windows") throw new UsageError("System V shared memory does not exist on Windows");
-    shm = SharedMemory.create({ backend: "sysv", key, size, mode, unlinkOnDispose: false });
+    needFfi("create");
+    const id = createSysvSegment(key, size, mode);
+    made = {
+      backend: "sysv",
+      name: key === 0 ? `shmid ${id}` : keyHex(key),
+      id,
+      key: keyHex(key),
+      size,
+      mode: modeText,
+    };
   } else {
     if (first === undefined || second === undefined) throw new UsageError("create needs a NAME and a SIZE");
-    const size = parseCount(second, "SIZE", true);
-    shm = SharedMemory.create({ name: first, size, mode, unlinkOnDispose: false });
+    const name = posixName(first, "create");
+    const size = parseSize(second);
+    needFfi("create");
+    if (os === "windows") {
+      // A Windows segment lives only while a handle is open: there is nothing to leave behind.
+      throw new UsageError(
+        "create makes no lasting segment on Windows, where a segment ends with its last handle",
+      );
+    }
+    // Without mapping it: no ArrayBuffer, so no runtime's buffer limit applies.
+    createPosixSegment(name, size, mode);
+    made = { backend: "posix", name, size, mode: modeText };
   }
-  const made = {
-    backend: shm.backend,
-    name: shm.name,
-    ...(sysv ? { id: shm.stat().id, key: keyHex(shm.stat().key) } : {}),
-    size: shm.size,
-    mode: "0o" + mode.toString(8).padStart(3, "0"),
-  };
-  shm.close();
   if (a.flags.has("--json")) io.out(JSON.stringify(made));
-  else {io.out(
+  else {
+    io.out(
       !sysv
         ? `created ${made.name}`
         : made.key === "0x00000000"
         ? `created shmid ${made.id} (${made.size} bytes)`
         : `created ${made.name} (shmid ${made.id}, ${made.size} bytes)`,
-    );}
+    );
+  }
   return EXIT.OK;
 }
 
@@ -440,24 +590,41 @@ function create(args: readonly string[], io: Io): number {
 
 function rm(args: readonly string[], io: Io): number {
   if (wantsHelp(args, io)) return EXIT.OK;
-  const a = parseArgs(args, ["--key", "--id"], []);
-  const list = targets(a);
+  const a = parseArgs(args, VALUED, []);
+  const list = targets(a, "rm");
   if (list.length === 0) throw new UsageError("rm needs at least one NAME, --key KEY or --id ID");
+  needFfi("rm");
   let code: number = EXIT.OK;
   for (const target of list) {
     try {
-      if (target.kind === "posix") SharedMemory.unlink(target.posix!);
+      if (target.kind === "posix") removePosix(target);
       else {
         const action = `remove System V segment ${target.label}`;
         const id = target.kind === "id" ? target.value! : shmidOf(target.value!, action);
         removeSysv(id, target.label);
       }
     } catch (error) {
-      const c = report(error, io);
+      const c = report(error, io, "rm");
       if (code === EXIT.OK) code = c;
     }
   }
   return code;
+}
+
+/** Unlinks a POSIX name; for a word that reads as a System V key or id, points to --key/--id. */
+function removePosix(target: Target): void {
+  try {
+    SharedMemory.unlink(target.posix!);
+  } catch (error) {
+    if (!(error instanceof NotFoundError) || !target.sysv) throw error;
+    const option = target.sysv.kind === "key"
+      ? `--key ${keyHex(target.sysv.value!)} (ipcrm: -M)`
+      : `--id ${target.sysv.value} (ipcrm: -m)`;
+    throw new NotFoundError(
+      `${error.message}; to remove the System V segment with ${target.sysv.label}, use shm rm ${option}`,
+      { code: error.code, errno: error.errno, syscall: error.syscall, segment: target.posix! },
+    );
+  }
 }
 
 if (import.meta.main) {

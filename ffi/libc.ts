@@ -36,6 +36,8 @@ export const posixSymbols = {
   unlink: { parameters: ["buffer"], result: "i32" },
   // ssize_t read(int fd, void *buf, size_t count);
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t pread(int fd, void *buf, size_t count, off_t offset);
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   // key_t ftok(const char *pathname, int proj_id);
   ftok: { parameters: ["buffer", "i32"], result: "i32" },
   // int shmget(key_t key, size_t size, int shmflg);
@@ -190,6 +192,7 @@ export interface Libc {
   readonly fsync: Bound<typeof posixSymbols>["fsync"];
   readonly unlink: Bound<typeof posixSymbols>["unlink"];
   readonly read: Bound<typeof posixSymbols>["read"];
+  readonly pread: Bound<typeof posixSymbols>["pread"];
   readonly ftok: Bound<typeof posixSymbols>["ftok"];
   readonly shmget: Bound<typeof posixSymbols>["shmget"];
   readonly shmat: Bound<typeof posixSymbols>["shmat"];

@@ -75,7 +75,7 @@ function pyRepr(v: number): string {
 function assertSame(actual: ShareableValue[], expected: Typed[]): void {
   assert.equal(actual.length, expected.length);
   actual.forEach((v, i) => {
-    const e = toJs(expected[i]);
+    const e = toJs(expected[i]!);
     if (typeof e === "number" && Number.isNaN(e)) assert.ok(Number.isNaN(v), `item ${i}: ${String(v)}`);
     else assert.deepEqual(v, e, `item ${i}`);
   });
@@ -119,8 +119,8 @@ const PY_VALUES: Typed[] = [
 ];
 
 test("the test vector of interop-facts.md, byte for byte", async () => {
-  const l = ShareableList.create([1, 2.5, true, null, "héllo", new Uint8Array([97, 98]), -7n]);
-  try {
+  using l = ShareableList.create([1, 2.5, true, null, "héllo", new Uint8Array([97, 98]), -7n]);
+  {
     assert.equal(l.shm.size, 191);
     const expected = "0700000000000000" +
       ["00", "08", "10", "18", "20", "28", "30", "38"].map((b) => b + "00000000000000").join("") +
@@ -138,9 +138,6 @@ test("the test vector of interop-facts.md, byte for byte", async () => {
       });
       assert.equal(py.hex, expected);
     }
-  } finally {
-    l.close();
-    l.unlink();
   }
 });
 
@@ -216,8 +213,8 @@ test("we create every type; Python reads them, writes, and we read back", async 
   const expected = values.map(toTyped);
   expected[6] = float("9007199254740992.0");
   expected[expected.length - 1] = bytes("000102ff"); // Python strips trailing NULs
-  const l = ShareableList.create(values, { name: uniqueName("tslist") });
-  try {
+  using l = ShareableList.create(values, { name: uniqueName("tslist") });
+  {
     const py = await python(["dump", l.name], null);
     assert.deepEqual(py.values, expected);
     assert.equal(py.hex, hex(l.shm.buf));
@@ -244,9 +241,6 @@ test("we create every type; Python reads them, writes, and we read back", async 
     assertSame([...l], wanted);
     assert.equal(l.get(2), -(2n ** 63n));
     assert.equal(l.get(17), "ÿÿÿÿÿÿÿ");
-  } finally {
-    l.close();
-    l.unlink();
   }
 }, { skip: noPython });
 
@@ -376,7 +370,7 @@ test("a segment that is not a ShareableList is a TypeError, never a crash or a h
       dv.setBigInt64(16, 8n, true);
       u8.set(new TextEncoder().encode("800s"), 32);
       u8[40] = 1;
-    }, /data area ends/],
+    }, /needs 800 bytes and its slot in the data area has 8/],
   ];
   for (const [what, size, fill, message] of cases) {
     using shm = SharedMemory.create({ name: uniqueName("notlist"), size });
@@ -411,3 +405,159 @@ test("a list made here is read and written by a process of the other runtime", a
   assert.deepEqual(l.get(3), new Uint8Array([1, 2, 3]));
   assert.equal(l.get(6), "ü");
 });
+
+test('any iterable makes a list, a string gives its characters, as Python\'s ShareableList("howdy")', () => {
+  using s = ShareableList.create("howdy");
+  assert.deepEqual([...s], ["h", "o", "w", "d", "y"]);
+  assert.equal(s.format, "8s8s8s8s8s");
+  using u = ShareableList.create("é🎉");
+  assert.deepEqual([...u], ["é", "🎉"]);
+  using set = ShareableList.create(new Set([1, 2]));
+  assert.deepEqual([...set], [1, 2]);
+  using gen = ShareableList.create((function* () {
+    yield 1;
+    yield "two";
+  })());
+  assert.deepEqual([...gen], [1, "two"]);
+  using copy = ShareableList.create(s);
+  assert.deepEqual([...copy], [...s]);
+  assert.notEqual(copy.name, s.name);
+  using empty = ShareableList.create();
+  assert.equal(empty.length, 0);
+  assert.equal(empty.format, "");
+  for (const bad of [5, null, {}, true, 1n]) {
+    assert.throws(() => ShareableList.create(bad as never), {
+      name: "TypeError",
+      message: /^Cannot create ShareableList: values must be iterable \(an array, a string, a Set/,
+    });
+  }
+});
+
+test("misuse gets a message saying what was attempted, never an engine message", () => {
+  const engine = /detached|is not a function|Cannot read properties|private member|undefined is not|Atomics/;
+  const refused = (fn: () => unknown, type: ErrorConstructor, message: RegExp) =>
+    assert.throws(fn, (e: Error) => {
+      assert.ok(e instanceof type, String(e));
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message.replace(/was detached \(transferred away\)/, ""), engine);
+      return true;
+    });
+  refused(
+    () => new (ShareableList as unknown as new () => unknown)(),
+    TypeError,
+    /use ShareableList\.create/,
+  );
+  refused(() => ShareableList.open(5 as never), TypeError, /name must be a string/);
+  refused(() => ShareableList.create([1], "x" as never), TypeError, /options must be an object/);
+  const l = ShareableList.create([1, "ab", null]);
+  refused(() => l.get("1" as never), TypeError, /index must be an integer, got "1"/);
+  refused(
+    () => l.set(0, {} as never),
+    TypeError,
+    /is not a number, bigint, boolean, null, string or Uint8Array/,
+  );
+  refused(() => l.set(0, (() => 1) as never), TypeError, /function/);
+  l[Symbol.dispose]();
+  for (
+    const use of [
+      () => l.get(0),
+      () => l.set(0, 1),
+      () => l.format,
+      () => l.indexOf(1),
+      () => l.count(null),
+      () => [...l],
+    ]
+  ) refused(use, TypeError, /is closed/);
+  assert.match(String(l), /^ShareableList\(closed, name="psm_[0-9a-f]{8}"\)$/);
+
+  using t = ShareableList.create([1, "ab"]);
+  t.shm.buf.buffer.transfer(); // detaches the list's buffer without closing it
+  refused(() => t.get(0), TypeError, /was detached \(transferred away\)/);
+  refused(() => t.set(1, "x"), TypeError, /was detached \(transferred away\)/);
+});
+
+test("a corrupt slot or header is refused on read and on write, and a refused write touches nothing", () => {
+  const formatsAt = (l: ShareableList) =>
+    (l.length + 2) * 8 + Number(new DataView(l.shm.buf.buffer).getBigInt64(8 + 8 * l.length, true));
+  const corruptions: [string, (dv: DataView, u8: Uint8Array, l: ShareableList) => void, RegExp][] = [
+    [
+      "a str format wider than its slot",
+      (_dv, u8, l) => u8.set(new TextEncoder().encode("9999s\0\0\0"), formatsAt(l)),
+      /"9999s" needs 9999 bytes and its slot in the data area has 8/,
+    ],
+    [
+      "a str format narrower than its slot",
+      (_dv, u8, l) => u8.set(new TextEncoder().encode("1s\0\0\0\0\0\0"), formatsAt(l)),
+      /"1s" needs 1 bytes/,
+    ],
+    [
+      "an unknown format",
+      (_dv, u8, l) => u8.set(new TextEncoder().encode("zz\0\0\0\0\0\0"), formatsAt(l)),
+      /format "zz" is not one/,
+    ],
+    [
+      "a code that does not go with the format",
+      (_dv, u8, l) => (u8[formatsAt(l) + 8 * l.length] = 0),
+      /does not go with back-transform code 0/,
+    ],
+    [
+      "an unknown code",
+      (_dv, u8, l) => (u8[formatsAt(l) + 8 * l.length] = 7),
+      /back-transform code 7 is unknown/,
+    ],
+    ["a changed count", (dv) => dv.setBigInt64(0, 2n, true), /item count is now 2, not the 3/],
+    ["a changed offset", (dv) => dv.setBigInt64(16, 16n, true), /offsets are now 0\.\.16, not the 0\.\.8/],
+  ];
+  for (const [what, corrupt, message] of corruptions) {
+    using l = ShareableList.create(["abc", 7, "tail"]);
+    const u8 = l.shm.buf;
+    corrupt(new DataView(u8.buffer), u8, l);
+    const before = u8.slice();
+    for (const value of ["x", 5, null, 2.5, true, new Uint8Array([1])] as ShareableValue[]) {
+      assert.throws(() => l.set(0, value), (e: Error) => {
+        assert.ok(e instanceof TypeError, `${what}: ${e}`);
+        assert.match(
+          e.message,
+          /^Cannot write item 0 of ShareableList "psm_[0-9a-f]{8}": /,
+          what,
+        );
+        assert.match(e.message, message, what);
+        assert.match(e.message, /the segment is corrupt$/, what);
+        return true;
+      });
+      assert.deepEqual(u8, before, `${what}: a refused write changed nothing`);
+    }
+    assert.throws(() => l.get(0), message, what);
+    assert.throws(() => l.format, message, what);
+    if (!/count/.test(what)) {
+      assert.equal(l.get(2), "tail", `${what}: the rest is intact`);
+      l.set(2, "more");
+      assert.equal(l.get(2), "more");
+    }
+  }
+});
+
+test("creating a list under a taken name fails and leaves the other segment alone", () => {
+  using other = SharedMemory.create({ name: uniqueName("taken"), size: 64 });
+  other.buf[0] = 42;
+  assert.throws(() => ShareableList.create([1, 2], { name: other.name }), { name: "AlreadyExistsError" });
+  using again = SharedMemory.open(other.name);
+  assert.equal(again.buf[0], 42);
+  assert.equal(again.size, 64);
+});
+
+test(
+  "strings get Python's own slot whenever their bytes fit it, so the layout is byte for byte Python's",
+  async () => {
+    // Python sizes a str slot by characters: 8 * (len // 8 + 1).
+    const texts = ["encodés", "éééé", "日本", "12345678", "", "ab", "ɑ".repeat(7)];
+    using l = ShareableList.create(texts);
+    assert.equal(l.format, "8s8s8s16s8s8s16s"); // "ɑ" x 7: 7 characters, 14 bytes: by bytes
+    assert.deepEqual([...l], texts);
+    const fits = texts.slice(0, 6);
+    using m = ShareableList.create(fits);
+    const py = await python(["replay"], { values: fits.map(str), ops: [] });
+    assert.equal(hex(m.shm.buf), py.hex);
+  },
+  { skip: noPython },
+);
