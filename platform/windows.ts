@@ -33,11 +33,12 @@
 import { addressOf, type Pointer, pointerAt, wideString } from "../ffi/_ffi.ts";
 import { handleValue, INVALID_HANDLE_VALUE, type Kernel32, kernel32, W } from "../ffi/kernel32.ts";
 import { maxBufferSize } from "../ffi/runtime.ts";
-import { WinError, winError } from "../ffi/winerror.ts";
-import { ShmError } from "../errors.ts";
-import type { PlatformAdapter } from "./adapter.ts";
-import type { Segment } from "./_segment.ts";
-import { randomHex8 } from "./_names.ts";
+import { WinError } from "../ffi/winerror.ts";
+import { osError as winError, ShmError } from "../errors.ts";
+import type { SegmentBackend } from "./backend.ts";
+import { noFlush, noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
+import { createNamed, openArguments, randomHex8 } from "./_names.ts";
+import { checkName } from "../_validate.ts";
 
 /**
  * The kernel object name for a segment name: `Global\…` and `Local\…` are kept, anything else is
@@ -88,6 +89,8 @@ class WindowsSegment implements Segment {
   #mapping: bigint;
   #file: bigint;
   #waitKey: string | undefined;
+  readonly protectedReadOnly = false;
+  readonly attributes: SegmentAttributes;
   constructor(
     readonly backend: "windows" | "file",
     readonly name: string,
@@ -101,6 +104,7 @@ class WindowsSegment implements Segment {
   ) {
     this.#mapping = mapping;
     this.#file = file;
+    this.attributes = Object.freeze({ key: undefined, id: undefined, path });
   }
 
   release(neutralizePages: boolean): void {
@@ -131,12 +135,12 @@ class WindowsSegment implements Segment {
    * mapping's object name (`Local\x`), or for a file the volume serial number and file index,
    * which are the same whatever path a process opened it by.
    */
-  get waitKey(): string {
+  waitKey(): string {
     if (this.#waitKey !== undefined) return this.#waitKey;
     if (this.backend === "windows") return this.#waitKey = objectName(this.name, "wait on the segment");
     const k = kernel32();
-    const info = new Uint8Array(W.BHFI_SIZE);
-    if (this.#file === 0n || !k.GetFileInformationByHandle(this.#file, info)) {
+    const key = this.#file === 0n ? undefined : fileKey(k, this.#file);
+    if (key === undefined) {
       throw winError(
         k.GetLastError(),
         "GetFileInformationByHandle",
@@ -144,10 +148,7 @@ class WindowsSegment implements Segment {
         this.name,
       );
     }
-    const d = new DataView(info.buffer);
-    const hex = (offset: number) => d.getUint32(offset, true).toString(16).padStart(8, "0");
-    // dwVolumeSerialNumber at 28, nFileIndexHigh at 44, nFileIndexLow at 48.
-    return this.#waitKey = `Local\\file.${hex(28)}.${hex(44)}${hex(48)}`;
+    return this.#waitKey = key;
   }
 
   unlink(): void {
@@ -155,8 +156,30 @@ class WindowsSegment implements Segment {
     // Named segments: Windows has no unlink; the object goes with its last handle and view.
   }
 
+  /** Named segments have no unlink, so nothing can replace them; a file is compared by volume and index. */
+  isStillNamed(): boolean {
+    if (this.backend === "windows") return true;
+    const k = kernel32();
+    const other = handleValue(k.CreateFileW(
+      wideString(this.path!),
+      0,
+      W.FILE_SHARE_READ | W.FILE_SHARE_WRITE | W.FILE_SHARE_DELETE,
+      null,
+      W.OPEN_EXISTING,
+      W.FILE_ATTRIBUTE_NORMAL,
+      0n,
+    ));
+    if (other === INVALID_HANDLE_VALUE) return false;
+    try {
+      return fileKey(k, other) === this.waitKey();
+    } finally {
+      k.CloseHandle(other);
+    }
+  }
+
   flush(): void {
-    if (this.backend !== "file" || this.readOnly) return;
+    if (this.backend !== "file") return noFlush(this);
+    if (this.readOnly) return;
     const k = kernel32();
     const action = `flush file "${this.name}"`;
     if (!k.FlushViewOfFile(pointerAt(this.address), 0n)) {
@@ -166,6 +189,20 @@ class WindowsSegment implements Segment {
       throw winError(k.GetLastError(), "FlushFileBuffers", action, this.name);
     }
   }
+
+  stat(): never {
+    return noStat(this);
+  }
+}
+
+/** A file's identity, the same whatever path opened it: volume serial number and file index. */
+function fileKey(k: Kernel32, file: bigint): string | undefined {
+  const info = new Uint8Array(W.BHFI_SIZE);
+  if (!k.GetFileInformationByHandle(file, info)) return undefined;
+  const d = new DataView(info.buffer);
+  const hex = (offset: number) => d.getUint32(offset, true).toString(16).padStart(8, "0");
+  // dwVolumeSerialNumber at 28, nFileIndexHigh at 44, nFileIndexLow at 48.
+  return `Local\\file.${hex(28)}.${hex(44)}${hex(48)}`;
 }
 
 /** Maps the whole of a mapping object; returns the view address, or throws with the handles closed. */
@@ -269,7 +306,7 @@ export function unlinkWindows(name: string): void {
 }
 
 /**
- * The Windows adapter for named segments.
+ * Named Windows shared memory (pagefile-backed file mappings).
  *
  * Windows has no unlink: a mapping object and its name live exactly as long as some process holds
  * a handle or a view. So `SharedMemory#unlink()` does nothing on Windows (as Python's does), apart
@@ -277,14 +314,24 @@ export function unlinkWindows(name: string): void {
  * `SharedMemory.unlink(name)` throws `NotFoundError` when no process has the name open (as on Linux
  * for a missing name) and otherwise does nothing: the name goes when its last holder closes it.
  */
-export const windowsAdapter: PlatformAdapter = {
-  backend: "windows",
+export const windowsBackend: SegmentBackend & { readonly nameMax: number; generateName(): string } = {
+  name: "windows",
   // Checked precisely (UTF-16 code units, prefix included) by objectName; this bounds UTF-8 bytes.
   nameMax: W.NAME_MAX_UNITS * 3,
   generateName: () => `wnsm_${randomHex8()}`,
-  create: createWindows,
-  open: (name, readOnly) => openWindows(name, readOnly),
-  unlink: unlinkWindows,
+  create(o, action) {
+    return createNamed(o, action, {
+      nameMax: W.NAME_MAX_UNITS * 3,
+      generateName: this.generateName,
+      make: createWindows,
+    });
+  },
+  open(o, action) {
+    return openWindows(...openArguments(o, action, W.NAME_MAX_UNITS * 3));
+  },
+  unlink(o, action) {
+    unlinkWindows(checkName(o.name, action, W.NAME_MAX_UNITS * 3));
+  },
 };
 
 function fileSizeOf(k: Kernel32, file: bigint, action: string, path: string): number {

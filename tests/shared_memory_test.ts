@@ -110,21 +110,20 @@ test("opening a missing name is NotFoundError naming the segment", () => {
   });
 });
 
-test("openOrCreate creates once, then joins with the existing size", () => {
+test("openOrCreate creates once, then joins with the existing size; a smaller one is a RangeError", () => {
   const name = uniqueName("ooc");
-  const first = SharedMemory.openOrCreate(name, { size: 4096 });
-  const second = SharedMemory.openOrCreate(name, { size: 1 << 20 });
-  try {
-    assert.equal(first.created, true);
-    assert.equal(second.created, false);
-    assert.equal(second.size, 4096);
-    first.buf[1] = 1;
-    assert.equal(second.buf[1], 1);
-  } finally {
-    second.close();
-    first.close();
-    first.unlink();
-  }
+  using first = SharedMemory.openOrCreate(name, { size: 4096 });
+  using second = SharedMemory.openOrCreate(name, { size: 100 });
+  assert.equal(first.created, true);
+  assert.equal(second.created, false);
+  assert.equal(second.size, 4096, "a bigger existing segment is fine, at its own size");
+  first.buf[1] = 1;
+  assert.equal(second.buf[1], 1);
+  assert.throws(
+    () => SharedMemory.openOrCreate(name, { size: 1 << 20 }),
+    (e: Error) => e instanceof RangeError && /1048576 bytes/.test(e.message) && /4096 bytes/.test(e.message),
+  );
+  assert.equal(first.buf[1], 1, "the existing segment is left as it was");
 });
 
 test("unlink removes the name; a second unlink is NotFoundError; a closed handle can unlink", () => {
