@@ -9,7 +9,7 @@
  * @module
  */
 
-import { bindLibrary, type Bound } from "./_ffi.ts";
+import { bindLibrary, type Bound, type ForeignLibraryInterface } from "./_ffi.ts";
 import { os } from "./runtime.ts";
 
 /** The kernel32 functions this module calls. */
@@ -71,7 +71,7 @@ export const kernel32Symbols = {
   GetThreadTimes: { parameters: ["usize", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
   // BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
   GetExitCodeThread: { parameters: ["usize", "buffer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /**
  * `WaitForSingleObject` as a Deno `nonblocking` call: Deno runs it on a thread of its blocking pool
@@ -80,7 +80,7 @@ export const kernel32Symbols = {
  */
 export const kernel32NonblockingSymbols = {
   WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32", nonblocking: true },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** The bound kernel32 functions. */
 export type Kernel32 = Bound<typeof kernel32Symbols>;

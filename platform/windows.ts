@@ -57,7 +57,7 @@ export function objectName(name: string, action: string): string {
     );
   }
   // Object names are case-sensitive (in Wine the prefix too): spell the prefix the canonical way.
-  const full = (prefix && prefix[1].toLowerCase() === "global" ? "Global\\" : "Local\\") + bare;
+  const full = (prefix?.[1]?.toLowerCase() === "global" ? "Global\\" : "Local\\") + bare;
   if (full.length > W.NAME_MAX_UNITS) {
     throw new TypeError(
       `Cannot ${action}: the name is ${full.length} UTF-16 code units long with its prefix, more than the ` +
@@ -411,14 +411,19 @@ export function openWindowsFile(path: string, readOnly: boolean, size?: number):
     if (size !== undefined && fileSize < size) {
       throw new ShmError(
         `Cannot ${action}: the file is ${fileSize} bytes long, shorter than the ${size} bytes asked for`,
-        { code: "ERROR_INVALID_PARAMETER", errno: 87, syscall: "GetFileSizeEx", segment: path },
+        {
+          code: "ERROR_INVALID_PARAMETER",
+          errno: WinError.ERROR_INVALID_PARAMETER,
+          syscall: "GetFileSizeEx",
+          segment: path,
+        },
       );
     }
     size ??= fileSize;
     if (size === 0) {
       throw new ShmError(`Cannot ${action}: it is empty (size 0), and an empty file cannot be mapped`, {
         code: "ERROR_FILE_INVALID",
-        errno: 1006,
+        errno: WinError.ERROR_FILE_INVALID,
         syscall: "GetFileSizeEx",
         segment: path,
       });

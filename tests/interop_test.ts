@@ -22,7 +22,7 @@ test("Python creates (SharedMemory + NumPy int64), TS attaches by name and adds 
     assert.equal(shm.size, 40);
     const values = shm.view(BigInt64Array, 0, 5);
     assert.deepEqual([...values], [1n, 2n, 3n, 4n, 5n]);
-    for (let i = 0; i < values.length; i++) values[i] += 10n;
+    for (let i = 0; i < values.length; i++) values[i]! += 10n;
   } finally {
     shm.close();
   }
@@ -76,7 +76,7 @@ test(
         const ints = shm.view(Int32Array, 0, 4);
         assert.deepEqual([...ints.subarray(0, 3)], [10, 20, 30]);
         assert.equal(new TextDecoder().decode(shm.buf.subarray(64, 76)), "hello from C");
-        ints[3] = ints[0] + ints[1] + ints[2];
+        ints[3] = ints[0]! + ints[1]! + ints[2]!;
         ints[0] = -5;
       } finally {
         shm.close();

@@ -22,7 +22,7 @@ for (const child of BOTH) {
     let expected = 0;
     for (let i = 64; i < half; i++) {
       shm.buf[i] = (i * 17 + 3) & 0xff;
-      expected = (expected + shm.buf[i] * (i % 13 + 1)) % 1_000_000_007;
+      expected = (expected + shm.buf[i]! * (i % 13 + 1)) % 1_000_000_007;
     }
     const flags = shm.view(Int32Array, 0, 4);
     const peer = start(tsCommand(child, PEER, ["exchange", shm.name]));

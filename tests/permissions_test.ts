@@ -55,7 +55,7 @@ for (const rt of BOTH) {
       const big = await run(cmd(4 << 20));
       assert.equal(big.code, 0, big.stderr);
       const [answer, left] = big.stdout.trim().split("\n");
-      const error = JSON.parse(answer);
+      const error = JSON.parse(answer ?? "");
       assert.equal(error.error, "ShmError");
       assert.equal(error.code, "ENOSPC");
       assert.equal(error.syscall, "posix_fallocate");

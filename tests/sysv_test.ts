@@ -37,14 +37,14 @@ function procRow(id: number): ProcRow | undefined {
     const f = line.trim().split(/\s+/).map(Number);
     if (f[1] !== id) continue;
     return {
-      key: f[0],
-      shmid: f[1],
-      perms: parseInt(line.trim().split(/\s+/)[2], 8),
-      size: f[3],
-      cpid: f[4],
-      lpid: f[5],
-      nattch: f[6],
-      uid: f[7],
+      key: f[0]!,
+      shmid: f[1]!,
+      perms: parseInt(line.trim().split(/\s+/)[2]!, 8),
+      size: f[3]!,
+      cpid: f[4]!,
+      lpid: f[5]!,
+      nattch: f[6]!,
+      uid: f[7]!,
     };
   }
   return undefined;
@@ -419,7 +419,7 @@ test("the kernel enforces SHM_RDONLY: a store into the attachment itself kills t
     "sh",
     ...tsCommand(runtime, PEER, ["rawwrite", String(shm.id)]),
   ]);
-  assert.equal(JSON.parse(r.stdout.trim().split("\n")[0]).before, 17);
+  assert.equal(JSON.parse(r.stdout.trim().split("\n")[0]!).before, 17);
   assert.ok(!r.stdout.includes("survived"), r.stdout);
   assert.ok(r.signal === "SIGSEGV" || r.code === 139 || r.code === 128 + 11, `${r.code} ${r.signal}`);
   assert.equal(shm.buf[0], 17);
@@ -506,7 +506,7 @@ test("ftok gives C's key for any projId, and NotFoundError for a missing path", 
     const lines = (await runOk([compile("sysv_ftok", dir), path, ...ids.map(String)])).trim().split("\n");
     const st = statSync(path, { bigint: true });
     ids.forEach((id, i) => {
-      const [cKey] = lines[i].split(" ").map(Number);
+      const [cKey] = lines[i]!.split(" ").map(Number);
       assert.equal(ftok(path, id), cKey, `ftok(path, ${id})`);
       const formula = Number(
         (BigInt(id & 0xff) << 24n) | ((st.dev & 0xffn) << 16n) | (st.ino & 0xffffn),
@@ -549,7 +549,7 @@ test(
       ]);
       assert.equal(r.code, 0, `${rt}: exit ${r.code}\n${r.stderr}`);
       const [json, left] = r.stdout.trim().split("\n");
-      const answer = JSON.parse(json);
+      const answer = JSON.parse(json ?? "");
       assert.equal(answer.rangeError, true, `${rt}: ${json}`);
       assert.match(answer.message, /size 2097152 is larger than SHMMAX, 1048576 bytes/);
       assert.equal(left, "left:0");

@@ -8,7 +8,7 @@ import { SharedMemory } from "../../mod.ts";
 import { childArgs, errorJson, spinUntil } from "./_child.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "deno";
-const [command, name, arg] = childArgs();
+const [command, name = "", arg] = childArgs();
 
 switch (command) {
   case "exchange": {
@@ -16,7 +16,7 @@ switch (command) {
     const half = shm.size / 2;
     const flags = shm.view(Int32Array, 0, 4);
     let sum = 0;
-    for (let i = 64; i < half; i++) sum = (sum + shm.buf[i] * (i % 13 + 1)) % 1_000_000_007;
+    for (let i = 64; i < half; i++) sum = (sum + shm.buf[i]! * (i % 13 + 1)) % 1_000_000_007;
     for (let i = half; i < shm.size; i++) shm.buf[i] = (i * 31 + 7) & 0xff;
     new TextEncoder().encodeInto(`hello from ${runtime}`, shm.buf.subarray(32, 64));
     Atomics.store(flags, 0, 1);

@@ -61,7 +61,7 @@ function rawReadFirstByte(fullName: string): number {
   try {
     const view = k.MapViewOfFile(h, W.FILE_MAP_READ, 0, 0, 0n);
     assert.notEqual(addressOf(view), 0n);
-    const value = new Uint8Array(foreignBuffer(view, 1))[0];
+    const value = new Uint8Array(foreignBuffer(view, 1))[0]!;
     k.UnmapViewOfFile(view);
     return value;
   } finally {
