@@ -10,8 +10,10 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import {
   AlreadyExistsError,
@@ -37,6 +39,12 @@ const noSetpriv = !onPosix
 /** A fresh temp folder, removed by `done`. */
 function tempDir(): string {
   return mkdtempSync(`${tmpdir()}/shm-file-`);
+}
+
+/** A fresh temp folder, removed when the `using` block ends. */
+function tempFolder(): { path: string } & Disposable {
+  const path = tempDir();
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 function lastJson(stdout: string): Record<string, unknown> {
@@ -181,6 +189,64 @@ test("a directory, a missing file, an uncreatable path, an empty or short file: 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a FIFO, a device or a socket is refused at once, read-only too; symbolic links are followed", () => {
+  using dir = tempFolder();
+  const fifo = `${dir.path}/fifo`;
+  execFileSync("mkfifo", [fifo]);
+  // Without O_NONBLOCK, open(2) of a FIFO with no writer blocks forever: this test would hang.
+  for (const readOnly of [true, false]) {
+    assert.throws(
+      () => SharedMemory.open({ backend: "file", path: fifo, readOnly }),
+      (e: ShmError) => e.code === "EINVAL" && /not a regular file/.test(e.message),
+      `FIFO, readOnly ${readOnly}`,
+    );
+  }
+  symlinkSync(fifo, `${dir.path}/to-fifo`);
+  assert.throws(
+    () => SharedMemory.open({ backend: "file", path: `${dir.path}/to-fifo`, readOnly: true }),
+    (e: ShmError) => e.code === "EINVAL",
+  );
+  for (const device of ["/dev/null", "/dev/zero", "/dev/tty"]) {
+    if (!existsSync(device)) continue;
+    assert.throws(
+      () => SharedMemory.open({ backend: "file", path: device, readOnly: true }),
+      (e: ShmError) => e instanceof Error && /regular file|ENXIO|EACCES/.test(e.message),
+      device,
+    );
+  }
+  writeFileSync(`${dir.path}/data`, new Uint8Array(64).fill(7));
+  symlinkSync(`${dir.path}/data`, `${dir.path}/link`);
+  {
+    using linked = SharedMemory.open({ backend: "file", path: `${dir.path}/link`, readOnly: true });
+    assert.equal(linked.buf[0], 7, "a link to a regular file maps the file");
+  }
+  assert.throws(
+    () => SharedMemory.create({ backend: "file", path: `${dir.path}/link`, size: 64 }),
+    AlreadyExistsError,
+    "create never follows a link: O_EXCL refuses any existing name",
+  );
+}, { skip: !onPosix && "POSIX FIFOs and links" });
+
+test("unlinkOnDispose leaves alone a file someone re-created at the path (device and inode differ)", () => {
+  using dir = tempFolder();
+  const path = `${dir.path}/recreated.bin`;
+  {
+    using _first = SharedMemory.create({ backend: "file", path, size: 64, unlinkOnDispose: true });
+    rmSync(path);
+    writeFileSync(path, "newcomer");
+  }
+  assert.equal(readFileSync(path, "utf8"), "newcomer", "the newcomer's file is still there");
+  {
+    using _own = SharedMemory.create({
+      backend: "file",
+      path: `${dir.path}/own.bin`,
+      size: 64,
+      unlinkOnDispose: true,
+    });
+  }
+  assert.equal(existsSync(`${dir.path}/own.bin`), false, "its own file is removed");
 });
 
 test("bad paths, sizes and options are TypeError/RangeError before touching anything", () => {
