@@ -4,7 +4,13 @@
 //   open NAME [ro]  attach (read-only with "ro") and print {size, first bytes}, or the error as JSON
 //   rowrite NAME    attach read-only, write through every kind of view, print what this process sees
 //   create NAME SIZE  create (and unlink at once), print the error as JSON if it fails
+//   sparse NAME SIZE  make a segment as a C or Python peer may: shm_open + ftruncate alone (sparse)
+//   touch NAME [ro]   attach (read-only with "ro"), read every byte (and write every page unless
+//                     read-only), print {touched} or the error as JSON
 import { SharedMemory } from "../../mod.ts";
+import { libc } from "../../ffi/libc.ts";
+import { C } from "../../ffi/constants.ts";
+import { cString } from "../../ffi/_ffi.ts";
 import { childArgs, errorJson, spinUntil } from "./_child.ts";
 
 const runtime = "Bun" in globalThis ? "bun" : "deno";
@@ -66,6 +72,29 @@ switch (command) {
       shm.close();
       shm.unlink();
       console.log(JSON.stringify({ created: true }));
+    } catch (error) {
+      console.log(errorJson(error));
+    }
+    break;
+  }
+  case "sparse": {
+    const lib = libc();
+    const fd = lib.shm_open(cString("/" + name), C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
+    if (fd < 0 || lib.ftruncate(fd, BigInt(Number(arg))) !== 0) {
+      throw new Error(`sparse: errno ${lib.errno()}`);
+    }
+    lib.close(fd);
+    console.log(JSON.stringify({ sparse: true }));
+    break;
+  }
+  case "touch": {
+    try {
+      const readOnly = arg === "ro";
+      using shm = SharedMemory.open(name, { readOnly });
+      let sum = 0;
+      for (let i = 0; i < shm.size; i += 512) sum += shm.buf[i]!;
+      if (!readOnly) { for (let i = 0; i < shm.size; i += 4096) shm.buf[i] = 1; }
+      console.log(JSON.stringify({ touched: shm.size, sum }));
     } catch (error) {
       console.log(errorJson(error));
     }
