@@ -10,9 +10,10 @@
  * (`MAP_FIXED|MAP_ANONYMOUS|MAP_NORESERVE`), which drops the segment's pages at once; a late write
  * lands in memory nobody else sees, a late read sees zeros, and nothing else can be mapped there.
  * The range then waits in a quarantine and is unmapped once it is {@linkcode GRACE_MS} old, when
- * the quarantine holds more than {@linkcode MAX_RETIRED} ranges (oldest first), or at once, all of
- * it, when a new mapping fails for want of address space (`ENOMEM`), before that mapping is tried
- * again. The quarantine is swept on every map and retire of this module.
+ * the quarantine holds more than {@linkcode MAX_RETIRED} ranges or {@linkcode MAX_RETIRED_BYTES}
+ * bytes (oldest first), or at once, all of it, when a new mapping fails for want of address space
+ * (`ENOMEM`), before that mapping is tried again. The quarantine is swept on every map and retire
+ * of this module. A native job that still writes into a range after all that is the one case left.
  *
  * @module
  */
@@ -37,6 +38,8 @@ export const GRACE_MS = 10_000;
  * kernel's default limit of 65,530 per process (`vm.max_map_count`).
  */
 export const MAX_RETIRED = 4096;
+/** Most address space retired ranges keep at once, in bytes (1 GiB). */
+export const MAX_RETIRED_BYTES = 2 ** 30;
 
 interface Retired {
   readonly address: bigint;
@@ -45,12 +48,11 @@ interface Retired {
 }
 const retired: Retired[] = [];
 let retiredHead = 0;
+let retiredBytes = 0;
 
 /** How many ranges and bytes wait in the quarantine now (for tests and the bench). */
 export function retiredStats(): { ranges: number; bytes: number } {
-  let bytes = 0;
-  for (let i = retiredHead; i < retired.length; i++) bytes += retired[i]!.size;
-  return { ranges: retired.length - retiredHead, bytes };
+  return { ranges: retired.length - retiredHead, bytes: retiredBytes };
 }
 
 /**
@@ -63,9 +65,10 @@ export function sweepRetired(all = false): void {
   const lib = libc();
   while (retiredHead < retired.length) {
     const oldest = retired[retiredHead]!;
-    const excess = retired.length - retiredHead > MAX_RETIRED;
+    const excess = retired.length - retiredHead > MAX_RETIRED || retiredBytes > MAX_RETIRED_BYTES;
     if (!all && !excess && now - oldest.since < GRACE_MS) break;
     lib.munmap(pointerAt(oldest.address), BigInt(oldest.size));
+    retiredBytes -= oldest.size;
     retiredHead++;
   }
   if (retiredHead === retired.length) retired.length = retiredHead = 0;
@@ -82,6 +85,7 @@ export function sweepRetired(all = false): void {
 export function retire(address: bigint, size: number, segment: string): void {
   neutralize(address, size, segment);
   retired.push({ address, size, since: performance.now() });
+  retiredBytes += size;
   sweepRetired();
 }
 

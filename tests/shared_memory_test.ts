@@ -4,6 +4,7 @@ import { existsSync, statSync } from "node:fs";
 import { AlreadyExistsError, MAX_SIZE, NotFoundError, SharedMemory, ShmError } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { uniqueName } from "./_process.ts";
+import { MAX_RETIRED, MAX_RETIRED_BYTES, retiredStats } from "../platform/_mmap.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -349,3 +350,17 @@ test("a segment of mode 0400 can be opened read-only but not read-write", () => 
   skip: (!onLinux || process.getuid?.() === 0) &&
     "Linux, not root (root bypasses modes: see permissions_test)",
 });
+
+test("closed mappings wait in a bounded quarantine: ranges and bytes stay under their caps", () => {
+  for (let i = 0; i < MAX_RETIRED + 200; i++) {
+    using _shm = SharedMemory.create({ size: 4096 });
+  }
+  const afterMany = retiredStats();
+  assert.ok(afterMany.ranges <= MAX_RETIRED, `${afterMany.ranges} ranges`);
+  for (let i = 0; i < 20; i++) {
+    using _shm = SharedMemory.create({ size: 64 << 20 });
+  }
+  const afterBig = retiredStats();
+  assert.ok(afterBig.bytes <= MAX_RETIRED_BYTES + (64 << 20), `${afterBig.bytes} bytes`);
+  assert.ok(afterBig.bytes >= 64 << 20, "the last closed range is still quarantined");
+}, { skip: process.platform === "win32" && "POSIX mappings" });
