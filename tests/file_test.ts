@@ -52,44 +52,35 @@ function lastJson(stdout: string): Record<string, unknown> {
 }
 
 test("create maps a new zero-filled file of the size asked, with the exact mode; open sees it live", () => {
-  const dir = tempDir();
-  const path = `${dir}/data.bin`;
-  try {
-    const m = SharedMemory.create({ backend: "file", path, size: 100_000, mode: 0o640 });
-    try {
-      assert.equal(m.backend, "file");
-      assert.equal(m.path, path);
-      assert.equal(m.name, path);
-      assert.equal(m.key, undefined);
-      assert.equal(m.id, undefined);
-      assert.equal(m.size, 100_000);
-      assert.equal(m.created, true);
-      assert.ok(m.buf.every((b) => b === 0));
-      const st = statSync(path);
-      assert.ok(st.isFile());
-      assert.equal(st.size, 100_000);
-      if (onPosix) assert.equal(st.mode & 0o777, 0o640);
-      const n = SharedMemory.open({ backend: "file", path });
-      try {
-        assert.equal(n.size, 100_000);
-        assert.equal(n.created, false);
-        m.buf[99_999] = 5;
-        assert.equal(n.buf[99_999], 5);
-        n.view(Float64Array)[7] = Math.LN2;
-        assert.equal(m.view(Float64Array, 56, 1)[0], Math.LN2);
-      } finally {
-        n.close();
-      }
-      const part = SharedMemory.open({ backend: "file", path, size: 4096 });
-      assert.equal(part.size, 4096, "size maps only the start of the file");
-      part.close();
-    } finally {
-      m.close();
+  using dir = tempFolder();
+  const path = `${dir.path}/data.bin`;
+  {
+    using m = SharedMemory.create({ backend: "file", path, size: 100_000, mode: 0o640 });
+    assert.equal(m.backend, "file");
+    assert.equal(m.path, path);
+    assert.equal(m.name, path);
+    assert.equal(m.key, undefined);
+    assert.equal(m.id, undefined);
+    assert.equal(m.size, 100_000);
+    assert.equal(m.created, true);
+    assert.ok(m.buf.every((b) => b === 0));
+    const st = statSync(path);
+    assert.ok(st.isFile());
+    assert.equal(st.size, 100_000);
+    if (onPosix) assert.equal(st.mode & 0o777, 0o640);
+    {
+      using n = SharedMemory.open({ backend: "file", path });
+      assert.equal(n.size, 100_000);
+      assert.equal(n.created, false);
+      m.buf[99_999] = 5;
+      assert.equal(n.buf[99_999], 5);
+      n.view(Float64Array)[7] = Math.LN2;
+      assert.equal(m.view(Float64Array, 56, 1)[0], Math.LN2);
     }
-    assert.equal(readFileSync(path)[99_999], 5, "the data is in the file after close");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    using part = SharedMemory.open({ backend: "file", path, size: 4096 });
+    assert.equal(part.size, 4096, "size maps only the start of the file");
   }
+  assert.equal(readFileSync(path)[99_999], 5, "the data is in the file after close");
 });
 
 test("flush writes to the file; a read-only handle's flush does nothing; other backends refuse it", () => {

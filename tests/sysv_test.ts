@@ -113,40 +113,35 @@ test(
   "stat() matches /proc/sysvipc/shm: size, mode, owner, pids, attach count, times",
   () => {
     const before = Math.floor(Date.now() / 1000) - 1;
-    const shm = SharedMemory.create({ backend: "sysv", size: 12345, mode: 0o604 });
-    try {
-      const st = shm.stat();
-      const row = procRow(shm.id!)!;
-      assert.ok(row, "the segment is listed in /proc/sysvipc/shm");
-      assert.equal(st.id, shm.id);
-      assert.equal(st.key, 0);
-      assert.equal(row.key, 0);
-      assert.equal(st.size, 12345);
-      assert.equal(row.size, 12345);
-      assert.equal(st.mode, 0o604);
-      assert.equal(row.perms & 0o777, 0o604);
-      assert.equal(st.uid, process.getuid!());
-      assert.equal(st.uid, row.uid);
-      assert.equal(st.cuid, process.getuid!());
-      assert.equal(st.gid, process.getgid!());
-      assert.equal(st.creatorPid, process.pid);
-      assert.equal(st.creatorPid, row.cpid);
-      assert.equal(st.lastPid, row.lpid);
-      assert.equal(st.attachCount, 1);
-      assert.equal(row.nattch, 1);
-      assert.equal(st.removed, false);
-      assert.ok(st.attachTime instanceof Date && st.attachTime.getTime() / 1000 >= before);
-      assert.equal(st.detachTime, null);
-      assert.ok(st.changeTime.getTime() / 1000 >= before);
-      const other = SharedMemory.open({ backend: "sysv", id: shm.id! });
-      other.close();
-      const after = shm.stat();
-      assert.ok(after.detachTime instanceof Date);
-      assert.equal(after.attachCount, 1);
-    } finally {
-      shm.close();
-      shm.unlink();
-    }
+    using shm = SharedMemory.create({ backend: "sysv", size: 12345, mode: 0o604 });
+    const st = shm.stat();
+    const row = procRow(shm.id!)!;
+    assert.ok(row, "the segment is listed in /proc/sysvipc/shm");
+    assert.equal(st.id, shm.id);
+    assert.equal(st.key, 0);
+    assert.equal(row.key, 0);
+    assert.equal(st.size, 12345);
+    assert.equal(row.size, 12345);
+    assert.equal(st.mode, 0o604);
+    assert.equal(row.perms & 0o777, 0o604);
+    assert.equal(st.uid, process.getuid!());
+    assert.equal(st.uid, row.uid);
+    assert.equal(st.cuid, process.getuid!());
+    assert.equal(st.gid, process.getgid!());
+    assert.equal(st.creatorPid, process.pid);
+    assert.equal(st.creatorPid, row.cpid);
+    assert.equal(st.lastPid, row.lpid);
+    assert.equal(st.attachCount, 1);
+    assert.equal(row.nattch, 1);
+    assert.equal(st.removed, false);
+    assert.ok(st.attachTime instanceof Date && st.attachTime.getTime() / 1000 >= before);
+    assert.equal(st.detachTime, null);
+    assert.ok(st.changeTime.getTime() / 1000 >= before);
+    const other = SharedMemory.open({ backend: "sysv", id: shm.id! });
+    other.close();
+    const after = shm.stat();
+    assert.ok(after.detachTime instanceof Date);
+    assert.equal(after.attachCount, 1);
   },
   { skip: notLinux },
 );
@@ -191,23 +186,30 @@ test("ipcs -m lists what TS created with its size, mode and attach count", async
 }, { skip: noIpcs });
 
 test("IPC_PRIVATE: no key, a fresh segment every time, shared by id", () => {
-  const a = SharedMemory.create({ backend: "sysv", size: 64 });
-  const b = SharedMemory.create({ backend: "sysv", size: 64 });
-  try {
-    assert.equal(a.key, 0);
-    assert.notEqual(a.id, b.id);
-    assert.equal(a.name, `shmid ${a.id}`);
-    const c = SharedMemory.open({ backend: "sysv", id: a.id! });
-    c.buf[1] = 5;
-    assert.equal(a.buf[1], 5);
-    assert.equal(b.buf[1], 0);
-    c.close();
-  } finally {
-    for (const s of [a, b]) {
-      s.close();
-      s.unlink();
-    }
+  using a = SharedMemory.create({ backend: "sysv", size: 64 });
+  using b = SharedMemory.create({ backend: "sysv", size: 64 });
+  assert.equal(a.key, 0);
+  assert.notEqual(a.id, b.id);
+  assert.equal(a.name, `shmid ${a.id}`);
+  using c = SharedMemory.open({ backend: "sysv", id: a.id! });
+  c.buf[1] = 5;
+  assert.equal(a.buf[1], 5);
+  assert.equal(b.buf[1], 0);
+});
+
+test("dispose removes only its own System V segment: a newcomer under the same key is left alone", () => {
+  const key = 0x5eed0000 | (process.pid & 0xffff);
+  let newcomer: SharedMemory;
+  {
+    using first = SharedMemory.create({ backend: "sysv", key, size: 64 });
+    first.unlink(); // IPC_RMID: the key is free at once
+    newcomer = SharedMemory.create({ backend: "sysv", key, size: 64, unlinkOnDispose: false });
+    newcomer.buf[0] = 9;
   }
+  using again = SharedMemory.open({ backend: "sysv", key });
+  assert.equal(again.buf[0], 9);
+  newcomer.close();
+  newcomer.unlink();
 });
 
 test("key 0, keys that are not int32, bad ids, sizes and backends: TypeError/RangeError, nothing created", () => {
@@ -462,16 +464,13 @@ test("C interop: the classic C writer's string, read by TS", async () => {
     );
     assert.equal(cKey, ftok(path, 65), "TS ftok gives C's key");
     const shm = SharedMemory.open({ backend: "sysv", key: cKey });
-    try {
-      assert.equal(shm.id, cId);
-      assert.equal(shm.size, 1024);
-      const end = shm.buf.indexOf(0);
-      assert.equal(new TextDecoder().decode(shm.buf.subarray(0, end)), "hello from C, via shmget");
-      assert.equal(shm.created, false);
-    } finally {
-      shm.close();
-      shm.unlink();
-    }
+    using _removed = { [Symbol.dispose]: () => shm.unlink() };
+    using _closed = shm;
+    assert.equal(shm.id, cId);
+    assert.equal(shm.size, 1024);
+    const end = shm.buf.indexOf(0);
+    assert.equal(new TextDecoder().decode(shm.buf.subarray(0, end)), "hello from C, via shmget");
+    assert.equal(shm.created, false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(keyDir, { recursive: true, force: true });
