@@ -213,8 +213,9 @@ const CONSTRUCT: unique symbol = Symbol("SharedMemory.construct");
 
 /**
  * Releases the mapping of a handle that was garbage collected without `close()`. Keyed on the
- * handle's `ArrayBuffer`, so it runs only once no view of the memory is reachable. The pages are
- * replaced rather than unmapped, in case the buffer had been transferred elsewhere.
+ * handle's `ArrayBuffer`, so it runs only once no view of the memory is reachable. The mapping is
+ * retired as by `close()` (private zero pages, unmapped later: `platform/_mmap.ts`), and on
+ * Windows replaced rather than unmapped, in case the buffer had been transferred elsewhere.
  */
 const finalizer = new FinalizationRegistry<Segment>((segment) => {
   try {
@@ -232,8 +233,8 @@ const finalizer = new FinalizationRegistry<Segment>((segment) => {
  * `multiprocessing.shared_memory` (the name is that of `/dev/shm/<name>` on Linux), so a segment made
  * here can be opened by Python, C or another Deno or Bun process, and the reverse.
  *
- * `close()` unmaps the segment from this process and detaches `buf` and every view made from it, so
- * a stale view reads `undefined` and cannot touch unmapped memory. `unlink()` removes the name; the
+ * `close()` detaches `buf` and every view made from it, so a stale view reads `undefined`, and
+ * releases the segment's memory in this process. `unlink()` removes the name; the
  * memory lives until the last process closes it. A `using` declaration closes the handle and, if
  * this handle created the segment, also unlinks it (opt out with `unlinkOnDispose: false`).
  *
@@ -683,9 +684,12 @@ export class SharedMemory implements Disposable {
   }
 
   /**
-   * Unmaps the segment from this process. `buf` and every view made from it are detached first
-   * (their length becomes 0, reads give `undefined`), so no stale view can touch unmapped memory.
-   * Safe to call twice. Does not remove the segment: see `unlink()`.
+   * Releases the segment in this process. `buf` and every view made from it are detached first
+   * (their length becomes 0, reads give `undefined`). On Linux and macOS the address range is not
+   * unmapped at once: it becomes private zero pages for a while (see the README's Safety section),
+   * so a native job of the runtime still working on `buf` (a `zlib` stream, `crypto.scrypt`, an fs
+   * read) neither crashes nor writes into a segment mapped later. Safe to call twice. Does not
+   * remove the segment: see `unlink()`.
    *
    * @example
    * ```ts
