@@ -74,17 +74,15 @@ function available(name: Backend): boolean {
   return name !== "windows";
 }
 
+/** What each backend is called in an error, and the call that would have made it. */
+const UNAVAILABLE: Readonly<Record<Backend, { what: string; call: string }>> = {
+  posix: { what: "POSIX shared memory", call: "shm_open" },
+  windows: { what: "Windows file mappings", call: "CreateFileMappingW" },
+  sysv: { what: "System V shared memory", call: "shmget" },
+  file: { what: "file mappings", call: "mmap" },
+};
+
 function unavailable(name: Backend, action: string): ShmError {
-  const what = name === "sysv"
-    ? "System V shared memory"
-    : name === "windows"
-    ? "Windows file mappings"
-    : name;
   const system = os === "windows" ? "Windows" : os === "darwin" ? "macOS" : "Linux";
-  return errnoError(
-    "ENOSYS",
-    name === "sysv" ? "shmget" : "CreateFileMappingW",
-    action,
-    `${system} has no ${what}`,
-  );
+  return errnoError("ENOSYS", UNAVAILABLE[name].call, action, `${system} has no ${UNAVAILABLE[name].what}`);
 }

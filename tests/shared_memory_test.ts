@@ -364,3 +364,23 @@ test("closed mappings wait in a bounded quarantine: ranges and bytes stay under 
   assert.ok(afterBig.bytes <= MAX_RETIRED_BYTES + (64 << 20), `${afterBig.bytes} bytes`);
   assert.ok(afterBig.bytes >= 64 << 20, "the last closed range is still quarantined");
 }, { skip: process.platform === "win32" && "POSIX mappings" });
+
+test(
+  "backends are looked up by name: the default one by its name too; an absent or unknown one is refused",
+  () => {
+    const name = uniqueName("byname");
+    using made = SharedMemory.create({ backend: "posix", name, size: 64 } as never);
+    using opened = SharedMemory.open({ backend: made.backend, name } as never);
+    assert.equal(opened.size, 64);
+    assert.throws(
+      () => SharedMemory.create({ backend: "windows", size: 64 } as never),
+      (e: Error) =>
+        e instanceof ShmError && e.code === "ENOSYS" && /has no Windows file mappings/.test(e.message),
+    );
+    assert.throws(
+      () => SharedMemory.create({ backend: "nope", size: 64 } as never),
+      { name: "TypeError", message: /backend must be "posix", "windows", "sysv", "file" or left out/ },
+    );
+  },
+  { skip: process.platform === "win32" && "POSIX backends" },
+);
