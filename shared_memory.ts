@@ -9,13 +9,12 @@ import { maxBufferSize } from "./ffi/runtime.ts";
 import { Errno } from "./ffi/errno.ts";
 import { AlreadyExistsError, NotFoundError } from "./errors.ts";
 import { backendNamed, defaultBackend, type RawOptions } from "./platform/backend.ts";
-import type { Backend, Segment } from "./platform/_segment.ts";
-import type { SysvStat } from "./platform/sysv.ts";
+import type { Backend, Segment, SysvStat } from "./platform/_segment.ts";
 import { closers, lifecycle, segmentOf } from "./_internal.ts";
 import { checkOptions, checkSize, describe } from "./_validate.ts";
 
 export type { Backend } from "./platform/_segment.ts";
-export type { SysvStat } from "./platform/sysv.ts";
+export type { SysvStat } from "./platform/_segment.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
 export interface CreateOptions {

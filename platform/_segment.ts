@@ -7,8 +7,6 @@
  * @module
  */
 
-import type { SysvStat } from "./sysv.ts";
-
 /** The kinds of shared memory `SharedMemory` can sit on. */
 export type Backend = "posix" | "sysv" | "file" | "windows";
 
@@ -31,6 +29,52 @@ export const NO_ATTRIBUTES: SegmentAttributes = Object.freeze({
   id: undefined,
   path: undefined,
 });
+
+/**
+ * What `shmctl(IPC_STAT)` reports about a System V segment, as returned by
+ * {@linkcode SharedMemory.stat}.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory, type SysvStat } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ backend: "sysv", size: 512 });
+ * const st: SysvStat = shm.stat();
+ * console.log(st.size, st.mode.toString(8), st.attachCount); // 512 600 1
+ * ```
+ */
+export interface SysvStat {
+  /** The key (`shm_perm.__key`); 0 for an IPC_PRIVATE segment, and on Linux once it was removed. */
+  key: number;
+  /** The shmid. */
+  id: number;
+  /** Size in bytes, as asked for at creation (`shm_segsz`; not rounded to pages). */
+  size: number;
+  /** Permission bits, `0o000`–`0o777`. */
+  mode: number;
+  /** Owner's user id. */
+  uid: number;
+  /** Owner's group id. */
+  gid: number;
+  /** Creator's user id. */
+  cuid: number;
+  /** Creator's group id. */
+  cgid: number;
+  /** Process id of the creator (`shm_cpid`). */
+  creatorPid: number;
+  /** Process id of the last `shmat` or `shmdt` (`shm_lpid`). */
+  lastPid: number;
+  /** Number of current attachments, in all processes (`shm_nattch`). */
+  attachCount: number;
+  /** Last attach time, or null if never attached. */
+  attachTime: Date | null;
+  /** Last detach time, or null if never detached. */
+  detachTime: Date | null;
+  /** Last change time (creation or `IPC_SET`). */
+  changeTime: Date;
+  /** True once `IPC_RMID` marked it for removal (it lives until its last detach). */
+  removed: boolean;
+}
 
 /** One mapped segment, as a backend returns it. */
 export interface Segment {
