@@ -218,7 +218,7 @@ const CONSTRUCT: unique symbol = Symbol("SharedMemory.construct");
  */
 const finalizer = new FinalizationRegistry<Segment>((segment) => {
   try {
-    segment.release(true);
+    segment.release();
   } catch {
     // Nothing to report to: the handle is gone.
   }
@@ -297,7 +297,7 @@ export class SharedMemory implements Disposable {
     try {
       this.#buffer = foreignBuffer(pointerAt(segment.address), segment.size);
     } catch (error) {
-      segment.release(false);
+      segment.release();
       if (segment.created) segment.unlink();
       throw error;
     }
@@ -481,7 +481,7 @@ export class SharedMemory implements Disposable {
         continue;
       }
       if (segment.size < size) {
-        segment.release(false);
+        segment.release();
         throw new RangeError(
           `Cannot ${action} "${segment.name}" of ${size} bytes: it exists with ${segment.size} bytes, fewer ` +
             `than asked for (open it with SharedMemory.open() to take it at its size)`,
@@ -705,13 +705,13 @@ export class SharedMemory implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     finalizer.unregister(this);
-    // A buffer detached by someone else was transferred away and may still point at the pages.
-    let foreign = this.#buffer.detached;
-    if (!foreign) {
+    // A buffer detached by someone else was transferred away and may still point at the pages: the
+    // segment's release() keeps the range valid for it (private zero pages) for a while.
+    if (!this.#buffer.detached) {
       try {
         this.#buffer.transfer(0);
       } catch {
-        foreign = true;
+        // Not transferable (pinned by the engine): release() covers it the same way.
       }
     }
     const before = closers.get(this);
@@ -719,7 +719,7 @@ export class SharedMemory implements Disposable {
       closers.delete(this);
       for (const close of before) close();
     }
-    this.#segment.release(foreign);
+    this.#segment.release();
     lifecycle.closed?.(this);
   }
 

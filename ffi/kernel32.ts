@@ -32,6 +32,8 @@ export const kernel32Symbols = {
   VirtualQuery: { parameters: ["pointer", "buffer", "usize"], result: "usize" },
   // LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect);
   VirtualAlloc: { parameters: ["pointer", "usize", "u32", "u32"], result: "pointer" },
+  // BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
+  VirtualFree: { parameters: ["pointer", "usize", "u32"], result: "i32" },
   // BOOL CloseHandle(HANDLE hObject);
   CloseHandle: { parameters: ["usize"], result: "i32" },
   // HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
@@ -100,6 +102,7 @@ export const W = {
   FILE_MAP_ALL_ACCESS: 0xf001f,
   MEM_COMMIT: 0x1000,
   MEM_RESERVE: 0x2000,
+  MEM_RELEASE: 0x8000,
   GENERIC_READ: 0x8000_0000,
   GENERIC_WRITE: 0x4000_0000,
   FILE_SHARE_READ: 0x1,
@@ -143,7 +146,7 @@ let cachedNonblocking: Bound<typeof kernel32NonblockingSymbols> | undefined;
  */
 export function kernel32(): Kernel32 {
   if (os !== "windows") {
-    throw new Error("Cannot use kernel32.dll: this is not Windows; use the POSIX adapter");
+    throw new Error("Cannot use kernel32.dll: this is not Windows; use the POSIX backend");
   }
   return cached ??= bindLibrary(["kernel32.dll"], kernel32Symbols).symbols;
 }

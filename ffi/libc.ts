@@ -210,7 +210,7 @@ export function libc(): Libc {
 
 function load(): Libc {
   if (os === "windows") {
-    throw new Error("Cannot use the POSIX C library on Windows: use the Windows adapter");
+    throw new Error("Cannot use the POSIX C library on Windows: use the Windows backend");
   }
   if (os === "linux") {
     const s = bindLibrary(LIBC_PATHS.linux, linuxSymbols).symbols;

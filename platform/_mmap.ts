@@ -9,11 +9,10 @@
  * closed mapping is never unmapped at once: its range is replaced by private anonymous pages
  * (`MAP_FIXED|MAP_ANONYMOUS|MAP_NORESERVE`), which drops the segment's pages at once; a late write
  * lands in memory nobody else sees, a late read sees zeros, and nothing else can be mapped there.
- * The range then waits in a quarantine and is unmapped once it is {@linkcode GRACE_MS} old, when
- * the quarantine holds more than {@linkcode MAX_RETIRED} ranges or {@linkcode MAX_RETIRED_BYTES}
- * bytes (oldest first), or at once, all of it, when a new mapping fails for want of address space
- * (`ENOMEM`), before that mapping is tried again. The quarantine is swept on every map and retire
- * of this module. A native job that still writes into a range after all that is the one case left.
+ * The range then waits in the quarantine of `_quarantine.ts` and is unmapped later (after 10 s, or
+ * beyond 4,096 ranges or 1 GiB, or at once when a new mapping fails for want of address space,
+ * before that mapping is tried again). A native job that still writes into a range after all that
+ * is the one case left.
  *
  * @module
  */
@@ -23,6 +22,7 @@ import { C } from "../ffi/constants.ts";
 import { Errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { osError, type ShmError } from "../errors.ts";
+import { anyRetired, quarantine, sweepRetired } from "./_quarantine.ts";
 
 const MAP_FAILED_UNSIGNED = 0xffff_ffff_ffff_ffffn;
 
@@ -31,62 +31,13 @@ export function isMapFailed(address: bigint): boolean {
   return address === MAP_FAILED_UNSIGNED || address === -1n;
 }
 
-/** How long a retired range stays reserved before it is unmapped, in milliseconds. */
-export const GRACE_MS = 10_000;
-/**
- * Most retired ranges kept at once. Each is one VMA at most (adjacent ones merge), far below the
- * kernel's default limit of 65,530 per process (`vm.max_map_count`).
- */
-export const MAX_RETIRED = 4096;
-/** Most address space retired ranges keep at once, in bytes (1 GiB). */
-export const MAX_RETIRED_BYTES = 2 ** 30;
-
-interface Retired {
-  readonly address: bigint;
-  readonly size: number;
-  readonly since: number;
-}
-const retired: Retired[] = [];
-let retiredHead = 0;
-let retiredBytes = 0;
-
-/** How many ranges and bytes wait in the quarantine now (for tests and the bench). */
-export function retiredStats(): { ranges: number; bytes: number } {
-  return { ranges: retired.length - retiredHead, bytes: retiredBytes };
-}
-
-/**
- * Unmaps retired ranges: those past their grace period and those beyond {@linkcode MAX_RETIRED};
- * with `all`, every one (address space ran out).
- */
-export function sweepRetired(all = false): void {
-  if (retiredHead === retired.length) return;
-  const now = performance.now();
-  const lib = libc();
-  while (retiredHead < retired.length) {
-    const oldest = retired[retiredHead]!;
-    const excess = retired.length - retiredHead > MAX_RETIRED || retiredBytes > MAX_RETIRED_BYTES;
-    if (!all && !excess && now - oldest.since < GRACE_MS) break;
-    lib.munmap(pointerAt(oldest.address), BigInt(oldest.size));
-    retiredBytes -= oldest.size;
-    retiredHead++;
-  }
-  if (retiredHead === retired.length) retired.length = retiredHead = 0;
-  else if (retiredHead > 1024) {
-    retired.splice(0, retiredHead);
-    retiredHead = 0;
-  }
-}
-
 /**
  * Ends a mapping: replaces it with private anonymous pages at the same address and quarantines
  * the range (see the module doc). The segment's pages are released at once.
  */
 export function retire(address: bigint, size: number, segment: string): void {
   neutralize(address, size, segment);
-  retired.push({ address, size, since: performance.now() });
-  retiredBytes += size;
-  sweepRetired();
+  quarantine(size, () => libc().munmap(pointerAt(address), BigInt(size)));
 }
 
 /**
@@ -100,7 +51,7 @@ function mmapRetrying(size: number, prot: number, flags: number, fd: number): bi
     const address = addressOf(lib.mmap(null, BigInt(size), prot, flags, fd, 0n));
     if (!isMapFailed(address) && address !== 0n) return address;
     const errno = lib.errno();
-    if (errno !== Errno.ENOMEM || attempt > 0 || retiredHead === retired.length) return -errno;
+    if (errno !== Errno.ENOMEM || attempt > 0 || !anyRetired()) return -errno;
     sweepRetired(true);
   }
 }
@@ -135,7 +86,7 @@ export function attachRetrying(id: number, flags: number): bigint | number {
     const address = addressOf(lib.shmat(id, null, flags));
     if (!isMapFailed(address) && address !== 0n) return address;
     const errno = lib.errno();
-    if (errno !== Errno.ENOMEM || attempt > 0 || retiredHead === retired.length) return -errno;
+    if (errno !== Errno.ENOMEM || attempt > 0 || !anyRetired()) return -errno;
     sweepRetired(true);
   }
 }

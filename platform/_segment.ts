@@ -97,11 +97,12 @@ export interface Segment {
   /** Key, id and path, for the backends they mean something to. */
   readonly attributes: SegmentAttributes;
   /**
-   * Ends the mapping and releases OS handles. Called once, after the buffer was detached.
-   * With `neutralize`, some `ArrayBuffer` beyond this module's control may still point at the
-   * mapping, so the pages must be replaced by private zero pages rather than unmapped.
+   * Ends the mapping and releases OS handles. Called once, after the buffer was detached. Some
+   * native job or transferred `ArrayBuffer` beyond this module's control may still point at the
+   * mapping, so its range is replaced by private zero pages and quarantined (`_quarantine.ts`)
+   * rather than unmapped at once.
    */
-  release(neutralize: boolean): void;
+  release(): void;
   /** Removes the name, so no one else can attach; mappings stay valid until released. */
   unlink(): void;
   /**

@@ -19,13 +19,14 @@
  * - **Lifetime**: Windows has no unlink. A mapping object lives while any process holds a handle or a
  *   view, and its name goes with its last handle. Each segment keeps its handle until `release()`,
  *   so the name stays openable while any process has it open. `unlink()` does nothing; see
- *   {@linkcode windowsAdapter}.
- * - **Release with neutralize**: the view is unmapped and the same range is at once reserved and
- *   committed as private zero pages (`VirtualAlloc`), so a stale `ArrayBuffer` reads zeros instead of
- *   faulting. (Another thread could in principle take the range in the microseconds between the two
- *   calls; `VirtualAlloc` then fails and nothing more can be done.)
- * - **Mode**: permission bits have no Windows equivalent here: objects get the creator's default
- *   security (the same user, SYSTEM and administrators), as Python's do.
+ *   {@linkcode windowsBackend}.
+ * - **Release**: the view is unmapped and the same range is at once reserved and committed as
+ *   private zero pages (`VirtualAlloc`), so a native job or stale `ArrayBuffer` still pointing there
+ *   reads zeros and writes privately instead of faulting; the range is freed later (`VirtualFree`,
+ *   see `_quarantine.ts`). (Another thread could in principle take the range in the microseconds
+ *   between the two calls; `VirtualAlloc` then fails and nothing more can be done.)
+ * - **Mode**: ignored. Permission bits have no Windows equivalent here: objects get the creator's
+ *   default security (the same user, SYSTEM and administrators), as Python's do.
  *
  * @module
  */
@@ -38,6 +39,7 @@ import { osError as winError, ShmError } from "../errors.ts";
 import type { SegmentBackend } from "./backend.ts";
 import { noFlush, noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
 import { createNamed, openArguments, randomHex8 } from "./_names.ts";
+import { anyRetired, quarantine, sweepRetired } from "./_quarantine.ts";
 import { checkName } from "../_validate.ts";
 
 /**
@@ -107,21 +109,18 @@ class WindowsSegment implements Segment {
     this.attributes = Object.freeze({ key: undefined, id: undefined, path });
   }
 
-  release(neutralizePages: boolean): void {
+  release(): void {
     const k = kernel32();
     const action = `release shared memory segment "${this.name}"`;
     try {
-      if (!k.UnmapViewOfFile(pointerAt(this.address))) {
-        throw winError(k.GetLastError(), "UnmapViewOfFile", action, this.name);
-      }
-      if (neutralizePages) {
-        // Private zero pages at the same address, for any stale buffer that still points here.
-        k.VirtualAlloc(
-          pointerAt(this.address),
-          BigInt(this.size),
-          W.MEM_RESERVE | W.MEM_COMMIT,
-          W.PAGE_READWRITE,
-        );
+      const at = pointerAt(this.address);
+      if (!k.UnmapViewOfFile(at)) throw winError(k.GetLastError(), "UnmapViewOfFile", action, this.name);
+      // Private zero pages at the same address, for a native job or stale buffer that still points
+      // here, freed later (see _quarantine.ts). (Another thread could in principle take the range in
+      // the microseconds between the two calls; VirtualAlloc then fails and nothing more can be done.)
+      const kept = k.VirtualAlloc(at, BigInt(this.size), W.MEM_RESERVE | W.MEM_COMMIT, W.PAGE_READWRITE);
+      if (addressOf(kept) === this.address) {
+        quarantine(this.size, () => kernel32().VirtualFree(at, 0n, W.MEM_RELEASE));
       }
     } finally {
       closeHandle(k, this.#mapping);
@@ -214,11 +213,17 @@ function mapView(
   action: string,
   segment: string,
 ) {
-  const view = k.MapViewOfFile(mapping, access, 0, 0, BigInt(bytes));
-  if (view === null || addressOf(view) === 0n) {
-    throw winError(k.GetLastError(), "MapViewOfFile", action, segment);
+  sweepRetired();
+  for (let attempt = 0;; attempt++) {
+    const view = k.MapViewOfFile(mapping, access, 0, 0, BigInt(bytes));
+    if (view !== null && addressOf(view) !== 0n) return view;
+    const error = k.GetLastError();
+    // Out of address space: free every quarantined range and try once more.
+    if (error !== WinError.ERROR_NOT_ENOUGH_MEMORY || attempt > 0 || !anyRetired()) {
+      throw winError(error, "MapViewOfFile", action, segment);
+    }
+    sweepRetired(true);
   }
-  return view;
 }
 
 /** Creates a pagefile-backed named segment of `size` bytes (`mode` has no Windows meaning: see module doc). */
@@ -289,7 +294,7 @@ function viewWhole(
 }
 
 /**
- * Checks that a named segment exists; Windows has nothing to remove (see {@linkcode windowsAdapter}).
+ * Checks that a named segment exists; Windows has nothing to remove (see {@linkcode windowsBackend}).
  */
 export function unlinkWindows(name: string): void {
   const action = `unlink shared memory segment "${name}"`;

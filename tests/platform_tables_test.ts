@@ -192,7 +192,7 @@ test("macOS names: 31 bytes with the slash (PSHMNAMLEN), refused with a TypeErro
   // Bytes, not characters: 16 two-byte characters are 32 bytes.
   assert.throws(() => checkName("é".repeat(16), action, max), TypeError);
   assert.ok(`psm_${"0".repeat(8)}`.length <= max, "generated names fit");
-  // The adapter reads its limit from the table, so on macOS SharedMemory refuses at 31 bytes.
+  // The backend reads its limit from the table, so on macOS SharedMemory refuses at 31 bytes.
   assert.equal(posixBackend.nameMax, C.SHM_NAME_MAX);
   assert.equal(linuxConstants("x86_64").SHM_NAME_MAX, 255);
 });

@@ -4,7 +4,7 @@ import { existsSync, statSync } from "node:fs";
 import { AlreadyExistsError, MAX_SIZE, NotFoundError, SharedMemory, ShmError } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { uniqueName } from "./_process.ts";
-import { MAX_RETIRED, MAX_RETIRED_BYTES, retiredStats } from "../platform/_mmap.ts";
+import { MAX_RETIRED, MAX_RETIRED_BYTES, retiredStats } from "../platform/_quarantine.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -363,7 +363,7 @@ test("closed mappings wait in a bounded quarantine: ranges and bytes stay under 
   const afterBig = retiredStats();
   assert.ok(afterBig.bytes <= MAX_RETIRED_BYTES + (64 << 20), `${afterBig.bytes} bytes`);
   assert.ok(afterBig.bytes >= 64 << 20, "the last closed range is still quarantined");
-}, { skip: process.platform === "win32" && "POSIX mappings" });
+});
 
 test(
   "backends are looked up by name: the default one by its name too; an absent or unknown one is refused",
