@@ -96,7 +96,10 @@ export interface FileCreateOptions {
   path: string;
   /** Size in bytes: a positive integer. The file is created this long, zero-filled, and reserved on disk. */
   size: number;
-  /** Permission bits of the new file, applied exactly (the umask does not reduce them). Default `0o600`. */
+  /**
+   * Permission bits of the new file, applied exactly (`fchmod`: the umask does not reduce them) on
+   * Linux and macOS. Windows: ignored (the file gets its folder's default security). Default `0o600`.
+   */
   mode?: number;
   /**
    * Whether `[Symbol.dispose]` also removes the file this handle created. Default `false`: the
