@@ -21,6 +21,19 @@ export function addressIn(shm: object, byteOffset: number): bigint {
 }
 
 /**
+ * The string every process gives the segment behind `shm`, naming the kernel objects its waits
+ * sleep on (Windows). Replaces reading `segment.waitKey` directly.
+ *
+ * @throws {TypeError} when `shm` is not a `SharedMemory`, or its backend has no wait key (POSIX
+ * waits key on the memory itself)
+ */
+export function waitKeyOf(shm: object): string {
+  const key = segmentOf.get(shm)?.waitKey();
+  if (key === undefined) throw new TypeError("Cannot wait on the word: the segment has no wait key");
+  return key;
+}
+
+/**
  * Callbacks run once when a `SharedMemory` closes, after its buffer is detached and before its
  * mapping goes: they end the async waits asleep on it and release what other modules keep per
  * handle (the Windows wait semaphores).

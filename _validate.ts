@@ -47,7 +47,8 @@ export function checkMode(mode: unknown, action: string): number {
  * Checks a segment name and returns it without a leading `/`.
  *
  * One leading `/` is accepted (the C spelling of the same name) and dropped; any other `/`, a NUL,
- * an empty name, `.` and `..`, and names longer than `maxBytes` UTF-8 bytes are refused.
+ * a lone UTF-16 surrogate, an empty name, `.` and `..`, and names longer than `maxBytes` UTF-8
+ * bytes are refused.
  */
 export function checkName(name: unknown, action: string, maxBytes: number): string {
   if (typeof name !== "string") {
@@ -58,8 +59,16 @@ export function checkName(name: unknown, action: string, maxBytes: number): stri
     throw new TypeError(`Cannot ${action}: the name is empty`);
   }
   if (bare.includes("/")) {
+    const shm = /^\/dev\/shm\/([^/]+)$/.exec(name);
     throw new TypeError(
-      `Cannot ${action}: the name ${describe(name)} contains "/" (only one leading "/" is allowed)`,
+      `Cannot ${action}: the name ${describe(name)} contains "/" (only one leading "/" is allowed)` +
+        (shm ? `; did you mean "${shm[1]}"? Segments are named without /dev/shm/` : ""),
+    );
+  }
+  if (!name.isWellFormed()) {
+    throw new TypeError(
+      `Cannot ${action}: the name ${describe(name)} contains a lone UTF-16 surrogate, which has no ` +
+        `UTF-8 spelling (two such names would collide)`,
     );
   }
   if (bare.includes("\0")) {

@@ -5,17 +5,16 @@
  */
 
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
-import { maxBufferSize, os } from "./ffi/runtime.ts";
-import { AlreadyExistsError, NotFoundError, ShmError } from "./errors.ts";
-import { adapter } from "./platform/adapter.ts";
-import type { Backend, Segment } from "./platform/_segment.ts";
+import { maxBufferSize } from "./ffi/runtime.ts";
+import { Errno } from "./ffi/errno.ts";
+import { AlreadyExistsError, NotFoundError } from "./errors.ts";
+import { backendNamed, defaultBackend, type RawOptions } from "./platform/backend.ts";
+import type { Backend, Segment, SysvStat } from "./platform/_segment.ts";
 import { closers, lifecycle, segmentOf } from "./_internal.ts";
-import { createSysv, openSysvId, openSysvKey, type SysvStat } from "./platform/sysv.ts";
-import { createFile, openFile } from "./platform/file.ts";
-import { checkBoolean, checkMode, checkName, checkOptions, checkSize, describe } from "./_validate.ts";
+import { checkOptions, checkSize, describe } from "./_validate.ts";
 
 export type { Backend } from "./platform/_segment.ts";
-export type { SysvStat } from "./platform/sysv.ts";
+export type { SysvStat } from "./platform/_segment.ts";
 
 /** Options of {@linkcode SharedMemory.create}. */
 export interface CreateOptions {
@@ -26,11 +25,16 @@ export interface CreateOptions {
   name?: string;
   /** Size in bytes: a positive integer. */
   size: number;
-  /** Permission bits, applied exactly (the umask does not reduce them). Default `0o600`. */
+  /**
+   * Permission bits. Default `0o600`. Linux: applied exactly (`fchmod`: the umask does not reduce
+   * them). macOS: the umask applies (it has no `fchmod` for shared memory objects). Windows:
+   * ignored; the object gets its creator's default security, as Python's do.
+   */
   mode?: number;
   /**
    * Whether `[Symbol.dispose]` (a `using` declaration) also unlinks the segment this handle
-   * created. Default `true`. `close()` never unlinks.
+   * created. Default `true`. `close()` never unlinks. Dispose unlinks only while the name still
+   * refers to this very segment: one someone else re-created under the name is left alone.
    */
   unlinkOnDispose?: boolean;
 }
@@ -92,7 +96,10 @@ export interface FileCreateOptions {
   path: string;
   /** Size in bytes: a positive integer. The file is created this long, zero-filled, and reserved on disk. */
   size: number;
-  /** Permission bits of the new file, applied exactly (the umask does not reduce them). Default `0o600`. */
+  /**
+   * Permission bits of the new file, applied exactly (`fchmod`: the umask does not reduce them) on
+   * Linux and macOS. Windows: ignored (the file gets its folder's default security). Default `0o600`.
+   */
   mode?: number;
   /**
    * Whether `[Symbol.dispose]` also removes the file this handle created. Default `false`: the
@@ -152,9 +159,12 @@ export interface FileOpenOptions {
 
 /** Options of {@linkcode SharedMemory.openOrCreate}. */
 export interface OpenOrCreateOptions {
-  /** Size in bytes if the segment has to be created; an existing segment keeps its own size. */
+  /**
+   * Size in bytes if the segment has to be created. An existing segment keeps its own size, which
+   * must be at least this (a smaller one is a `RangeError`); a bigger one is fine.
+   */
   size: number;
-  /** Permission bits if the segment has to be created. Default `0o600`. */
+  /** Permission bits if the segment has to be created, as in {@linkcode CreateOptions.mode}. Default `0o600`. */
   mode?: number;
   /** As in {@linkcode CreateOptions.unlinkOnDispose}; applies only if this call created it. */
   unlinkOnDispose?: boolean;
@@ -199,17 +209,19 @@ const TYPED_ARRAYS: ReadonlySet<unknown> = new Set<unknown>([
   (globalThis as { Float16Array?: unknown }).Float16Array,
 ].filter(Boolean));
 
-const DEFAULT_MODE = 0o600;
-const GENERATED_NAME_ATTEMPTS = 100;
+const OPEN_OR_CREATE_ATTEMPTS = 100;
+/** Only this module's own factories hold it: `new SharedMemory()` from outside is refused clearly. */
+const CONSTRUCT: unique symbol = Symbol("SharedMemory.construct");
 
 /**
  * Releases the mapping of a handle that was garbage collected without `close()`. Keyed on the
- * handle's `ArrayBuffer`, so it runs only once no view of the memory is reachable. The pages are
- * replaced rather than unmapped, in case the buffer had been transferred elsewhere.
+ * handle's `ArrayBuffer`, so it runs only once no view of the memory is reachable. The mapping is
+ * retired as by `close()` (private zero pages, unmapped later: `platform/_mmap.ts`), and on
+ * Windows replaced rather than unmapped, in case the buffer had been transferred elsewhere.
  */
 const finalizer = new FinalizationRegistry<Segment>((segment) => {
   try {
-    segment.release(true);
+    segment.release();
   } catch {
     // Nothing to report to: the handle is gone.
   }
@@ -223,8 +235,8 @@ const finalizer = new FinalizationRegistry<Segment>((segment) => {
  * `multiprocessing.shared_memory` (the name is that of `/dev/shm/<name>` on Linux), so a segment made
  * here can be opened by Python, C or another Deno or Bun process, and the reverse.
  *
- * `close()` unmaps the segment from this process and detaches `buf` and every view made from it, so
- * a stale view reads `undefined` and cannot touch unmapped memory. `unlink()` removes the name; the
+ * `close()` detaches `buf` and every view made from it, so a stale view reads `undefined`, and
+ * releases the segment's memory in this process. `unlink()` removes the name; the
  * memory lives until the last process closes it. A `using` declaration closes the handle and, if
  * this handle created the segment, also unlinks it (opt out with `unlinkOnDispose: false`).
  *
@@ -275,14 +287,20 @@ export class SharedMemory implements Disposable {
   #closed = false;
   #unlinked = false;
 
-  private constructor(segment: Segment, unlinkOnDispose: boolean) {
+  private constructor(token: typeof CONSTRUCT, segment: Segment, unlinkOnDispose: boolean) {
+    if (token !== CONSTRUCT) {
+      throw new TypeError(
+        "Cannot construct a SharedMemory with new: use SharedMemory.create(), SharedMemory.open() or " +
+          "SharedMemory.openOrCreate()",
+      );
+    }
     this.#segment = segment;
     this.#unlinkOnDispose = unlinkOnDispose;
     this.#copies = segment.protectedReadOnly === true;
     try {
       this.#buffer = foreignBuffer(pointerAt(segment.address), segment.size);
     } catch (error) {
-      segment.release(false);
+      segment.release();
       if (segment.created) segment.unlink();
       throw error;
     }
@@ -354,27 +372,10 @@ export class SharedMemory implements Disposable {
   static create(options: FileCreateOptions): SharedMemory;
   static create(options: CreateOptions | SysvCreateOptions | FileCreateOptions): SharedMemory {
     const action = "create shared memory segment";
-    const o = checkOptions<CreateOptions & { backend?: unknown }>(options, action);
+    const o = checkOptions<RawOptions>(options, action);
     if (options === undefined) throw new TypeError(`Cannot ${action}: options with a size are required`);
-    if (o.backend === "sysv") return SharedMemory.#createSysv(o as Partial<SysvCreateOptions>);
-    if (o.backend === "file") return SharedMemory.#createFile(o as Partial<FileCreateOptions>);
-    if (o.backend !== undefined && o.backend !== adapter.backend) throw badBackend(o.backend, action);
-    const size = checkSize(o.size, action);
-    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
-    const unlinkOnDispose = o.unlinkOnDispose === undefined
-      ? true
-      : checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
-    if (o.name !== undefined) {
-      const name = checkName(o.name, action, adapter.nameMax);
-      return new SharedMemory(adapter.create(name, size, mode), unlinkOnDispose);
-    }
-    for (let attempt = 1;; attempt++) {
-      try {
-        return new SharedMemory(adapter.create(adapter.generateName(), size, mode), unlinkOnDispose);
-      } catch (error) {
-        if (!(error instanceof AlreadyExistsError) || attempt >= GENERATED_NAME_ATTEMPTS) throw error;
-      }
-    }
+    const { segment, unlinkOnDispose } = backendNamed(o.backend, action).create(o, action);
+    return new SharedMemory(CONSTRUCT, segment, unlinkOnDispose);
   }
 
   /**
@@ -435,17 +436,21 @@ export class SharedMemory implements Disposable {
       if (options !== undefined) {
         throw new TypeError(`Cannot ${action}: pass one options object, not a second argument`);
       }
-      return SharedMemory.#openBackend(name as LooseOpenOptions, action);
+      const o = checkOptions<RawOptions>(name, action);
+      return new SharedMemory(CONSTRUCT, backendNamed(o.backend, action).open(o, action), false);
     }
     const o = checkOptions<OpenOptions>(options, action);
-    const bare = checkName(name, action, adapter.nameMax);
-    const readOnly = checkBoolean(o.readOnly, "readOnly", action);
-    return new SharedMemory(adapter.open(bare, readOnly), false);
+    return new SharedMemory(CONSTRUCT, defaultBackend.open({ readOnly: o.readOnly, name }, action), false);
   }
 
   /**
    * Attaches to the segment `name` if it exists, or creates it with `size` bytes if it does not;
    * safe when several processes race to do the same. `created` tells which happened.
+   *
+   * An existing segment must be at least `size` bytes: a smaller one is refused with a
+   * `RangeError` naming both sizes (and is left as it is); a bigger one is opened at its own size.
+   *
+   * @throws {RangeError} when the existing segment is smaller than `size`
    *
    * @example
    * ```ts
@@ -461,24 +466,31 @@ export class SharedMemory implements Disposable {
     const action = "open or create shared memory segment";
     const o = checkOptions<OpenOrCreateOptions>(options, action);
     if (options === undefined) throw new TypeError(`Cannot ${action}: options with a size are required`);
-    const bare = checkName(name, action, adapter.nameMax);
     const size = checkSize(o.size, action);
-    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
-    const unlinkOnDispose = o.unlinkOnDispose === undefined
-      ? true
-      : checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
+    const create = { size, mode: o.mode, unlinkOnDispose: o.unlinkOnDispose, name };
     for (let attempt = 1;; attempt++) {
       try {
-        return new SharedMemory(adapter.create(bare, size, mode), unlinkOnDispose);
+        const { segment, unlinkOnDispose } = defaultBackend.create(create, action);
+        return new SharedMemory(CONSTRUCT, segment, unlinkOnDispose);
       } catch (error) {
         if (!(error instanceof AlreadyExistsError)) throw error;
       }
+      let segment: Segment;
       try {
-        return new SharedMemory(adapter.open(bare, false), false);
+        segment = defaultBackend.open({ name }, action);
       } catch (error) {
         // Unlinked between our two calls: try again.
-        if (!(error instanceof NotFoundError) || attempt >= GENERATED_NAME_ATTEMPTS) throw error;
+        if (!(error instanceof NotFoundError) || attempt >= OPEN_OR_CREATE_ATTEMPTS) throw error;
+        continue;
       }
+      if (segment.size < size) {
+        segment.release();
+        throw new RangeError(
+          `Cannot ${action} "${segment.name}" of ${size} bytes: it exists with ${segment.size} bytes, fewer ` +
+            `than asked for (open it with SharedMemory.open() to take it at its size)`,
+        );
+      }
+      return new SharedMemory(CONSTRUCT, segment, false);
     }
   }
 
@@ -496,50 +508,8 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static unlink(name: string): void {
-    const bare = checkName(name, "unlink shared memory segment", adapter.nameMax);
-    adapter.unlink(bare);
-    lifecycle.unlinked?.(undefined, bare);
-  }
-
-  static #createSysv(o: Partial<SysvCreateOptions>): SharedMemory {
-    const action = "create System V shared memory segment";
-    if (os === "windows") throw noSysvOnWindows(action);
-    const key = o.key === undefined ? 0 : checkKey(o.key, action);
-    const size = checkSize(o.size, action);
-    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
-    const unlinkOnDispose = o.unlinkOnDispose === undefined
-      ? true
-      : checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
-    return new SharedMemory(createSysv(key, size, mode), unlinkOnDispose);
-  }
-
-  static #createFile(o: Partial<FileCreateOptions>): SharedMemory {
-    const action = "create file-backed shared memory segment";
-    const path = checkPath(o.path, action);
-    const size = checkSize(o.size, action);
-    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
-    const unlinkOnDispose = checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
-    return new SharedMemory(createFile(path, size, mode), unlinkOnDispose);
-  }
-
-  static #openBackend(o: LooseOpenOptions, action: string): SharedMemory {
-    const readOnly = checkBoolean(o.readOnly, "readOnly", action);
-    if (o.backend === "sysv") {
-      const what = "open System V shared memory segment";
-      if (os === "windows") throw noSysvOnWindows(what);
-      if ((o.key === undefined) === (o.id === undefined)) {
-        throw new TypeError(`Cannot ${what}: give exactly one of key or id`);
-      }
-      if (o.key !== undefined) return new SharedMemory(openSysvKey(checkKey(o.key, what), readOnly), false);
-      return new SharedMemory(openSysvId(checkId(o.id, what), readOnly), false);
-    }
-    if (o.backend === "file") {
-      const what = "open file-backed shared memory segment";
-      const path = checkPath(o.path, what);
-      const size = o.size === undefined ? undefined : checkSize(o.size, what);
-      return new SharedMemory(openFile(path, readOnly, size), false);
-    }
-    throw badBackend(o.backend, action);
+    defaultBackend.unlink({ name }, "unlink shared memory segment");
+    lifecycle.unlinked?.(undefined, name.startsWith("/") ? name.slice(1) : name);
   }
 
   /**
@@ -553,17 +523,17 @@ export class SharedMemory implements Disposable {
 
   /** System V only: the key (C's `key_t`, 0 for `IPC_PRIVATE`); undefined for other backends. */
   get key(): number | undefined {
-    return this.#segment.key;
+    return this.#segment.attributes.key;
   }
 
   /** System V only: the shmid other processes can attach by; undefined for other backends. */
   get id(): number | undefined {
-    return this.#segment.id;
+    return this.#segment.attributes.id;
   }
 
   /** File backend only: the file's path as given; undefined for other backends. */
   get path(): string | undefined {
-    return this.#segment.path;
+    return this.#segment.attributes.path;
   }
 
   /** Size in bytes of the mapping (macOS and Windows round an opened segment up to whole pages). */
@@ -689,12 +659,6 @@ export class SharedMemory implements Disposable {
    * ```
    */
   stat(): SysvStat {
-    if (!this.#segment.stat) {
-      throw new TypeError(
-        `Cannot read the status of shared memory segment "${this.name}": only System V segments have one ` +
-          `(this one is ${this.backend})`,
-      );
-    }
     return this.#segment.stat();
   }
 
@@ -716,21 +680,18 @@ export class SharedMemory implements Disposable {
    * ```
    */
   flush(): void {
-    if (this.backend !== "file" || !this.#segment.flush) {
-      throw new TypeError(
-        `Cannot flush shared memory segment "${this.name}": only file-backed segments have a file to ` +
-          `flush to (this one is ${this.backend})`,
-      );
-    }
     if (this.#closed) throw this.#closedError("flush");
     if (this.readOnly) return;
     this.#segment.flush();
   }
 
   /**
-   * Unmaps the segment from this process. `buf` and every view made from it are detached first
-   * (their length becomes 0, reads give `undefined`), so no stale view can touch unmapped memory.
-   * Safe to call twice. Does not remove the segment: see `unlink()`.
+   * Releases the segment in this process. `buf` and every view made from it are detached first
+   * (their length becomes 0, reads give `undefined`). On Linux and macOS the address range is not
+   * unmapped at once: it becomes private zero pages for a while (see the README's Safety section),
+   * so a native job of the runtime still working on `buf` (a `zlib` stream, `crypto.scrypt`, an fs
+   * read) neither crashes nor writes into a segment mapped later. Safe to call twice. Does not
+   * remove the segment: see `unlink()`.
    *
    * @example
    * ```ts
@@ -747,13 +708,13 @@ export class SharedMemory implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     finalizer.unregister(this);
-    // A buffer detached by someone else was transferred away and may still point at the pages.
-    let foreign = this.#buffer.detached;
-    if (!foreign) {
+    // A buffer detached by someone else was transferred away and may still point at the pages: the
+    // segment's release() keeps the range valid for it (private zero pages) for a while.
+    if (!this.#buffer.detached) {
       try {
         this.#buffer.transfer(0);
       } catch {
-        foreign = true;
+        // Not transferable (pinned by the engine): release() covers it the same way.
       }
     }
     const before = closers.get(this);
@@ -761,7 +722,7 @@ export class SharedMemory implements Disposable {
       closers.delete(this);
       for (const close of before) close();
     }
-    this.#segment.release(foreign);
+    this.#segment.release();
     lifecycle.closed?.(this);
   }
 
@@ -788,7 +749,7 @@ export class SharedMemory implements Disposable {
     if (this.#unlinked) {
       throw new NotFoundError(
         `Cannot unlink shared memory segment "${this.name}": this handle already unlinked it`,
-        { code: "ENOENT", errno: 2, syscall: "unlink", segment: this.name },
+        { code: "ENOENT", errno: Errno.ENOENT, syscall: "unlink", segment: this.name },
       );
     }
     this.#segment.unlink();
@@ -798,11 +759,14 @@ export class SharedMemory implements Disposable {
 
   /**
    * Closes the handle and, when this handle created the segment (and `unlinkOnDispose` was not
-   * set to `false`), unlinks it too, unless it is already gone.
+   * set to `false`), unlinks it too, unless it is already gone or its name now refers to another
+   * segment (someone unlinked it and created a new one under the name: device and inode, or the
+   * shmid, tell them apart). This is the one identity-checked unlink: `Channel`, `ShareableList`
+   * and the rest dispose through it.
    */
   [Symbol.dispose](): void {
     this.close();
-    if (this.created && this.#unlinkOnDispose && !this.#unlinked) {
+    if (this.created && this.#unlinkOnDispose && !this.#unlinked && this.#segment.isStillNamed()) {
       try {
         this.unlink();
       } catch (error) {
@@ -814,74 +778,6 @@ export class SharedMemory implements Disposable {
   #closedError(what: string): TypeError {
     return new TypeError(`Cannot ${what} shared memory segment "${this.name}": it is closed`);
   }
-}
-
-/** What an options object of `open` may hold, before its backend is known. */
-interface LooseOpenOptions {
-  backend?: unknown;
-  key?: unknown;
-  id?: unknown;
-  path?: unknown;
-  size?: unknown;
-  readOnly?: unknown;
-}
-
-function badBackend(backend: unknown, action: string): TypeError {
-  return new TypeError(
-    `Cannot ${action}: backend must be "sysv", "file" or left out (named ${adapter.backend} shared memory), ` +
-      `got ${describe(backend)}`,
-  );
-}
-
-function noSysvOnWindows(action: string): ShmError {
-  return new ShmError(`Cannot ${action}: Windows has no System V shared memory`, {
-    code: "ENOSYS",
-    errno: 38,
-    syscall: "shmget",
-  });
-}
-
-/** A System V key: a signed 32-bit integer, never 0 (IPC_PRIVATE) when given explicitly. */
-function checkKey(key: unknown, action: string): number {
-  if (typeof key !== "number") {
-    throw new TypeError(`Cannot ${action}: key must be a 32-bit integer (C's key_t), got ${describe(key)}`);
-  }
-  if (!Number.isInteger(key) || key < -(2 ** 31) || key >= 2 ** 31) {
-    throw new RangeError(
-      `Cannot ${action}: key must be a signed 32-bit integer, got ${key}` +
-        (Number.isInteger(key) && key >= 2 ** 31 && key < 2 ** 32
-          ? ` (an unsigned key such as ipcs prints is accepted as \`${key} | 0\`)`
-          : ""),
-    );
-  }
-  if (key === 0) {
-    throw new RangeError(
-      `Cannot ${action}: key 0 is IPC_PRIVATE; leave the key out for a private segment (a key computed as 0 ` +
-        `is refused so that it never makes one by accident)`,
-    );
-  }
-  return key;
-}
-
-/** A shmid: a non-negative 32-bit integer. */
-function checkId(id: unknown, action: string): number {
-  if (typeof id !== "number") {
-    throw new TypeError(`Cannot ${action}: id must be a shmid number, got ${describe(id)}`);
-  }
-  if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) {
-    throw new RangeError(`Cannot ${action}: id must be a non-negative 32-bit integer, got ${id}`);
-  }
-  return id;
-}
-
-/** A file path: a non-empty string without NUL. */
-function checkPath(path: unknown, action: string): string {
-  if (typeof path !== "string") {
-    throw new TypeError(`Cannot ${action}: path must be a string, got ${describe(path)}`);
-  }
-  if (path.length === 0) throw new TypeError(`Cannot ${action}: path is empty`);
-  if (path.includes("\0")) throw new TypeError(`Cannot ${action}: the path contains a NUL character`);
-  return path;
 }
 
 /** The largest segment one handle can map under this runtime, in bytes. */

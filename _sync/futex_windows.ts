@@ -36,10 +36,11 @@
 
 import type { SharedMemory } from "../shared_memory.ts";
 import type { Native, WaitResult, Word } from "./futex.ts";
-import { segmentOf } from "../_internal.ts";
+import { waitKeyOf } from "../_internal.ts";
 import { wideString } from "../ffi/_ffi.ts";
 import { handleValue, kernel32, W } from "../ffi/kernel32.ts";
-import { WinError, winError } from "../ffi/winerror.ts";
+import { WinError } from "../ffi/winerror.ts";
+import { osError as winError } from "../errors.ts";
 import { sleepOffThread } from "../_host.ts";
 
 /** The two semaphores of one word, as this process holds them. */
@@ -103,9 +104,7 @@ export function waitObjectsFor(shm: SharedMemory, byteOffset: number, create: bo
   let objects = cache.get(shm);
   const known = objects?.get(byteOffset);
   if (known) return known;
-  const segment = segmentOf.get(shm);
-  if (!segment?.waitKey) throw new TypeError("Cannot wait on the word: the segment has no wait key");
-  const names = waitObjectNames(segment.waitKey, byteOffset);
+  const names = waitObjectNames(waitKeyOf(shm), byteOffset);
   const k = kernel32();
   const action = `${create ? "create" : "open"} the wait semaphores of byte ${byteOffset}`;
   const get = (name: string): bigint => {

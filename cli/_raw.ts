@@ -14,59 +14,22 @@ import { cString } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { osError } from "../errors.ts";
-import { fileStat, reserve } from "../platform/posix.ts";
-import { keyHex, readShmmax } from "../platform/sysv.ts";
-
-const EINTR = 4;
+import { Errno } from "../ffi/errno.ts";
+import { fileStat } from "../platform/_mmap.ts";
+import { makePosix } from "../platform/posix.ts";
+import { makeSysv, sysvCreateAction } from "../platform/sysv.ts";
 
 /**
  * Creates the POSIX segment `name` of `size` bytes with exactly `mode`, reserving its memory, and
  * closes it again; removes it if any step fails (a full `/dev/shm` is `ENOSPC` here).
  */
 export function createPosixSegment(name: string, size: number, mode: number): void {
-  const lib = libc();
-  const action = `create shared memory segment "${name}"`;
-  const path = cString("/" + name);
-  const fd = lib.shm_open(path, C.O_CREAT | C.O_EXCL | C.O_RDWR | C.O_CLOEXEC, mode);
-  if (fd < 0) throw osError(lib.errno(), "shm_open", action, name);
-  try {
-    if (C.SHM_FCHMOD && lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, name);
-    if (lib.ftruncate(fd, BigInt(size)) !== 0) throw osError(lib.errno(), "ftruncate", action, name);
-    reserve(fd, size, action, name);
-  } catch (error) {
-    lib.shm_unlink(path);
-    throw error;
-  } finally {
-    lib.close(fd);
-  }
+  libc().close(makePosix(name, size, mode, `create shared memory segment "${name}"`));
 }
 
 /** Creates a System V segment (`IPC_PRIVATE` for key 0) without attaching it; returns its shmid. */
 export function createSysvSegment(key: number, size: number, mode: number): number {
-  const lib = libc();
-  const segment = key === 0 ? "IPC_PRIVATE" : keyHex(key);
-  const action = `create System V segment ${key === 0 ? "(IPC_PRIVATE)" : `with key ${segment}`}`;
-  const id = lib.shmget(key, BigInt(size), C.IPC_CREAT | C.IPC_EXCL | mode);
-  if (id >= 0) return id;
-  const errno = lib.errno();
-  const error = osError(errno, "shmget", action, segment);
-  if (error.code === "EINVAL") {
-    const max = readShmmax();
-    const limit = max === undefined
-      ? "the system's limit (SHMMAX; kern.sysv.shmmax on macOS)"
-      : `SHMMAX, ${max} bytes (/proc/sys/kernel/shmmax)`;
-    throw new RangeError(`Cannot ${action}: size ${size} is larger than ${limit}`, { cause: error });
-  }
-  if (error.code === "ENOSPC") {
-    throw osError(
-      errno,
-      "shmget",
-      action,
-      segment,
-      "The system-wide limit on System V segments (SHMMNI) or on their total size (SHMALL) is reached",
-    );
-  }
-  throw error;
+  return makeSysv(key, size, mode, sysvCreateAction(key));
 }
 
 /** A POSIX segment opened read-only for `pread`. Close it with `close()` (or `using`). */
@@ -107,7 +70,7 @@ export class SegmentReader implements Disposable {
       const got = Number(lib.pread(this.#fd, buffer, BigInt(want), BigInt(at)));
       if (got < 0) {
         const errno = lib.errno();
-        if (errno === EINTR) continue;
+        if (errno === Errno.EINTR) continue;
         throw osError(errno, "pread", `read shared memory segment "${this.name}" at offset ${at}`, this.name);
       }
       if (got === 0) break;

@@ -1,9 +1,9 @@
 /**
  * The one place that knows how each runtime spells FFI.
  *
- * Symbol tables are written once, in Deno's format (`as const satisfies Deno.ForeignLibraryInterface`),
+ * Symbol tables are written once, in Deno's format (`as const satisfies ForeignLibraryInterface`),
  * and bound here through `Deno.dlopen` or `bun:ffi`'s `dlopen`. Pointers are opaque values of type
- * {@linkcode Pointer}: a `Deno.PointerObject` (or null) under Deno, a number under Bun. Code outside this
+ * {@linkcode Pointer}: a Deno pointer object (or null) under Deno, a number under Bun. Code outside this
  * file only ever passes them along or goes through the helpers below, so it runs unchanged on both.
  *
  * @module
@@ -11,17 +11,87 @@
 
 import { runtime } from "./runtime.ts";
 
-/** An opaque native pointer, as the current runtime represents it. */
-export type Pointer = Deno.PointerValue;
+// The FFI types are spelled here rather than taken from the `Deno` namespace, so that a project
+// with Bun's types (and no Deno types) type-checks this module. They match Deno's own.
+
+/** A C type as an FFI symbol table names it (Deno's spelling; `bun:ffi`'s is derived from it). */
+export type NativeType =
+  | "i8"
+  | "u8"
+  | "i16"
+  | "u16"
+  | "i32"
+  | "u32"
+  | "i64"
+  | "u64"
+  | "isize"
+  | "usize"
+  | "f32"
+  | "f64"
+  | "bool"
+  | "pointer"
+  | "buffer"
+  | "function";
+
+/** A C result type: a {@linkcode NativeType} or `void`. */
+export type NativeResultType = NativeType | "void";
+
+/** One function of a symbol table: its C parameter and result types. */
+export interface ForeignFunction {
+  readonly parameters: readonly NativeType[];
+  readonly result: NativeResultType;
+  /** Deno: run the call on a worker thread and return a Promise. */
+  readonly nonblocking?: boolean;
+}
+
+/** A symbol table: function name -> its signature. */
+export type ForeignLibraryInterface = Readonly<Record<string, ForeignFunction>>;
+
+declare const pointerBrand: unique symbol;
+/** A native pointer as Deno represents it: an opaque object. */
+export type PointerObject = { readonly [pointerBrand]: unknown };
+/** A native pointer or null, as Deno types it. */
+export type PointerValue = PointerObject | null;
+
+/** An opaque native pointer, as the current runtime represents it (a number under Bun, at run time). */
+export type Pointer = PointerValue;
+
+type Wide = "i64" | "u64" | "isize" | "usize";
+type ParameterValue<T> = T extends Wide ? number | bigint
+  : T extends "pointer" | "function" ? PointerValue
+  : T extends "buffer" ? ArrayBufferView | ArrayBuffer | null
+  : T extends "bool" ? boolean
+  : number;
+type ResultValue<T> = T extends "void" ? void
+  : T extends Wide ? number | bigint
+  : T extends "pointer" | "function" | "buffer" ? PointerValue
+  : T extends "bool" ? boolean
+  : number;
+type Parameters_<P extends readonly NativeType[]> = { -readonly [K in keyof P]: ParameterValue<P[K]> };
+type BoundFunction<F extends ForeignFunction> = (
+  ...args: Parameters_<F["parameters"]>
+) => F extends { readonly nonblocking: true } ? Promise<ResultValue<F["result"]>> : ResultValue<F["result"]>;
 
 /** The symbols of a library bound with {@linkcode bindLibrary}. */
-export type Bound<S extends Deno.ForeignLibraryInterface> = Deno.DynamicLibrary<S>["symbols"];
+export type Bound<S extends ForeignLibraryInterface> = { readonly [K in keyof S]: BoundFunction<S[K]> };
 
 /** A loaded library: its symbols and a way to release it. */
-export interface LoadedLibrary<S extends Deno.ForeignLibraryInterface> {
+export interface LoadedLibrary<S extends ForeignLibraryInterface> {
   readonly symbols: Bound<S>;
   close(): void;
 }
+
+/** What this file uses of the `Deno` global, reached at run time. */
+interface DenoFFI {
+  dlopen(path: string, symbols: ForeignLibraryInterface): { symbols: unknown; close(): void };
+  UnsafePointer: {
+    value(pointer: PointerObject): number | bigint;
+    create(address: bigint): PointerValue;
+  };
+  UnsafePointerView: { getArrayBuffer(pointer: PointerObject, byteLength: number): ArrayBuffer };
+  errors: Record<string, unknown>;
+}
+const deno = runtime === "deno" ? (globalThis as unknown as { Deno: DenoFFI }).Deno : undefined;
 
 interface BunFFI {
   dlopen(
@@ -72,7 +142,7 @@ const BUN_RESULT: Record<string, string> = {
  * @throws {Error} naming every path tried when none loads; under Deno, a missing `--allow-ffi`
  * permission is reported as such.
  */
-export function bindLibrary<const S extends Deno.ForeignLibraryInterface>(
+export function bindLibrary<const S extends ForeignLibraryInterface>(
   paths: readonly string[],
   symbols: S,
 ): LoadedLibrary<S> {
@@ -82,7 +152,7 @@ export function bindLibrary<const S extends Deno.ForeignLibraryInterface>(
       if (bun) {
         const converted: Record<string, { args: string[]; returns: string }> = {};
         for (const [name, def] of Object.entries(symbols)) {
-          const d = def as Deno.ForeignFunction;
+          const d = def as ForeignFunction;
           converted[name] = {
             args: d.parameters.map((t) => BUN_ARG[t as string] ?? fail(name, t)),
             returns: BUN_RESULT[d.result as string] ?? fail(name, d.result),
@@ -91,7 +161,7 @@ export function bindLibrary<const S extends Deno.ForeignLibraryInterface>(
         const lib = bun.dlopen(path, converted);
         return lib as unknown as LoadedLibrary<S>;
       }
-      return Deno.dlopen(path, symbols) as unknown as LoadedLibrary<S>;
+      return deno!.dlopen(path, symbols) as unknown as LoadedLibrary<S>;
     } catch (error) {
       if (runtime === "deno" && isPermissionError(error)) {
         throw new Error(
@@ -110,7 +180,7 @@ function fail(symbol: string, type: unknown): never {
 }
 
 function isPermissionError(error: unknown): boolean {
-  const errors = (globalThis as { Deno?: { errors: Record<string, unknown> } }).Deno?.errors;
+  const errors = deno?.errors;
   if (!errors) return false;
   for (const key of ["NotCapable", "PermissionDenied"]) {
     const cls = errors[key] as (new () => unknown) | undefined;
@@ -123,13 +193,13 @@ function isPermissionError(error: unknown): boolean {
 export function addressOf(pointer: Pointer | number | bigint): bigint {
   if (pointer === null) return 0n;
   if (typeof pointer === "number" || typeof pointer === "bigint") return BigInt(pointer);
-  return BigInt(Deno.UnsafePointer.value(pointer));
+  return BigInt(deno!.UnsafePointer.value(pointer));
 }
 
 /** A pointer to `address`, as the runtime wants it in an argument. */
 export function pointerAt(address: bigint): Pointer {
   if (bun) return (address === 0n ? null : Number(address)) as unknown as Pointer;
-  return Deno.UnsafePointer.create(address);
+  return deno!.UnsafePointer.create(address);
 }
 
 /**
@@ -139,7 +209,7 @@ export function pointerAt(address: bigint): Pointer {
  */
 export function foreignBuffer(pointer: Pointer, byteLength: number): ArrayBuffer {
   if (bun) return bun.toArrayBuffer(pointer as unknown as number, 0, byteLength);
-  return Deno.UnsafePointerView.getArrayBuffer(pointer!, byteLength);
+  return deno!.UnsafePointerView.getArrayBuffer(pointer!, byteLength);
 }
 
 /** NUL-terminated UTF-8 bytes of `text`, ready to pass as a `buffer` argument. */

@@ -19,6 +19,10 @@ export interface PosixConstants {
   readonly O_TRUNC: number;
   readonly O_CLOEXEC: number;
   readonly O_DIRECTORY: number;
+  /** Open without waiting (a FIFO with no writer would block `open` forever without it). */
+  readonly O_NONBLOCK: number;
+  /** Fail (`ELOOP`) instead of following a symbolic link in the last component. */
+  readonly O_NOFOLLOW: number;
   readonly PROT_NONE: number;
   readonly PROT_READ: number;
   readonly PROT_WRITE: number;
@@ -31,6 +35,8 @@ export interface PosixConstants {
   readonly MAP_POPULATE: number;
   /** `madvise` advice that faults in every page for writing (Linux 5.14+); 0 where there is none. */
   readonly MADV_POPULATE_WRITE: number;
+  /** `madvise` advice that faults in every page for reading (Linux 5.14+); 0 where there is none. */
+  readonly MADV_POPULATE_READ: number;
   readonly MS_ASYNC: number;
   readonly MS_INVALIDATE: number;
   readonly MS_SYNC: number;
@@ -71,6 +77,13 @@ export interface PosixConstants {
     readonly gid: number;
     readonly fileSize: number;
     readonly mtime: number;
+    /** `st_dev`: 8 bytes on Linux, 4 on macOS. */
+    readonly dev: number;
+    readonly devBytes: 4 | 8;
+    /** `st_ino`, 8 bytes. */
+    readonly ino: number;
+    /** `st_blocks`, 8 bytes, in 512-byte units. */
+    readonly blocks: number;
   };
 }
 
@@ -82,6 +95,10 @@ const linuxStatX64 = {
   gid: 32,
   fileSize: 48,
   mtime: 88,
+  dev: 0,
+  devBytes: 8,
+  ino: 8,
+  blocks: 64,
 } as const;
 const linuxStatA64 = {
   size: 128,
@@ -91,6 +108,10 @@ const linuxStatA64 = {
   gid: 28,
   fileSize: 48,
   mtime: 88,
+  dev: 0,
+  devBytes: 8,
+  ino: 8,
+  blocks: 64,
 } as const;
 
 /** Linux (glibc and musl share these), for x86_64 or aarch64. */
@@ -103,6 +124,8 @@ export function linuxConstants(cpu: ArchName): PosixConstants {
     O_TRUNC: 0x200,
     O_CLOEXEC: 0x80000,
     O_DIRECTORY: cpu === "aarch64" ? 0x4000 : 0x10000,
+    O_NONBLOCK: 0x800,
+    O_NOFOLLOW: cpu === "aarch64" ? 0x8000 : 0x20000,
     PROT_NONE: 0,
     PROT_READ: 1,
     PROT_WRITE: 2,
@@ -113,6 +136,7 @@ export function linuxConstants(cpu: ArchName): PosixConstants {
     MAP_NORESERVE: 0x4000,
     MAP_POPULATE: 0x8000,
     MADV_POPULATE_WRITE: 23,
+    MADV_POPULATE_READ: 22,
     MS_ASYNC: 1,
     MS_INVALIDATE: 2,
     MS_SYNC: 4,
@@ -144,6 +168,8 @@ export function darwinConstants(cpu: ArchName): PosixConstants {
     O_TRUNC: 0x400,
     O_CLOEXEC: 0x1000000,
     O_DIRECTORY: 0x100000,
+    O_NONBLOCK: 0x4,
+    O_NOFOLLOW: 0x100,
     PROT_NONE: 0,
     PROT_READ: 1,
     PROT_WRITE: 2,
@@ -154,6 +180,7 @@ export function darwinConstants(cpu: ArchName): PosixConstants {
     MAP_NORESERVE: 0x40,
     MAP_POPULATE: 0,
     MADV_POPULATE_WRITE: 0,
+    MADV_POPULATE_READ: 0,
     MS_ASYNC: 0x1,
     MS_INVALIDATE: 0x2,
     MS_SYNC: 0x10,
@@ -173,7 +200,19 @@ export function darwinConstants(cpu: ArchName): PosixConstants {
     FSTAT_PAGE_ROUNDED: true,
     VARIADIC_ON_STACK: cpu === "aarch64",
     // struct stat with 64-bit inodes (the default on both architectures).
-    STAT: { size: 144, mode: 4, modeBytes: 2, uid: 16, gid: 20, fileSize: 96, mtime: 48 },
+    STAT: {
+      size: 144,
+      mode: 4,
+      modeBytes: 2,
+      uid: 16,
+      gid: 20,
+      fileSize: 96,
+      mtime: 48,
+      dev: 0,
+      devBytes: 4,
+      ino: 8,
+      blocks: 104,
+    },
   };
 }
 

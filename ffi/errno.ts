@@ -7,7 +7,7 @@
 import { os } from "./runtime.ts";
 
 /** errno name -> [Linux number, macOS number, short description]. */
-const TABLE: Readonly<Record<string, readonly [number, number, string]>> = {
+const TABLE = {
   EPERM: [1, 1, "operation not permitted"],
   ENOENT: [2, 2, "no such file or directory"],
   ESRCH: [3, 3, "no such process"],
@@ -46,13 +46,39 @@ const TABLE: Readonly<Record<string, readonly [number, number, string]>> = {
   EDQUOT: [122, 69, "disk quota exceeded"],
   ETIMEDOUT: [110, 60, "connection timed out"],
   EOWNERDEAD: [130, 105, "owner died"],
-};
+} as const satisfies Record<string, readonly [number, number, string]>;
+
+/** The errno names this module knows, such as `"ENOENT"`. */
+export type ErrnoName = keyof typeof TABLE;
+
+/** What `ffi/` tells about an error number: its name, its number and a short description. */
+export interface ErrorCode {
+  /** Symbolic name, such as `"ENOENT"` or `"ERROR_ACCESS_DENIED"`. */
+  readonly code: string;
+  /** The number the call reported. */
+  readonly errno: number;
+  /** A short lower-case description. */
+  readonly description: string;
+}
 
 const column = os === "darwin" ? 1 : 0;
-const byNumber = new Map<number, string>();
-for (const [name, row] of Object.entries(TABLE)) {
+const byNumber = new Map<number, ErrnoName>();
+const numbers = {} as Record<ErrnoName, number>;
+for (const [name, row] of Object.entries(TABLE) as [ErrnoName, readonly [number, number, string]][]) {
   if (!byNumber.has(row[column])) byNumber.set(row[column], name);
+  numbers[name] = row[column];
 }
+
+/**
+ * errno numbers by name on this OS, so code says `Errno.ENOENT` rather than 2.
+ *
+ * @example
+ * ```ts
+ * import { Errno } from "./errno.ts";
+ * console.log(Errno.ENOENT); // 2
+ * ```
+ */
+export const Errno: Readonly<Record<ErrnoName, number>> = Object.freeze(numbers);
 
 /** The symbolic name of an errno number on this OS, such as `"ENOENT"`, or `"E<n>"` when unknown. */
 export function errnoName(errno: number): string {
@@ -63,4 +89,9 @@ export function errnoName(errno: number): string {
 export function errnoDescription(errno: number): string {
   const name = byNumber.get(errno);
   return name ? TABLE[name][2] : `error number ${errno}`;
+}
+
+/** The name, number and description of an errno value on this OS. */
+export function describeErrno(errno: number): ErrorCode {
+  return { code: errnoName(errno), errno, description: errnoDescription(errno) };
 }

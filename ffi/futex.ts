@@ -10,7 +10,7 @@
  * @module
  */
 
-import { bindLibrary, type Bound, foreignBuffer, pointerAt } from "./_ffi.ts";
+import { bindLibrary, type Bound, foreignBuffer, type ForeignLibraryInterface, pointerAt } from "./_ffi.ts";
 import { LIBC_PATHS } from "./libc.ts";
 import { kernel32, kernel32Nonblocking } from "./kernel32.ts";
 import { arch } from "./runtime.ts";
@@ -21,7 +21,7 @@ export const linuxFutexSymbols = {
   syscall: { parameters: ["i64", "pointer", "i32", "i32", "buffer", "pointer", "i32"], result: "i64" },
   // int *__errno_location(void);
   __errno_location: { parameters: [], result: "pointer" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** The futex wait as a Deno `nonblocking` call: it runs on a thread of Deno's pool; the result is a Promise. */
 export const linuxFutexNonblockingSymbols = {
@@ -31,13 +31,13 @@ export const linuxFutexNonblockingSymbols = {
     result: "i64",
     nonblocking: true,
   },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** Linux thread ids (lock owners, see `_sync/owner.ts`). */
 export const linuxThreadSymbols = {
   // pid_t gettid(void);   /* glibc >= 2.30, musl >= 1.2.2 */
   gettid: { parameters: [], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** macOS `__ulock_*` (libSystem; what libc++ uses for `std::atomic::wait`). */
 export const darwinUlockSymbols = {
@@ -45,13 +45,13 @@ export const darwinUlockSymbols = {
   __ulock_wait: { parameters: ["u32", "pointer", "u64", "u32"], result: "i32" },
   // int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
   __ulock_wake: { parameters: ["u32", "pointer", "u64"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** `__ulock_wait` as a Deno `nonblocking` call. */
 export const darwinUlockNonblockingSymbols = {
   // int __ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeout_us);
   __ulock_wait: { parameters: ["u32", "pointer", "u64", "u32"], result: "i32", nonblocking: true },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** Constants of `<linux/futex.h>`, `<sys/ulock.h>` and the errno values waits tell apart. */
 export const F = {

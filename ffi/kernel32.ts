@@ -9,7 +9,7 @@
  * @module
  */
 
-import { bindLibrary, type Bound } from "./_ffi.ts";
+import { bindLibrary, type Bound, type ForeignLibraryInterface } from "./_ffi.ts";
 import { os } from "./runtime.ts";
 
 /** The kernel32 functions this module calls. */
@@ -32,6 +32,8 @@ export const kernel32Symbols = {
   VirtualQuery: { parameters: ["pointer", "buffer", "usize"], result: "usize" },
   // LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect);
   VirtualAlloc: { parameters: ["pointer", "usize", "u32", "u32"], result: "pointer" },
+  // BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
+  VirtualFree: { parameters: ["pointer", "usize", "u32"], result: "i32" },
   // BOOL CloseHandle(HANDLE hObject);
   CloseHandle: { parameters: ["usize"], result: "i32" },
   // HANDLE CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
@@ -71,7 +73,7 @@ export const kernel32Symbols = {
   GetThreadTimes: { parameters: ["usize", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
   // BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
   GetExitCodeThread: { parameters: ["usize", "buffer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /**
  * `WaitForSingleObject` as a Deno `nonblocking` call: Deno runs it on a thread of its blocking pool
@@ -80,7 +82,7 @@ export const kernel32Symbols = {
  */
 export const kernel32NonblockingSymbols = {
   WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32", nonblocking: true },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** The bound kernel32 functions. */
 export type Kernel32 = Bound<typeof kernel32Symbols>;
@@ -100,6 +102,7 @@ export const W = {
   FILE_MAP_ALL_ACCESS: 0xf001f,
   MEM_COMMIT: 0x1000,
   MEM_RESERVE: 0x2000,
+  MEM_RELEASE: 0x8000,
   GENERIC_READ: 0x8000_0000,
   GENERIC_WRITE: 0x4000_0000,
   FILE_SHARE_READ: 0x1,
@@ -143,7 +146,7 @@ let cachedNonblocking: Bound<typeof kernel32NonblockingSymbols> | undefined;
  */
 export function kernel32(): Kernel32 {
   if (os !== "windows") {
-    throw new Error("Cannot use kernel32.dll: this is not Windows; use the POSIX adapter");
+    throw new Error("Cannot use kernel32.dll: this is not Windows; use the POSIX backend");
   }
   return cached ??= bindLibrary(["kernel32.dll"], kernel32Symbols).symbols;
 }

@@ -3,13 +3,21 @@
  *
  * C signatures are given as comments. The table is the same for every POSIX OS but for the entries
  * in {@linkcode linuxSymbols} and {@linkcode darwinSymbols}: the errno accessor has another name on
- * macOS, macOS lacks `posix_fallocate` and futexes, and on macOS arm64 the variadic `shm_open` and
- * `open` need their `mode` placed on the stack (six dummy register arguments push it there).
+ * macOS, macOS lacks `posix_fallocate` and `madvise`'s populate advice, and on macOS arm64 the
+ * variadic `shm_open` and `open` need their `mode` placed on the stack (six dummy register
+ * arguments push it there).
  *
  * @module
  */
 
-import { bindLibrary, type Bound, foreignBuffer, type Pointer } from "./_ffi.ts";
+import {
+  bindLibrary,
+  type Bound,
+  foreignBuffer,
+  type ForeignLibraryInterface,
+  type NativeType,
+  type Pointer,
+} from "./_ffi.ts";
 import { arch, os } from "./runtime.ts";
 
 /** Symbols every POSIX libc has with the same signature. */
@@ -30,8 +38,6 @@ export const posixSymbols = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   // int msync(void *addr, size_t length, int flags);
   msync: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-  // int fsync(int fd);
-  fsync: { parameters: ["i32"], result: "i32" },
   // int unlink(const char *pathname);
   unlink: { parameters: ["buffer"], result: "i32" },
   // ssize_t read(int fd, void *buf, size_t count);
@@ -48,15 +54,11 @@ export const posixSymbols = {
   shmdt: { parameters: ["pointer"], result: "i32" },
   // int shmctl(int shmid, int cmd, struct shmid_ds *buf);
   shmctl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
-  // pid_t getpid(void);
-  getpid: { parameters: [], result: "i32" },
-  // uid_t geteuid(void);
-  geteuid: { parameters: [], result: "u32" },
   // int kill(pid_t pid, int sig);
   kill: { parameters: ["i32", "i32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
-/** Linux (glibc >= 2.34, or musl): errno accessor, fallocate, futex through `syscall`, fixed-argument variadics. */
+/** Linux (glibc >= 2.34, or musl): errno accessor, fallocate, madvise, fixed-argument variadics. */
 export const linuxSymbols = {
   ...posixSymbols,
   // int *__errno_location(void);
@@ -67,11 +69,9 @@ export const linuxSymbols = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   // int posix_fallocate(int fd, off_t offset, off_t len);   /* returns the error number, errno untouched */
   posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
-  // int madvise(void *addr, size_t length, int advice);   /* MADV_POPULATE_WRITE prefaults a new segment */
+  // int madvise(void *addr, size_t length, int advice);   /* MADV_POPULATE_*: fault pages in, or fail */
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-  // long syscall(long number, ...);   /* used for futex(uaddr, op, val, timeout, uaddr2, val3) */
-  syscall: { parameters: ["i64", "pointer", "i32", "i32", "pointer", "pointer", "i32"], result: "i64" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /** macOS x86_64 (libSystem): fixed-argument variadics work there as on Linux. */
 export const darwinX64Symbols = {
@@ -82,7 +82,7 @@ export const darwinX64Symbols = {
   shm_open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   // int open(const char *path, int oflag, ...);
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /**
  * macOS arm64: variadic arguments go on the stack. Six dummy `i32` arguments fill the remaining
@@ -102,7 +102,7 @@ export const darwinArm64Symbols = {
     parameters: ["buffer", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "u32"],
     result: "i32",
   },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignLibraryInterface;
 
 /**
  * Argument registers that fixed arguments use up before a variadic one on Apple arm64: `x0`..`x7`
@@ -122,8 +122,8 @@ export const DARWIN_ARM64_PADDING = 6;
  * console.log(variadicModeParameters(true).length); // 9
  * ```
  */
-export function variadicModeParameters(onStack: boolean): Deno.NativeType[] {
-  return ["buffer", "i32", ...Array<Deno.NativeType>(onStack ? DARWIN_ARM64_PADDING : 0).fill("i32"), "u32"];
+export function variadicModeParameters(onStack: boolean): NativeType[] {
+  return ["buffer", "i32", ...Array<NativeType>(onStack ? DARWIN_ARM64_PADDING : 0).fill("i32"), "u32"];
 }
 
 /**
@@ -177,10 +177,8 @@ export interface Libc {
   readonly open: (path: Uint8Array, oflag: number, mode: number) => number;
   /** Returns the error number (0 on success); macOS has none, so this is absent there. */
   readonly posix_fallocate?: (fd: number, offset: bigint, len: bigint) => number;
-  /** Linux only (used with `MADV_POPULATE_WRITE`). */
+  /** Linux only (used with `MADV_POPULATE_WRITE` and `MADV_POPULATE_READ`). */
   readonly madvise?: Bound<typeof linuxSymbols>["madvise"];
-  /** Linux only: `syscall(2)` with the futex argument layout. */
-  readonly syscall?: Bound<typeof linuxSymbols>["syscall"];
   readonly shm_unlink: Bound<typeof posixSymbols>["shm_unlink"];
   readonly ftruncate: Bound<typeof posixSymbols>["ftruncate"];
   readonly fstat: Bound<typeof posixSymbols>["fstat"];
@@ -189,7 +187,6 @@ export interface Libc {
   readonly mmap: Bound<typeof posixSymbols>["mmap"];
   readonly munmap: Bound<typeof posixSymbols>["munmap"];
   readonly msync: Bound<typeof posixSymbols>["msync"];
-  readonly fsync: Bound<typeof posixSymbols>["fsync"];
   readonly unlink: Bound<typeof posixSymbols>["unlink"];
   readonly read: Bound<typeof posixSymbols>["read"];
   readonly pread: Bound<typeof posixSymbols>["pread"];
@@ -198,8 +195,6 @@ export interface Libc {
   readonly shmat: Bound<typeof posixSymbols>["shmat"];
   readonly shmdt: Bound<typeof posixSymbols>["shmdt"];
   readonly shmctl: Bound<typeof posixSymbols>["shmctl"];
-  readonly getpid: Bound<typeof posixSymbols>["getpid"];
-  readonly geteuid: Bound<typeof posixSymbols>["geteuid"];
   readonly kill: Bound<typeof posixSymbols>["kill"];
   /** The errno of the calling thread, as of now: read it right after the failing call. */
   readonly errno: () => number;
@@ -218,7 +213,7 @@ export function libc(): Libc {
 
 function load(): Libc {
   if (os === "windows") {
-    throw new Error("Cannot use the POSIX C library on Windows: use the Windows adapter");
+    throw new Error("Cannot use the POSIX C library on Windows: use the Windows backend");
   }
   if (os === "linux") {
     const s = bindLibrary(LIBC_PATHS.linux, linuxSymbols).symbols;
@@ -251,5 +246,5 @@ function load(): Libc {
  */
 function errnoReader(location: Pointer): () => number {
   const cell = new Int32Array(foreignBuffer(location, 4));
-  return () => cell[0];
+  return () => cell[0]!;
 }

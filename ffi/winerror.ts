@@ -1,11 +1,10 @@
 /**
- * Windows error codes (`GetLastError()`) this module may see, their names, descriptions, and the
- * error class each becomes, so that callers handle a missing or taken segment the same way on every OS.
+ * Windows error codes (`GetLastError()`) this module may see, their names and descriptions.
  *
  * @module
  */
 
-import { AlreadyExistsError, NotFoundError, PermissionDeniedError, ShmError } from "../errors.ts";
+import type { ErrorCode } from "./errno.ts";
 
 /** `[name, description]` of the Windows error codes this module may meet (from winerror.h). */
 const WIN_ERRORS: Readonly<Record<number, readonly [string, string]>> = {
@@ -39,8 +38,11 @@ export const WinError = {
   ERROR_FILE_NOT_FOUND: 2,
   ERROR_PATH_NOT_FOUND: 3,
   ERROR_ACCESS_DENIED: 5,
+  ERROR_NOT_ENOUGH_MEMORY: 8,
   ERROR_FILE_EXISTS: 80,
+  ERROR_INVALID_PARAMETER: 87,
   ERROR_ALREADY_EXISTS: 183,
+  ERROR_FILE_INVALID: 1006,
   ERROR_PRIVILEGE_NOT_HELD: 1314,
 } as const;
 
@@ -72,47 +74,15 @@ export function winErrorDescription(code: number): string {
 }
 
 /**
- * Builds the error for a failed kernel32 call from its `GetLastError()` code, with the same classes
- * as on Linux: a taken name is an {@linkcode AlreadyExistsError}, a missing one a
- * {@linkcode NotFoundError}, a refusal a {@linkcode PermissionDeniedError}.
- *
- * The message reads `Cannot <action>: <cause> (<CODE> from <call>)`.
- *
- * @param code the value `GetLastError()` returned right after the call
- * @param call the kernel32 function that failed
- * @param action what was being attempted, as it reads after "Cannot "
- * @param segment the segment the call was about
- * @param hint an extra sentence to append
+ * The name, number and description of a Windows error code, for `errors.ts` to build the error
+ * from (the same classes as on Linux: a taken name is an `AlreadyExistsError`, and so on).
  *
  * @example
  * ```ts
- * import { winError } from "./winerror.ts";
- * const error = winError(2, "OpenFileMappingW", 'open shared memory segment "demo"', "demo");
- * console.log(error.name, error.code); // NotFoundError ERROR_FILE_NOT_FOUND
+ * import { describeWinError } from "./winerror.ts";
+ * console.log(describeWinError(2).code); // ERROR_FILE_NOT_FOUND
  * ```
  */
-export function winError(
-  code: number,
-  call: string,
-  action: string,
-  segment?: string,
-  hint?: string,
-): ShmError {
-  const name = winErrorName(code);
-  let message = `Cannot ${action}: ${winErrorDescription(code)} (${name} from ${call})`;
-  if (hint) message += `. ${hint}`;
-  const options = { code: name, errno: code, syscall: call, segment };
-  switch (code) {
-    case WinError.ERROR_ALREADY_EXISTS:
-    case WinError.ERROR_FILE_EXISTS:
-      return new AlreadyExistsError(message, options);
-    case WinError.ERROR_FILE_NOT_FOUND:
-    case WinError.ERROR_PATH_NOT_FOUND:
-      return new NotFoundError(message, options);
-    case WinError.ERROR_ACCESS_DENIED:
-    case WinError.ERROR_PRIVILEGE_NOT_HELD:
-      return new PermissionDeniedError(message, options);
-    default:
-      return new ShmError(message, options);
-  }
+export function describeWinError(code: number): ErrorCode {
+  return { code: winErrorName(code), errno: code, description: winErrorDescription(code) };
 }

@@ -4,9 +4,16 @@
  *
  * Create: the Deno permission check, `open(O_CREAT|O_EXCL|O_RDWR|O_CLOEXEC)`, `fchmod` (exact mode,
  * whatever the umask), `ftruncate`, `posix_fallocate` (so a full disk is ENOSPC now, not SIGBUS on a
- * later write), `mmap(MAP_SHARED)`, `close`. Open: `open`, `fstat` (a regular file, long enough),
- * `mmap`, `close`. Read-only handles open the file `O_RDONLY` and map it `MAP_PRIVATE`, as the POSIX
- * backend does: a stray write makes a private copy of the page and never reaches the file.
+ * later write), `mmap(MAP_SHARED)`, `close`. Open: `open(O_NONBLOCK)`, `fstat` (a regular file, long
+ * enough), `posix_fallocate` for a writer when the file is sparse, `mmap`, `close`. Read-only handles
+ * open the file `O_RDONLY` and map it `MAP_PRIVATE`, as the POSIX backend does: a stray write makes a
+ * private copy of the page and never reaches the file.
+ *
+ * Only regular files back a segment: a FIFO, a device, a socket or a directory is refused at once
+ * (`O_NONBLOCK` keeps `open` of a FIFO with no writer from blocking, then `fstat` tells the type).
+ * Symbolic links are followed, as by `open(2)` and every file API: the file's own permissions are
+ * what protects it, and the type check applies to the file the link leads to. `create` never follows
+ * one: `O_CREAT|O_EXCL` fails on any existing name, a link included.
  *
  * On Windows this dispatches to the kernel32 file backend in `windows.ts`.
  *
@@ -18,36 +25,47 @@ import { C } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { maxBufferSize, os } from "../ffi/runtime.ts";
 import { checkDenoPermission } from "../_host.ts";
-import { osError, ShmError } from "../errors.ts";
-import type { Segment } from "./_segment.ts";
-import { closeFd, mapFd, neutralize, reserve, unmap } from "./posix.ts";
+import { errnoError, osError, type ShmError } from "../errors.ts";
+import { noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
+import { closeFd, fileStat, mapFd, reserve, retire, S_IFDIR, S_IFREG } from "./_mmap.ts";
 import { createWindowsFile, openWindowsFile, unlinkWindowsFile } from "./windows.ts";
+import type { SegmentBackend } from "./backend.ts";
+import { checkBoolean, checkMode, checkSize, describe } from "../_validate.ts";
+import { DEFAULT_MODE } from "./_names.ts";
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
+/** Linux `O_PATH` (the same on x86_64 and aarch64): open a name without reading it. */
+const LINUX_O_PATH = 0x200000;
 
 class FileSegment implements Segment {
   readonly backend = "file" as const;
+  readonly protectedReadOnly = false;
+  readonly attributes: SegmentAttributes;
   constructor(
     readonly path: string,
     readonly address: bigint,
     readonly size: number,
     readonly readOnly: boolean,
     readonly created: boolean,
-  ) {}
+    /** `"dev:ino"` of the file mapped. */
+    readonly identity: string,
+  ) {
+    this.attributes = Object.freeze({ key: undefined, id: undefined, path });
+  }
 
   get name(): string {
     return this.path;
   }
 
-  release(neutralizePages: boolean): void {
-    if (neutralizePages) neutralize(this.address, this.size, this.path);
-    else unmap(this.address, this.size, this.path);
+  release(): void {
+    retire(this.address, this.size, this.path);
   }
 
   unlink(): void {
     unlinkFile(this.path);
+  }
+
+  isStillNamed(): boolean {
+    return fileIdentity(this.path) === this.identity;
   }
 
   flush(): void {
@@ -56,25 +74,39 @@ class FileSegment implements Segment {
       throw osError(lib.errno(), "msync", `flush file-backed segment "${this.path}"`, this.path);
     }
   }
+
+  stat(): never {
+    return noStat(this);
+  }
+
+  waitKey(): undefined {
+    return undefined;
+  }
 }
 
-/** `fstat` type bits and size. */
-function describeFd(fd: number, action: string, path: string): { type: number; size: number } {
+/** `"dev:ino"` of the file at `path` now, or undefined when there is none (or it cannot be opened). */
+function fileIdentity(path: string): string | undefined {
   const lib = libc();
-  const raw = new Uint8Array(256);
-  if (lib.fstat(fd, raw) !== 0) throw osError(lib.errno(), "fstat", action, path);
-  const view = new DataView(raw.buffer);
-  const mode = C.STAT.modeBytes === 2 ? view.getUint16(C.STAT.mode, true) : view.getUint32(C.STAT.mode, true);
-  return { type: mode & S_IFMT, size: Number(view.getBigInt64(C.STAT.fileSize, true)) };
+  const flags = os === "linux" ? LINUX_O_PATH : C.O_RDONLY | C.O_NONBLOCK;
+  const fd = lib.open(cString(path), flags | C.O_CLOEXEC, 0);
+  if (fd < 0) return undefined;
+  try {
+    return fileStat(fd, `check file-backed segment "${path}"`, path).identity;
+  } catch {
+    return undefined;
+  } finally {
+    lib.close(fd);
+  }
 }
 
 function notRegular(type: number, action: string, path: string): ShmError {
   const isDir = type === S_IFDIR;
-  return new ShmError(
-    `Cannot ${action}: it is ${
-      isDir ? "a directory" : "not a regular file"
-    }; only regular files can back a segment`,
-    { code: isDir ? "EISDIR" : "EINVAL", errno: isDir ? 21 : 22, syscall: "fstat", segment: path },
+  return errnoError(
+    isDir ? "EISDIR" : "EINVAL",
+    "fstat",
+    action,
+    `it is ${isDir ? "a directory" : "not a regular file"}; only regular files can back a segment`,
+    path,
   );
 }
 
@@ -102,23 +134,10 @@ export function createFile(path: string, size: number, mode: number): Segment {
   try {
     if (lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, path);
     if (lib.ftruncate(fd, BigInt(size)) !== 0) throw osError(lib.errno(), "ftruncate", action, path);
-    try {
-      reserve(fd, size, action, path);
-    } catch (error) {
-      // reserve()'s hint speaks of /dev/shm; here it is the file's own file system.
-      if (error instanceof ShmError && error.code === "ENOSPC") {
-        throw osError(
-          error.errno,
-          "posix_fallocate",
-          action,
-          path,
-          `Its file system has less than ${size} bytes free`,
-        );
-      }
-      throw error;
-    }
+    reserve(fd, size, action, path, "Its file system");
+    const { identity } = fileStat(fd, action, path);
     const address = mapFd(fd, size, false, false, action, path);
-    return new FileSegment(path, address, size, false, true);
+    return new FileSegment(path, address, size, false, true, identity);
   } catch (error) {
     lib.unlink(cpath);
     throw error;
@@ -137,33 +156,40 @@ export function openFile(path: string, readOnly: boolean, size?: number): Segmen
   if (!readOnly) checkDenoPermission("write", path, action);
   if (os === "windows") return openWindowsFile(path, readOnly, size);
   const lib = libc();
-  const fd = lib.open(cString(path), (readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
+  const flags = (readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_NONBLOCK | C.O_CLOEXEC;
+  const fd = lib.open(cString(path), flags, 0);
   if (fd < 0) {
     const errno = lib.errno();
     const code = osError(errno, "open", action, path).code;
-    throw osError(errno, "open", action, path, code === "EISDIR" ? "The path names a directory" : undefined);
+    const hint = code === "EISDIR"
+      ? "The path names a directory"
+      : code === "ENXIO"
+      ? "It is a FIFO or a socket; only regular files can back a segment"
+      : undefined;
+    throw osError(errno, "open", action, path, hint);
   }
   try {
-    const st = describeFd(fd, action, path);
+    const st = fileStat(fd, action, path);
     if (st.type !== S_IFREG) throw notRegular(st.type, action, path);
     if (size === undefined) {
       if (st.size === 0) {
-        throw new ShmError(
-          `Cannot ${action}: the file is empty (size 0), and an empty file cannot be mapped`,
-          {
-            code: "EINVAL",
-            errno: 22,
-            syscall: "fstat",
-            segment: path,
-          },
+        throw errnoError(
+          "EINVAL",
+          "fstat",
+          action,
+          "the file is empty (size 0), and an empty file cannot be mapped",
+          path,
         );
       }
       size = st.size;
     } else if (st.size < size) {
-      throw new ShmError(
-        `Cannot ${action}: the file is ${st.size} bytes long, shorter than the ${size} bytes asked for ` +
+      throw errnoError(
+        "EINVAL",
+        "fstat",
+        action,
+        `the file is ${st.size} bytes long, shorter than the ${size} bytes asked for ` +
           `(mapping past its end would crash on access)`,
-        { code: "EINVAL", errno: 22, syscall: "fstat", segment: path },
+        path,
       );
     }
     if (size > maxBufferSize) {
@@ -171,8 +197,10 @@ export function openFile(path: string, readOnly: boolean, size?: number): Segmen
         `Cannot ${action}: its ${size} bytes are more than the ${maxBufferSize} this runtime can map`,
       );
     }
+    // A sparse file on a full disk: a write to a hole would be SIGBUS. Reserve the holes now.
+    if (!readOnly && st.allocated < size) reserve(fd, size, action, path, "Its file system");
     const address = mapFd(fd, size, readOnly, false, action, path);
-    return new FileSegment(path, address, size, readOnly, false);
+    return new FileSegment(path, address, size, readOnly, false, st.identity);
   } finally {
     closeFd(fd);
   }
@@ -186,3 +214,36 @@ export function unlinkFile(path: string): void {
   const lib = libc();
   if (lib.unlink(cString(path)) !== 0) throw osError(lib.errno(), "unlink", action, path);
 }
+
+/** A file path: a non-empty string without NUL. */
+function checkPath(path: unknown, action: string): string {
+  if (typeof path !== "string") {
+    throw new TypeError(`Cannot ${action}: path must be a string, got ${describe(path)}`);
+  }
+  if (path.length === 0) throw new TypeError(`Cannot ${action}: path is empty`);
+  if (path.includes("\0")) throw new TypeError(`Cannot ${action}: the path contains a NUL character`);
+  return path;
+}
+
+/** Regular files mapped shared (every OS). */
+export const fileBackend: SegmentBackend = {
+  name: "file",
+  create(o) {
+    const action = "create file-backed shared memory segment";
+    const path = checkPath(o.path, action);
+    const size = checkSize(o.size, action);
+    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
+    const unlinkOnDispose = checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
+    return { segment: createFile(path, size, mode), unlinkOnDispose };
+  },
+  open(o) {
+    const action = "open file-backed shared memory segment";
+    const readOnly = checkBoolean(o.readOnly, "readOnly", action);
+    const path = checkPath(o.path, action);
+    const size = o.size === undefined ? undefined : checkSize(o.size, action);
+    return openFile(path, readOnly, size);
+  },
+  unlink(o) {
+    unlinkFile(checkPath(o.path, "remove file-backed shared memory segment"));
+  },
+};

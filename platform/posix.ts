@@ -5,7 +5,9 @@
  * whatever the umask), `ftruncate`, `posix_fallocate` (so a full /dev/shm is ENOSPC now rather than
  * SIGBUS on some later write), `mmap(MAP_SHARED)` prefaulted with `MAP_POPULATE` (or, from 1 MiB,
  * `madvise(MADV_POPULATE_WRITE)`), `close`. Open: `shm_open`, `fstat`
- * for the size, `mmap`, `close`. The descriptor is never kept: the mapping outlives it. macOS differs
+ * for the size, `mmap`, `close`; a sparse segment (made by a peer with `ftruncate` alone, or caught
+ * before its creator reserved it) is reserved with `posix_fallocate` by a writer and populated with
+ * `MADV_POPULATE_READ` by a reader, so a full /dev/shm is `ENOSPC` at open, never SIGBUS later. The descriptor is never kept: the mapping outlives it. macOS differs
  * where `C` says so: no `O_CLOEXEC` on `shm_open` (XNU sets close-on-exec itself), no `fchmod` on shm
  * descriptors (so the umask applies), no `posix_fallocate`, no `MAP_POPULATE`.
  *
@@ -19,164 +21,52 @@
  * @module
  */
 
-import { addressOf, cString, pointerAt } from "../ffi/_ffi.ts";
+import { cString } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
+import { Errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
-import { maxBufferSize } from "../ffi/runtime.ts";
-import { osError, ShmError } from "../errors.ts";
-import type { Segment } from "./_segment.ts";
+import { maxBufferSize, os } from "../ffi/runtime.ts";
+import { errnoError, osError } from "../errors.ts";
+import { NO_ATTRIBUTES, noFlush, noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
 import { sleepSync } from "../_sync/sleep.ts";
-import type { PlatformAdapter } from "./adapter.ts";
-import { randomHex8 } from "./_names.ts";
-
-const MAP_FAILED_UNSIGNED = 0xffff_ffff_ffff_ffffn;
-
-/** Whether an `mmap`/`shmat` result is `(void *) -1`. */
-export function isMapFailed(address: bigint): boolean {
-  return address === MAP_FAILED_UNSIGNED || address === -1n;
-}
-
-/**
- * Maps `size` bytes of `fd`. Read-only mappings are private and writable (see the module doc),
- * or, with `protect`, shared and `PROT_READ` (where the OS allows no private mapping: a store
- * through that one would fault, so the caller must never hand it out as a buffer);
- * `populate` pre-faults shared pages (Linux) when they are known to be allocated already.
- */
-export function mapFd(
-  fd: number,
-  size: number,
-  readOnly: boolean,
-  populate: boolean,
-  action: string,
-  segment: string,
-  protect = false,
-): bigint {
-  const lib = libc();
-  const prot = protect ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
-  const flags = readOnly && !protect ? C.MAP_PRIVATE : C.MAP_SHARED | (populate ? C.MAP_POPULATE : 0);
-  const result = lib.mmap(null, BigInt(size), prot, flags, fd, 0n);
-  const address = addressOf(result);
-  if (isMapFailed(address) || address === 0n) throw osError(lib.errno(), "mmap", action, segment);
-  return address;
-}
-
-/** Unmaps a mapping made by {@linkcode mapFd}. */
-export function unmap(address: bigint, size: number, segment: string): void {
-  const lib = libc();
-  if (lib.munmap(pointerAt(address), BigInt(size)) !== 0) {
-    throw osError(lib.errno(), "munmap", `unmap shared memory segment "${segment}"`, segment);
-  }
-}
-
-/**
- * Replaces a mapping with private, lazily allocated zero pages at the same address.
- *
- * Used instead of `munmap` when some `ArrayBuffer` outside this module's control may still point
- * at the mapping (the handle's buffer was transferred away, or the handle was garbage collected):
- * the segment's pages are released, and a stale access reads zeros instead of faulting.
- */
-export function neutralize(address: bigint, size: number, segment: string): void {
-  const lib = libc();
-  const result = lib.mmap(
-    pointerAt(address),
-    BigInt(size),
-    C.PROT_READ | C.PROT_WRITE,
-    C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_FIXED | C.MAP_NORESERVE,
-    -1,
-    0n,
-  );
-  if (isMapFailed(addressOf(result))) {
-    throw osError(lib.errno(), "mmap", `release shared memory segment "${segment}"`, segment);
-  }
-}
-
-/** What `fstat` says about a descriptor. */
-export interface FileStat {
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtimeSeconds: number;
-}
-
-// One buffer for every fstat: it is decoded right away, and JS runs one call at a time per thread.
-const statBytes = new Uint8Array(256);
-const statView = new DataView(statBytes.buffer);
-
-/** `fstat(fd)`, decoded with this OS's `struct stat` layout. */
-export function fileStat(fd: number, action: string, segment: string): FileStat {
-  const lib = libc();
-  if (lib.fstat(fd, statBytes) !== 0) throw osError(lib.errno(), "fstat", action, segment);
-  const view = statView;
-  const s = C.STAT;
-  return {
-    size: Number(view.getBigInt64(s.fileSize, true)),
-    mode: (s.modeBytes === 2 ? view.getUint16(s.mode, true) : view.getUint32(s.mode, true)) & 0o7777,
-    uid: view.getUint32(s.uid, true),
-    gid: view.getUint32(s.gid, true),
-    mtimeSeconds: Number(view.getBigInt64(s.mtime, true)),
-  };
-}
-
-/**
- * Reserves the pages of `[0, size)` so that running out of memory is an error now, not a SIGBUS on
- * a later write. Does nothing where the OS has no `posix_fallocate`, or the file system cannot.
- */
-export function reserve(fd: number, size: number, action: string, segment: string): void {
-  const fallocate = libc().posix_fallocate;
-  if (!C.HAS_FALLOCATE || !fallocate) return;
-  let error: number;
-  do error = fallocate(fd, 0n, BigInt(size)); while (error === 4 /* EINTR */);
-  if (error === 0) return;
-  const code = osError(error, "posix_fallocate", action, segment).code;
-  // File systems that cannot preallocate: carry on without the reservation.
-  if (code === "EOPNOTSUPP" || code === "ENOSYS" || code === "EINVAL") return;
-  throw osError(
-    error,
-    "posix_fallocate",
-    action,
-    segment,
-    code === "ENOSPC"
-      ? `The shared memory file system (/dev/shm on Linux) has less than ${size} bytes free`
-      : undefined,
-  );
-}
+import type { SegmentBackend } from "./backend.ts";
+import { createNamed, openArguments, randomHex8 } from "./_names.ts";
+import { checkName } from "../_validate.ts";
+import { fileStat, mapFd, populate, reserve, retire } from "./_mmap.ts";
 
 /** Segments from this size on are prefaulted with `madvise(MADV_POPULATE_WRITE)` after `mmap`. */
 const PREFAULT_WITH_MADVISE = 1 << 20;
-
-/**
- * Faults in every page of a fresh shared mapping for writing, so filling it takes no page faults.
- * Kernels before 5.14 do not know the advice (EINVAL): the pages then fault in on first touch, as
- * they would anyway. Any other failure means the pages cannot be had: the mapping is undone.
- */
-function prefault(address: bigint, size: number, action: string, segment: string): void {
-  const lib = libc();
-  if (lib.madvise!(pointerAt(address), BigInt(size), C.MADV_POPULATE_WRITE) === 0) return;
-  const errno = lib.errno();
-  const error = osError(errno, "madvise", action, segment);
-  if (error.code === "EINVAL" || error.code === "ENOSYS") return;
-  unmap(address, size, segment);
-  throw osError(
-    errno,
-    "madvise",
-    action,
-    segment,
-    "The shared memory file system could not supply the pages",
-  );
-}
-
-/** Closes a descriptor, ignoring errors (it is only ever one this module opened). */
-export function closeFd(fd: number): void {
-  libc().close(fd);
-}
+const SHM_FS = "The shared memory file system (/dev/shm on Linux)";
 
 function shmPath(name: string): Uint8Array {
   return cString("/" + name);
 }
 
+/**
+ * `"dev:ino"` of what `name` names now, or undefined when nothing does. Without read access to it,
+ * Linux looks it up through `/dev/shm` with `O_PATH`, which needs none.
+ */
+export function posixIdentity(name: string): string | undefined {
+  const lib = libc();
+  const action = `check shared memory segment "${name}"`;
+  let fd = lib.shm_open(shmPath(name), C.O_RDONLY | C.O_CLOEXEC, 0);
+  if (fd < 0 && lib.errno() === Errno.EACCES && os === "linux") {
+    fd = lib.open(cString("/dev/shm/" + name), LINUX_O_PATH | C.O_CLOEXEC | C.O_NOFOLLOW, 0);
+  }
+  if (fd < 0) return undefined;
+  try {
+    return fileStat(fd, action, name).identity;
+  } finally {
+    lib.close(fd);
+  }
+}
+
+/** Linux `O_PATH` (the same on x86_64 and aarch64). */
+const LINUX_O_PATH = 0x200000;
+
 class PosixSegment implements Segment {
   readonly backend = "posix" as const;
+  readonly attributes: SegmentAttributes = NO_ATTRIBUTES;
   constructor(
     readonly name: string,
     readonly address: bigint,
@@ -184,16 +74,55 @@ class PosixSegment implements Segment {
     readonly readOnly: boolean,
     readonly created: boolean,
     /** A `PROT_READ` shared mapping (read-only on macOS, which has no private shm mappings). */
-    readonly protectedReadOnly: boolean = false,
+    readonly protectedReadOnly: boolean,
+    /** `"dev:ino"` of the object mapped. */
+    readonly identity: string,
   ) {}
 
-  release(neutralizePages: boolean): void {
-    if (neutralizePages) neutralize(this.address, this.size, this.name);
-    else unmap(this.address, this.size, this.name);
+  release(): void {
+    retire(this.address, this.size, this.name);
   }
 
   unlink(): void {
     unlinkPosix(this.name);
+  }
+
+  /** Compares device and inode (macOS reports none for shm objects: there it cannot tell, and says true). */
+  isStillNamed(): boolean {
+    return posixIdentity(this.name) === this.identity;
+  }
+
+  flush(): void {
+    noFlush(this);
+  }
+
+  stat(): never {
+    return noStat(this);
+  }
+
+  waitKey(): undefined {
+    return undefined;
+  }
+}
+
+/**
+ * Creates a new POSIX segment of `size` reserved bytes with exactly `mode` and returns its open
+ * descriptor; removes it again if any step fails. The caller maps (or not) and closes the descriptor.
+ */
+export function makePosix(name: string, size: number, mode: number, action: string): number {
+  const lib = libc();
+  const path = shmPath(name);
+  const fd = lib.shm_open(path, C.O_CREAT | C.O_EXCL | C.O_RDWR | C.O_CLOEXEC, mode);
+  if (fd < 0) throw osError(lib.errno(), "shm_open", action, name);
+  try {
+    if (C.SHM_FCHMOD && lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, name);
+    if (lib.ftruncate(fd, BigInt(size)) !== 0) throw osError(lib.errno(), "ftruncate", action, name);
+    reserve(fd, size, action, name, SHM_FS);
+    return fd;
+  } catch (error) {
+    lib.close(fd);
+    lib.shm_unlink(path);
+    throw error;
   }
 }
 
@@ -201,20 +130,16 @@ class PosixSegment implements Segment {
 export function createPosix(name: string, size: number, mode: number): Segment {
   const lib = libc();
   const action = `create shared memory segment "${name}"`;
-  const path = shmPath(name);
-  const fd = lib.shm_open(path, C.O_CREAT | C.O_EXCL | C.O_RDWR | C.O_CLOEXEC, mode);
-  if (fd < 0) throw osError(lib.errno(), "shm_open", action, name);
+  const fd = makePosix(name, size, mode, action);
   try {
-    if (C.SHM_FCHMOD && lib.fchmod(fd, mode) !== 0) throw osError(lib.errno(), "fchmod", action, name);
-    if (lib.ftruncate(fd, BigInt(size)) !== 0) throw osError(lib.errno(), "ftruncate", action, name);
-    reserve(fd, size, action, name);
+    const { identity } = fileStat(fd, action, name);
     // Large segments are prefaulted with madvise, measured ~1.25x faster than MAP_POPULATE here.
     const late = size >= PREFAULT_WITH_MADVISE && C.MADV_POPULATE_WRITE !== 0 && lib.madvise !== undefined;
     const address = mapFd(fd, size, false, !late, action, name);
-    if (late) prefault(address, size, action, name);
-    return new PosixSegment(name, address, size, false, true);
+    if (late) populate(address, size, true, action, name, SHM_FS);
+    return new PosixSegment(name, address, size, false, true, false, identity);
   } catch (error) {
-    lib.shm_unlink(path);
+    lib.shm_unlink(shmPath(name));
     throw error;
   } finally {
     lib.close(fd);
@@ -222,22 +147,26 @@ export function createPosix(name: string, size: number, mode: number): Segment {
 }
 
 /** Attaches to an existing POSIX segment, at its current size. */
-export function openPosix(name: string, readOnly: boolean, maxSize: number): Segment {
+export function openPosix(name: string, readOnly: boolean, maxSize: number = maxBufferSize): Segment {
   const lib = libc();
   const action = `open shared memory segment "${name}"${readOnly ? " read-only" : ""}`;
   const fd = lib.shm_open(shmPath(name), (readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
   if (fd < 0) throw osError(lib.errno(), "shm_open", action, name);
   try {
-    let { size } = fileStat(fd, action, name);
+    let st = fileStat(fd, action, name);
     // A creator sizes its segment right after shm_open: give one caught in between a moment.
-    for (let waited = 0; size === 0 && waited < 100; waited += 5) {
+    for (let waited = 0; st.size === 0 && waited < 100; waited += 5) {
       sleepSync(5);
-      size = fileStat(fd, action, name).size;
+      st = fileStat(fd, action, name);
     }
+    const { size } = st;
     if (size === 0) {
-      throw new ShmError(
-        `Cannot ${action}: it is empty (size 0); the process that created it has not sized it yet`,
-        { code: "EINVAL", errno: 22, syscall: "fstat", segment: name },
+      throw errnoError(
+        "EINVAL",
+        "fstat",
+        action,
+        "it is empty (size 0); the process that created it has not sized it yet",
+        name,
       );
     }
     if (size > maxSize) {
@@ -245,10 +174,15 @@ export function openPosix(name: string, readOnly: boolean, maxSize: number): Seg
         `Cannot ${action}: its ${size} bytes are more than the ${maxSize} this runtime can map`,
       );
     }
+    // Sparse (a peer sized it with ftruncate alone, or its creator has not reserved it yet): a writer
+    // reserves the holes, a reader faults them in below; either way a full /dev/shm is ENOSPC here.
+    const sparse = st.allocated < size;
+    if (sparse && !readOnly) reserve(fd, size, action, name, SHM_FS);
     // macOS maps shm MAP_SHARED only: read-only is then PROT_READ, and SharedMemory hands out copies.
     const protectedReadOnly = readOnly && !C.SHM_MAP_PRIVATE;
     const address = mapFd(fd, size, readOnly, false, action, name, protectedReadOnly);
-    return new PosixSegment(name, address, size, readOnly, false, protectedReadOnly);
+    if (sparse && readOnly) populate(address, size, false, action, name, SHM_FS);
+    return new PosixSegment(name, address, size, readOnly, false, protectedReadOnly, st.identity);
   } finally {
     lib.close(fd);
   }
@@ -262,12 +196,22 @@ export function unlinkPosix(name: string): void {
   }
 }
 
-/** The POSIX adapter for named segments. */
-export const posixAdapter: PlatformAdapter = {
-  backend: "posix",
+/** Named POSIX shared memory (Linux, macOS). */
+export const posixBackend: SegmentBackend & { readonly nameMax: number; generateName(): string } = {
+  name: "posix",
   nameMax: C.SHM_NAME_MAX,
   generateName: () => `psm_${randomHex8()}`,
-  create: createPosix,
-  open: (name, readOnly) => openPosix(name, readOnly, maxBufferSize),
-  unlink: unlinkPosix,
+  create(o, action) {
+    return createNamed(o, action, {
+      nameMax: C.SHM_NAME_MAX,
+      generateName: this.generateName,
+      make: createPosix,
+    });
+  },
+  open(o, action) {
+    return openPosix(...openArguments(o, action, C.SHM_NAME_MAX));
+  },
+  unlink(o, action) {
+    unlinkPosix(checkName(o.name, action, C.SHM_NAME_MAX));
+  },
 };

@@ -17,59 +17,19 @@
  * @module
  */
 
-import { addressOf, cString, pointerAt } from "../ffi/_ffi.ts";
+import { cString } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
+import { Errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { maxBufferSize, os } from "../ffi/runtime.ts";
 import { NotFoundError, osError, type ShmError } from "../errors.ts";
-import type { Segment } from "./_segment.ts";
-import { isMapFailed, neutralize } from "./posix.ts";
+import { noFlush, type Segment, type SegmentAttributes, type SysvStat } from "./_segment.ts";
 
-/**
- * What `shmctl(IPC_STAT)` reports about a System V segment, as returned by
- * {@linkcode SharedMemory.stat}.
- *
- * @example
- * ```ts
- * import { SharedMemory, type SysvStat } from "@x/shm";
- *
- * using shm = SharedMemory.create({ backend: "sysv", size: 512 });
- * const st: SysvStat = shm.stat();
- * console.log(st.size, st.mode.toString(8), st.attachCount); // 512 600 1
- * ```
- */
-export interface SysvStat {
-  /** The key (`shm_perm.__key`); 0 for an IPC_PRIVATE segment, and on Linux once it was removed. */
-  key: number;
-  /** The shmid. */
-  id: number;
-  /** Size in bytes, as asked for at creation (`shm_segsz`; not rounded to pages). */
-  size: number;
-  /** Permission bits, `0o000`–`0o777`. */
-  mode: number;
-  /** Owner's user id. */
-  uid: number;
-  /** Owner's group id. */
-  gid: number;
-  /** Creator's user id. */
-  cuid: number;
-  /** Creator's group id. */
-  cgid: number;
-  /** Process id of the creator (`shm_cpid`). */
-  creatorPid: number;
-  /** Process id of the last `shmat` or `shmdt` (`shm_lpid`). */
-  lastPid: number;
-  /** Number of current attachments, in all processes (`shm_nattch`). */
-  attachCount: number;
-  /** Last attach time, or null if never attached. */
-  attachTime: Date | null;
-  /** Last detach time, or null if never detached. */
-  detachTime: Date | null;
-  /** Last change time (creation or `IPC_SET`). */
-  changeTime: Date;
-  /** True once `IPC_RMID` marked it for removal (it lives until its last detach). */
-  removed: boolean;
-}
+export type { SysvStat } from "./_segment.ts";
+import { attachRetrying, retire } from "./_mmap.ts";
+import type { SegmentBackend } from "./backend.ts";
+import { checkBoolean, checkMode, checkSize, describe } from "../_validate.ts";
+import { DEFAULT_MODE } from "./_names.ts";
 
 /** Byte offsets of `struct shmid_ds` on one platform. */
 export interface ShmidDsLayout {
@@ -223,16 +183,15 @@ export function readShmmax(): bigint | undefined {
 }
 
 function attach(id: number, readOnly: boolean, action: string, segment: string): bigint {
-  const lib = libc();
-  const result = lib.shmat(id, null, readOnly ? C.SHM_RDONLY : 0);
-  const address = addressOf(result);
-  if (isMapFailed(address) || address === 0n) throw sysvError(lib.errno(), "shmat", action, segment);
-  return address;
+  const result = attachRetrying(id, readOnly ? C.SHM_RDONLY : 0);
+  if (typeof result === "number") throw sysvError(-result, "shmat", action, segment);
+  return result;
 }
 
 class SysvSegment implements Segment {
   readonly backend = "sysv" as const;
   readonly name: string;
+  readonly attributes: SegmentAttributes;
   constructor(
     readonly key: number,
     readonly id: number,
@@ -242,28 +201,76 @@ class SysvSegment implements Segment {
     readonly created: boolean,
   ) {
     this.name = label(key, id);
+    this.attributes = Object.freeze({ key, id, path: undefined });
   }
 
+  /** Read-only attachments are `SHM_RDONLY`, so `PROT_READ`: there is no private copy-on-write mapping. */
   get protectedReadOnly(): boolean {
     return this.readOnly;
   }
 
-  release(neutralizePages: boolean): void {
+  release(): void {
     // Replacing the pages unmaps the attachment, which the kernel counts as a detach.
-    if (neutralizePages) return neutralize(this.address, this.size, this.name);
-    const lib = libc();
-    if (lib.shmdt(pointerAt(this.address)) !== 0) {
-      throw osError(lib.errno(), "shmdt", `detach System V segment ${this.name}`, this.name);
-    }
+    retire(this.address, this.size, this.name);
   }
 
   unlink(): void {
     removeSysv(this.id, this.name);
   }
 
+  /** `IPC_RMID` goes by shmid, never by key: true while this shmid exists, is not removed, and has our key. */
+  isStillNamed(): boolean {
+    try {
+      const st = statSysv(this.id, `check System V segment ${this.name}`, this.name);
+      return !st.removed && st.key === this.key;
+    } catch {
+      return false;
+    }
+  }
+
+  flush(): void {
+    noFlush(this);
+  }
+
   stat(): SysvStat {
     return statSysv(this.id, `read the status of System V segment ${this.name}`, this.name);
   }
+
+  waitKey(): undefined {
+    return undefined;
+  }
+}
+
+/** Creates a new segment for `key` (0: IPC_PRIVATE) without attaching it; returns its shmid. */
+export function makeSysv(key: number, size: number, mode: number, action: string): number {
+  const lib = libc();
+  const segment = key === 0 ? "IPC_PRIVATE" : keyHex(key);
+  const id = lib.shmget(key, BigInt(size), C.IPC_CREAT | C.IPC_EXCL | mode);
+  if (id >= 0) return id;
+  const errno = lib.errno();
+  const error = osError(errno, "shmget", action, segment);
+  if (error.code === "EINVAL") {
+    const max = readShmmax();
+    const limit = max === undefined
+      ? "the system's limit (SHMMAX; kern.sysv.shmmax on macOS)"
+      : `SHMMAX, ${max} bytes (/proc/sys/kernel/shmmax)`;
+    throw new RangeError(`Cannot ${action}: size ${size} is larger than ${limit}`, { cause: error });
+  }
+  if (error.code === "ENOSPC") {
+    throw osError(
+      errno,
+      "shmget",
+      action,
+      segment,
+      "The system-wide limit on System V segments (SHMMNI) or on their total size (SHMALL) is reached",
+    );
+  }
+  throw error;
+}
+
+/** The action of creating the segment of `key`, as error messages say it. */
+export function sysvCreateAction(key: number): string {
+  return `create System V segment ${key === 0 ? "(IPC_PRIVATE)" : `with key ${keyHex(key)}`}`;
 }
 
 /**
@@ -273,29 +280,8 @@ class SysvSegment implements Segment {
 export function createSysv(key: number, size: number, mode: number): Segment {
   const lib = libc();
   const segment = key === 0 ? "IPC_PRIVATE" : keyHex(key);
-  const action = `create System V segment ${key === 0 ? "(IPC_PRIVATE)" : `with key ${segment}`}`;
-  const id = lib.shmget(key, BigInt(size), C.IPC_CREAT | C.IPC_EXCL | mode);
-  if (id < 0) {
-    const errno = lib.errno();
-    const error = osError(errno, "shmget", action, segment);
-    if (error.code === "EINVAL") {
-      const max = readShmmax();
-      const limit = max === undefined
-        ? "the system's limit (SHMMAX; kern.sysv.shmmax on macOS)"
-        : `SHMMAX, ${max} bytes (/proc/sys/kernel/shmmax)`;
-      throw new RangeError(`Cannot ${action}: size ${size} is larger than ${limit}`, { cause: error });
-    }
-    if (error.code === "ENOSPC") {
-      throw osError(
-        errno,
-        "shmget",
-        action,
-        segment,
-        "The system-wide limit on System V segments (SHMMNI) or on their total size (SHMALL) is reached",
-      );
-    }
-    throw error;
-  }
+  const action = sysvCreateAction(key);
+  const id = makeSysv(key, size, mode, action);
   try {
     const address = attach(id, false, action, segment);
     return new SysvSegment(key, id, address, size, false, true);
@@ -315,7 +301,7 @@ function attachExisting(
   if (st.removed) {
     throw new NotFoundError(
       `Cannot ${action}: it was removed (IPC_RMID) and lives only until its last detach`,
-      { code: "EIDRM", errno: os === "darwin" ? 90 : 43, syscall: "shmctl(IPC_STAT)", segment },
+      { code: "EIDRM", errno: Errno.EIDRM, syscall: "shmctl(IPC_STAT)", segment },
     );
   }
   if (st.size > maxBufferSize) {
@@ -343,3 +329,74 @@ export function openSysvId(id: number, readOnly: boolean): Segment {
   const action = `open System V segment ${segment}${readOnly ? " read-only" : ""}`;
   return attachExisting(id, statSysv(id, action, segment), readOnly, action, segment);
 }
+
+/** A System V key: a signed 32-bit integer, never 0 (IPC_PRIVATE) when given explicitly. */
+function checkKey(key: unknown, action: string): number {
+  if (typeof key !== "number") {
+    throw new TypeError(`Cannot ${action}: key must be a 32-bit integer (C's key_t), got ${describe(key)}`);
+  }
+  if (!Number.isInteger(key) || key < -(2 ** 31) || key >= 2 ** 31) {
+    throw new RangeError(
+      `Cannot ${action}: key must be a signed 32-bit integer, got ${key}` +
+        (Number.isInteger(key) && key >= 2 ** 31 && key < 2 ** 32
+          ? ` (an unsigned key such as ipcs prints is accepted as \`${key} | 0\`)`
+          : ""),
+    );
+  }
+  if (key === 0) {
+    throw new RangeError(
+      `Cannot ${action}: key 0 is IPC_PRIVATE; leave the key out for a private segment (a key computed as 0 ` +
+        `is refused so that it never makes one by accident)`,
+    );
+  }
+  return key;
+}
+
+/** A shmid: a non-negative 32-bit integer. */
+function checkId(id: unknown, action: string): number {
+  if (typeof id !== "number") {
+    throw new TypeError(`Cannot ${action}: id must be a shmid number, got ${describe(id)}`);
+  }
+  if (!Number.isInteger(id) || id < 0 || id >= 2 ** 31) {
+    throw new RangeError(`Cannot ${action}: id must be a non-negative 32-bit integer, got ${id}`);
+  }
+  return id;
+}
+
+/** Exactly one of `key` or `id`, checked. */
+function keyOrId(o: Readonly<Record<string, unknown>>, action: string): { key: number } | { id: number } {
+  if ((o.key === undefined) === (o.id === undefined)) {
+    throw new TypeError(`Cannot ${action}: give exactly one of key or id`);
+  }
+  return o.key !== undefined ? { key: checkKey(o.key, action) } : { id: checkId(o.id, action) };
+}
+
+/** System V shared memory (Linux, macOS). */
+export const sysvBackend: SegmentBackend = {
+  name: "sysv",
+  create(o) {
+    const action = "create System V shared memory segment";
+    const key = o.key === undefined ? 0 : checkKey(o.key, action);
+    const size = checkSize(o.size, action);
+    const mode = o.mode === undefined ? DEFAULT_MODE : checkMode(o.mode, action);
+    const unlinkOnDispose = o.unlinkOnDispose === undefined
+      ? true
+      : checkBoolean(o.unlinkOnDispose, "unlinkOnDispose", action);
+    return { segment: createSysv(key, size, mode), unlinkOnDispose };
+  },
+  open(o) {
+    const action = "open System V shared memory segment";
+    const readOnly = checkBoolean(o.readOnly, "readOnly", action);
+    const which = keyOrId(o, action);
+    return "key" in which ? openSysvKey(which.key, readOnly) : openSysvId(which.id, readOnly);
+  },
+  unlink(o) {
+    const action = "remove System V shared memory segment";
+    const which = keyOrId(o, action);
+    if ("id" in which) return removeSysv(which.id, `shmid ${which.id}`);
+    const lib = libc();
+    const id = lib.shmget(which.key, 0n, 0);
+    if (id < 0) throw sysvError(lib.errno(), "shmget", action, keyHex(which.key), ["ENOENT", "EIDRM"]);
+    removeSysv(id, keyHex(which.key));
+  },
+};

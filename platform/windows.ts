@@ -19,13 +19,14 @@
  * - **Lifetime**: Windows has no unlink. A mapping object lives while any process holds a handle or a
  *   view, and its name goes with its last handle. Each segment keeps its handle until `release()`,
  *   so the name stays openable while any process has it open. `unlink()` does nothing; see
- *   {@linkcode windowsAdapter}.
- * - **Release with neutralize**: the view is unmapped and the same range is at once reserved and
- *   committed as private zero pages (`VirtualAlloc`), so a stale `ArrayBuffer` reads zeros instead of
- *   faulting. (Another thread could in principle take the range in the microseconds between the two
- *   calls; `VirtualAlloc` then fails and nothing more can be done.)
- * - **Mode**: permission bits have no Windows equivalent here: objects get the creator's default
- *   security (the same user, SYSTEM and administrators), as Python's do.
+ *   {@linkcode windowsBackend}.
+ * - **Release**: the view is unmapped and the same range is at once reserved and committed as
+ *   private zero pages (`VirtualAlloc`), so a native job or stale `ArrayBuffer` still pointing there
+ *   reads zeros and writes privately instead of faulting; the range is freed later (`VirtualFree`,
+ *   see `_quarantine.ts`). (Another thread could in principle take the range in the microseconds
+ *   between the two calls; `VirtualAlloc` then fails and nothing more can be done.)
+ * - **Mode**: ignored. Permission bits have no Windows equivalent here: objects get the creator's
+ *   default security (the same user, SYSTEM and administrators), as Python's do.
  *
  * @module
  */
@@ -33,11 +34,13 @@
 import { addressOf, type Pointer, pointerAt, wideString } from "../ffi/_ffi.ts";
 import { handleValue, INVALID_HANDLE_VALUE, type Kernel32, kernel32, W } from "../ffi/kernel32.ts";
 import { maxBufferSize } from "../ffi/runtime.ts";
-import { WinError, winError } from "../ffi/winerror.ts";
-import { ShmError } from "../errors.ts";
-import type { PlatformAdapter } from "./adapter.ts";
-import type { Segment } from "./_segment.ts";
-import { randomHex8 } from "./_names.ts";
+import { WinError } from "../ffi/winerror.ts";
+import { osError as winError, ShmError } from "../errors.ts";
+import type { SegmentBackend } from "./backend.ts";
+import { noFlush, noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
+import { createNamed, openArguments, randomHex8 } from "./_names.ts";
+import { anyRetired, quarantine, sweepRetired } from "./_quarantine.ts";
+import { checkName } from "../_validate.ts";
 
 /**
  * The kernel object name for a segment name: `Global\…` and `Local\…` are kept, anything else is
@@ -56,7 +59,7 @@ export function objectName(name: string, action: string): string {
     );
   }
   // Object names are case-sensitive (in Wine the prefix too): spell the prefix the canonical way.
-  const full = (prefix && prefix[1].toLowerCase() === "global" ? "Global\\" : "Local\\") + bare;
+  const full = (prefix?.[1]?.toLowerCase() === "global" ? "Global\\" : "Local\\") + bare;
   if (full.length > W.NAME_MAX_UNITS) {
     throw new TypeError(
       `Cannot ${action}: the name is ${full.length} UTF-16 code units long with its prefix, more than the ` +
@@ -88,6 +91,8 @@ class WindowsSegment implements Segment {
   #mapping: bigint;
   #file: bigint;
   #waitKey: string | undefined;
+  readonly protectedReadOnly = false;
+  readonly attributes: SegmentAttributes;
   constructor(
     readonly backend: "windows" | "file",
     readonly name: string,
@@ -101,23 +106,21 @@ class WindowsSegment implements Segment {
   ) {
     this.#mapping = mapping;
     this.#file = file;
+    this.attributes = Object.freeze({ key: undefined, id: undefined, path });
   }
 
-  release(neutralizePages: boolean): void {
+  release(): void {
     const k = kernel32();
     const action = `release shared memory segment "${this.name}"`;
     try {
-      if (!k.UnmapViewOfFile(pointerAt(this.address))) {
-        throw winError(k.GetLastError(), "UnmapViewOfFile", action, this.name);
-      }
-      if (neutralizePages) {
-        // Private zero pages at the same address, for any stale buffer that still points here.
-        k.VirtualAlloc(
-          pointerAt(this.address),
-          BigInt(this.size),
-          W.MEM_RESERVE | W.MEM_COMMIT,
-          W.PAGE_READWRITE,
-        );
+      const at = pointerAt(this.address);
+      if (!k.UnmapViewOfFile(at)) throw winError(k.GetLastError(), "UnmapViewOfFile", action, this.name);
+      // Private zero pages at the same address, for a native job or stale buffer that still points
+      // here, freed later (see _quarantine.ts). (Another thread could in principle take the range in
+      // the microseconds between the two calls; VirtualAlloc then fails and nothing more can be done.)
+      const kept = k.VirtualAlloc(at, BigInt(this.size), W.MEM_RESERVE | W.MEM_COMMIT, W.PAGE_READWRITE);
+      if (addressOf(kept) === this.address) {
+        quarantine(this.size, () => kernel32().VirtualFree(at, 0n, W.MEM_RELEASE));
       }
     } finally {
       closeHandle(k, this.#mapping);
@@ -131,12 +134,12 @@ class WindowsSegment implements Segment {
    * mapping's object name (`Local\x`), or for a file the volume serial number and file index,
    * which are the same whatever path a process opened it by.
    */
-  get waitKey(): string {
+  waitKey(): string {
     if (this.#waitKey !== undefined) return this.#waitKey;
     if (this.backend === "windows") return this.#waitKey = objectName(this.name, "wait on the segment");
     const k = kernel32();
-    const info = new Uint8Array(W.BHFI_SIZE);
-    if (this.#file === 0n || !k.GetFileInformationByHandle(this.#file, info)) {
+    const key = this.#file === 0n ? undefined : fileKey(k, this.#file);
+    if (key === undefined) {
       throw winError(
         k.GetLastError(),
         "GetFileInformationByHandle",
@@ -144,10 +147,7 @@ class WindowsSegment implements Segment {
         this.name,
       );
     }
-    const d = new DataView(info.buffer);
-    const hex = (offset: number) => d.getUint32(offset, true).toString(16).padStart(8, "0");
-    // dwVolumeSerialNumber at 28, nFileIndexHigh at 44, nFileIndexLow at 48.
-    return this.#waitKey = `Local\\file.${hex(28)}.${hex(44)}${hex(48)}`;
+    return this.#waitKey = key;
   }
 
   unlink(): void {
@@ -155,8 +155,30 @@ class WindowsSegment implements Segment {
     // Named segments: Windows has no unlink; the object goes with its last handle and view.
   }
 
+  /** Named segments have no unlink, so nothing can replace them; a file is compared by volume and index. */
+  isStillNamed(): boolean {
+    if (this.backend === "windows") return true;
+    const k = kernel32();
+    const other = handleValue(k.CreateFileW(
+      wideString(this.path!),
+      0,
+      W.FILE_SHARE_READ | W.FILE_SHARE_WRITE | W.FILE_SHARE_DELETE,
+      null,
+      W.OPEN_EXISTING,
+      W.FILE_ATTRIBUTE_NORMAL,
+      0n,
+    ));
+    if (other === INVALID_HANDLE_VALUE) return false;
+    try {
+      return fileKey(k, other) === this.waitKey();
+    } finally {
+      k.CloseHandle(other);
+    }
+  }
+
   flush(): void {
-    if (this.backend !== "file" || this.readOnly) return;
+    if (this.backend !== "file") return noFlush(this);
+    if (this.readOnly) return;
     const k = kernel32();
     const action = `flush file "${this.name}"`;
     if (!k.FlushViewOfFile(pointerAt(this.address), 0n)) {
@@ -166,6 +188,20 @@ class WindowsSegment implements Segment {
       throw winError(k.GetLastError(), "FlushFileBuffers", action, this.name);
     }
   }
+
+  stat(): never {
+    return noStat(this);
+  }
+}
+
+/** A file's identity, the same whatever path opened it: volume serial number and file index. */
+function fileKey(k: Kernel32, file: bigint): string | undefined {
+  const info = new Uint8Array(W.BHFI_SIZE);
+  if (!k.GetFileInformationByHandle(file, info)) return undefined;
+  const d = new DataView(info.buffer);
+  const hex = (offset: number) => d.getUint32(offset, true).toString(16).padStart(8, "0");
+  // dwVolumeSerialNumber at 28, nFileIndexHigh at 44, nFileIndexLow at 48.
+  return `Local\\file.${hex(28)}.${hex(44)}${hex(48)}`;
 }
 
 /** Maps the whole of a mapping object; returns the view address, or throws with the handles closed. */
@@ -177,11 +213,17 @@ function mapView(
   action: string,
   segment: string,
 ) {
-  const view = k.MapViewOfFile(mapping, access, 0, 0, BigInt(bytes));
-  if (view === null || addressOf(view) === 0n) {
-    throw winError(k.GetLastError(), "MapViewOfFile", action, segment);
+  sweepRetired();
+  for (let attempt = 0;; attempt++) {
+    const view = k.MapViewOfFile(mapping, access, 0, 0, BigInt(bytes));
+    if (view !== null && addressOf(view) !== 0n) return view;
+    const error = k.GetLastError();
+    // Out of address space: free every quarantined range and try once more.
+    if (error !== WinError.ERROR_NOT_ENOUGH_MEMORY || attempt > 0 || !anyRetired()) {
+      throw winError(error, "MapViewOfFile", action, segment);
+    }
+    sweepRetired(true);
   }
-  return view;
 }
 
 /** Creates a pagefile-backed named segment of `size` bytes (`mode` has no Windows meaning: see module doc). */
@@ -252,7 +294,7 @@ function viewWhole(
 }
 
 /**
- * Checks that a named segment exists; Windows has nothing to remove (see {@linkcode windowsAdapter}).
+ * Checks that a named segment exists; Windows has nothing to remove (see {@linkcode windowsBackend}).
  */
 export function unlinkWindows(name: string): void {
   const action = `unlink shared memory segment "${name}"`;
@@ -269,7 +311,7 @@ export function unlinkWindows(name: string): void {
 }
 
 /**
- * The Windows adapter for named segments.
+ * Named Windows shared memory (pagefile-backed file mappings).
  *
  * Windows has no unlink: a mapping object and its name live exactly as long as some process holds
  * a handle or a view. So `SharedMemory#unlink()` does nothing on Windows (as Python's does), apart
@@ -277,14 +319,24 @@ export function unlinkWindows(name: string): void {
  * `SharedMemory.unlink(name)` throws `NotFoundError` when no process has the name open (as on Linux
  * for a missing name) and otherwise does nothing: the name goes when its last holder closes it.
  */
-export const windowsAdapter: PlatformAdapter = {
-  backend: "windows",
+export const windowsBackend: SegmentBackend & { readonly nameMax: number; generateName(): string } = {
+  name: "windows",
   // Checked precisely (UTF-16 code units, prefix included) by objectName; this bounds UTF-8 bytes.
   nameMax: W.NAME_MAX_UNITS * 3,
   generateName: () => `wnsm_${randomHex8()}`,
-  create: createWindows,
-  open: (name, readOnly) => openWindows(name, readOnly),
-  unlink: unlinkWindows,
+  create(o, action) {
+    return createNamed(o, action, {
+      nameMax: W.NAME_MAX_UNITS * 3,
+      generateName: this.generateName,
+      make: createWindows,
+    });
+  },
+  open(o, action) {
+    return openWindows(...openArguments(o, action, W.NAME_MAX_UNITS * 3));
+  },
+  unlink(o, action) {
+    unlinkWindows(checkName(o.name, action, W.NAME_MAX_UNITS * 3));
+  },
 };
 
 function fileSizeOf(k: Kernel32, file: bigint, action: string, path: string): number {
@@ -364,14 +416,19 @@ export function openWindowsFile(path: string, readOnly: boolean, size?: number):
     if (size !== undefined && fileSize < size) {
       throw new ShmError(
         `Cannot ${action}: the file is ${fileSize} bytes long, shorter than the ${size} bytes asked for`,
-        { code: "ERROR_INVALID_PARAMETER", errno: 87, syscall: "GetFileSizeEx", segment: path },
+        {
+          code: "ERROR_INVALID_PARAMETER",
+          errno: WinError.ERROR_INVALID_PARAMETER,
+          syscall: "GetFileSizeEx",
+          segment: path,
+        },
       );
     }
     size ??= fileSize;
     if (size === 0) {
       throw new ShmError(`Cannot ${action}: it is empty (size 0), and an empty file cannot be mapped`, {
         code: "ERROR_FILE_INVALID",
-        errno: 1006,
+        errno: WinError.ERROR_FILE_INVALID,
         syscall: "GetFileSizeEx",
         segment: path,
       });

@@ -10,8 +10,10 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import {
   AlreadyExistsError,
@@ -39,148 +41,194 @@ function tempDir(): string {
   return mkdtempSync(`${tmpdir()}/shm-file-`);
 }
 
+/** A fresh temp folder, removed when the `using` block ends. */
+function tempFolder(): { path: string } & Disposable {
+  const path = tempDir();
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
+
 function lastJson(stdout: string): Record<string, unknown> {
   return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
 test("create maps a new zero-filled file of the size asked, with the exact mode; open sees it live", () => {
-  const dir = tempDir();
-  const path = `${dir}/data.bin`;
-  try {
-    const m = SharedMemory.create({ backend: "file", path, size: 100_000, mode: 0o640 });
-    try {
-      assert.equal(m.backend, "file");
-      assert.equal(m.path, path);
-      assert.equal(m.name, path);
-      assert.equal(m.key, undefined);
-      assert.equal(m.id, undefined);
-      assert.equal(m.size, 100_000);
-      assert.equal(m.created, true);
-      assert.ok(m.buf.every((b) => b === 0));
-      const st = statSync(path);
-      assert.ok(st.isFile());
-      assert.equal(st.size, 100_000);
-      if (onPosix) assert.equal(st.mode & 0o777, 0o640);
-      const n = SharedMemory.open({ backend: "file", path });
-      try {
-        assert.equal(n.size, 100_000);
-        assert.equal(n.created, false);
-        m.buf[99_999] = 5;
-        assert.equal(n.buf[99_999], 5);
-        n.view(Float64Array)[7] = Math.LN2;
-        assert.equal(m.view(Float64Array, 56, 1)[0], Math.LN2);
-      } finally {
-        n.close();
-      }
-      const part = SharedMemory.open({ backend: "file", path, size: 4096 });
-      assert.equal(part.size, 4096, "size maps only the start of the file");
-      part.close();
-    } finally {
-      m.close();
+  using dir = tempFolder();
+  const path = `${dir.path}/data.bin`;
+  {
+    using m = SharedMemory.create({ backend: "file", path, size: 100_000, mode: 0o640 });
+    assert.equal(m.backend, "file");
+    assert.equal(m.path, path);
+    assert.equal(m.name, path);
+    assert.equal(m.key, undefined);
+    assert.equal(m.id, undefined);
+    assert.equal(m.size, 100_000);
+    assert.equal(m.created, true);
+    assert.ok(m.buf.every((b) => b === 0));
+    const st = statSync(path);
+    assert.ok(st.isFile());
+    assert.equal(st.size, 100_000);
+    if (onPosix) assert.equal(st.mode & 0o777, 0o640);
+    {
+      using n = SharedMemory.open({ backend: "file", path });
+      assert.equal(n.size, 100_000);
+      assert.equal(n.created, false);
+      m.buf[99_999] = 5;
+      assert.equal(n.buf[99_999], 5);
+      n.view(Float64Array)[7] = Math.LN2;
+      assert.equal(m.view(Float64Array, 56, 1)[0], Math.LN2);
     }
-    assert.equal(readFileSync(path)[99_999], 5, "the data is in the file after close");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    using part = SharedMemory.open({ backend: "file", path, size: 4096 });
+    assert.equal(part.size, 4096, "size maps only the start of the file");
   }
+  assert.equal(readFileSync(path)[99_999], 5, "the data is in the file after close");
 });
 
 test("flush writes to the file; a read-only handle's flush does nothing; other backends refuse it", () => {
-  const dir = tempDir();
+  using tmp = tempFolder();
+  const dir = tmp.path;
   const path = `${dir}/flush.bin`;
-  try {
-    const m = SharedMemory.create({ backend: "file", path, size: 8192 });
-    new TextEncoder().encodeInto("flushed", m.buf.subarray(4096));
-    m.flush();
-    assert.equal(readFileSync(path).subarray(4096, 4103).toString(), "flushed");
-    const ro = SharedMemory.open({ backend: "file", path, readOnly: true });
-    ro.flush();
-    ro.close();
-    m.close();
-    assert.throws(() => m.flush(), (e: Error) => e instanceof TypeError && /closed/.test(e.message));
-    using posix = SharedMemory.create({ size: 8 });
-    assert.throws(
-      () => posix.flush(),
-      (e: Error) => e instanceof TypeError && /only file-backed/.test(e.message),
-    );
-    using other = SharedMemory.open({ backend: "file", path });
-    assert.throws(
-      () => other.stat(),
-      (e: Error) => e instanceof TypeError && /only System V/.test(e.message),
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const m = SharedMemory.create({ backend: "file", path, size: 8192 });
+  new TextEncoder().encodeInto("flushed", m.buf.subarray(4096));
+  m.flush();
+  assert.equal(readFileSync(path).subarray(4096, 4103).toString(), "flushed");
+  const ro = SharedMemory.open({ backend: "file", path, readOnly: true });
+  ro.flush();
+  ro.close();
+  m.close();
+  assert.throws(() => m.flush(), (e: Error) => e instanceof TypeError && /closed/.test(e.message));
+  using posix = SharedMemory.create({ size: 8 });
+  assert.throws(
+    () => posix.flush(),
+    (e: Error) => e instanceof TypeError && /only file-backed/.test(e.message),
+  );
+  using other = SharedMemory.open({ backend: "file", path });
+  assert.throws(
+    () => other.stat(),
+    (e: Error) => e instanceof TypeError && /only System V/.test(e.message),
+  );
 });
 
 test("create on an existing path is AlreadyExistsError and leaves the file as it was", () => {
-  const dir = tempDir();
+  using tmp = tempFolder();
+  const dir = tmp.path;
   const path = `${dir}/taken.bin`;
-  try {
-    writeFileSync(path, "precious");
-    assert.throws(
-      () => SharedMemory.create({ backend: "file", path, size: 4096 }),
-      (e: ShmError) =>
-        e instanceof AlreadyExistsError && e.code === "EEXIST" && e.syscall === "open" &&
-        e.message.includes(path),
-    );
-    assert.equal(readFileSync(path, "utf8"), "precious");
-    assert.throws(() => SharedMemory.create({ backend: "file", path: dir, size: 4096 }), AlreadyExistsError);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  writeFileSync(path, "precious");
+  assert.throws(
+    () => SharedMemory.create({ backend: "file", path, size: 4096 }),
+    (e: ShmError) =>
+      e instanceof AlreadyExistsError && e.code === "EEXIST" && e.syscall === "open" &&
+      e.message.includes(path),
+  );
+  assert.equal(readFileSync(path, "utf8"), "precious");
+  assert.throws(() => SharedMemory.create({ backend: "file", path: dir, size: 4096 }), AlreadyExistsError);
 });
 
 test("a directory, a missing file, an uncreatable path, an empty or short file: clear errors", () => {
-  const dir = tempDir();
-  try {
-    for (const readOnly of [false, true]) {
-      assert.throws(
-        () => SharedMemory.open({ backend: "file", path: dir, readOnly }),
-        (e: ShmError) => e.code === "EISDIR" && /directory/.test(e.message),
-        `open a directory, readOnly ${readOnly}`,
-      );
-    }
+  using tmp = tempFolder();
+  const dir = tmp.path;
+  for (const readOnly of [false, true]) {
     assert.throws(
-      () => SharedMemory.open({ backend: "file", path: `${dir}/missing` }),
-      (e: ShmError) => e instanceof NotFoundError && e.code === "ENOENT",
+      () => SharedMemory.open({ backend: "file", path: dir, readOnly }),
+      (e: ShmError) => e.code === "EISDIR" && /directory/.test(e.message),
+      `open a directory, readOnly ${readOnly}`,
     );
-    assert.throws(
-      () => SharedMemory.create({ backend: "file", path: `${dir}/no/such/folder.bin`, size: 64 }),
-      (e: ShmError) => e instanceof NotFoundError && /folder does not exist/.test(e.message),
-    );
-    writeFileSync(`${dir}/plain`, "x");
-    assert.throws(
-      () => SharedMemory.create({ backend: "file", path: `${dir}/plain/under-a-file.bin`, size: 64 }),
-      (e: ShmError) => e.code === "ENOTDIR",
-    );
-    writeFileSync(`${dir}/empty`, "");
-    assert.throws(
-      () => SharedMemory.open({ backend: "file", path: `${dir}/empty` }),
-      (e: ShmError) => e.code === "EINVAL" && /empty/.test(e.message),
-    );
-    writeFileSync(`${dir}/short`, new Uint8Array(100));
-    assert.throws(
-      () => SharedMemory.open({ backend: "file", path: `${dir}/short`, size: 4096 }),
-      (e: ShmError) => e.code === "EINVAL" && /100 bytes long, shorter than the 4096 bytes/.test(e.message),
-    );
-    assert.equal(statSync(`${dir}/short`).size, 100, "the short file is left as it was");
-    const whole = SharedMemory.open({ backend: "file", path: `${dir}/short` });
-    assert.equal(whole.size, 100);
-    whole.close();
-    if (onPosix) {
-      assert.throws(
-        () => SharedMemory.open({ backend: "file", path: "/dev/null" }),
-        (e: ShmError) => e.code === "EINVAL" && /not a regular file/.test(e.message),
-      );
-    }
-    assert.deepEqual(
-      readdirSync(dir).sort(),
-      ["empty", "plain", "short"],
-      "nothing was created by the failures",
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  assert.throws(
+    () => SharedMemory.open({ backend: "file", path: `${dir}/missing` }),
+    (e: ShmError) => e instanceof NotFoundError && e.code === "ENOENT",
+  );
+  assert.throws(
+    () => SharedMemory.create({ backend: "file", path: `${dir}/no/such/folder.bin`, size: 64 }),
+    (e: ShmError) => e instanceof NotFoundError && /folder does not exist/.test(e.message),
+  );
+  writeFileSync(`${dir}/plain`, "x");
+  assert.throws(
+    () => SharedMemory.create({ backend: "file", path: `${dir}/plain/under-a-file.bin`, size: 64 }),
+    (e: ShmError) => e.code === "ENOTDIR",
+  );
+  writeFileSync(`${dir}/empty`, "");
+  assert.throws(
+    () => SharedMemory.open({ backend: "file", path: `${dir}/empty` }),
+    (e: ShmError) => e.code === "EINVAL" && /empty/.test(e.message),
+  );
+  writeFileSync(`${dir}/short`, new Uint8Array(100));
+  assert.throws(
+    () => SharedMemory.open({ backend: "file", path: `${dir}/short`, size: 4096 }),
+    (e: ShmError) => e.code === "EINVAL" && /100 bytes long, shorter than the 4096 bytes/.test(e.message),
+  );
+  assert.equal(statSync(`${dir}/short`).size, 100, "the short file is left as it was");
+  const whole = SharedMemory.open({ backend: "file", path: `${dir}/short` });
+  assert.equal(whole.size, 100);
+  whole.close();
+  if (onPosix) {
+    assert.throws(
+      () => SharedMemory.open({ backend: "file", path: "/dev/null" }),
+      (e: ShmError) => e.code === "EINVAL" && /not a regular file/.test(e.message),
+    );
+  }
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    ["empty", "plain", "short"],
+    "nothing was created by the failures",
+  );
+});
+
+test("a FIFO, a device or a socket is refused at once, read-only too; symbolic links are followed", () => {
+  using dir = tempFolder();
+  const fifo = `${dir.path}/fifo`;
+  execFileSync("mkfifo", [fifo]);
+  // Without O_NONBLOCK, open(2) of a FIFO with no writer blocks forever: this test would hang.
+  for (const readOnly of [true, false]) {
+    assert.throws(
+      () => SharedMemory.open({ backend: "file", path: fifo, readOnly }),
+      (e: ShmError) => e.code === "EINVAL" && /not a regular file/.test(e.message),
+      `FIFO, readOnly ${readOnly}`,
+    );
+  }
+  symlinkSync(fifo, `${dir.path}/to-fifo`);
+  assert.throws(
+    () => SharedMemory.open({ backend: "file", path: `${dir.path}/to-fifo`, readOnly: true }),
+    (e: ShmError) => e.code === "EINVAL",
+  );
+  for (const device of ["/dev/null", "/dev/zero", "/dev/tty"]) {
+    if (!existsSync(device)) continue;
+    assert.throws(
+      () => SharedMemory.open({ backend: "file", path: device, readOnly: true }),
+      (e: ShmError) => e instanceof Error && /regular file|ENXIO|EACCES/.test(e.message),
+      device,
+    );
+  }
+  writeFileSync(`${dir.path}/data`, new Uint8Array(64).fill(7));
+  symlinkSync(`${dir.path}/data`, `${dir.path}/link`);
+  {
+    using linked = SharedMemory.open({ backend: "file", path: `${dir.path}/link`, readOnly: true });
+    assert.equal(linked.buf[0], 7, "a link to a regular file maps the file");
+  }
+  assert.throws(
+    () => SharedMemory.create({ backend: "file", path: `${dir.path}/link`, size: 64 }),
+    AlreadyExistsError,
+    "create never follows a link: O_EXCL refuses any existing name",
+  );
+}, { skip: !onPosix && "POSIX FIFOs and links" });
+
+test("unlinkOnDispose leaves alone a file someone re-created at the path (device and inode differ)", () => {
+  using dir = tempFolder();
+  const path = `${dir.path}/recreated.bin`;
+  {
+    using _first = SharedMemory.create({ backend: "file", path, size: 64, unlinkOnDispose: true });
+    rmSync(path);
+    writeFileSync(path, "newcomer");
+  }
+  assert.equal(readFileSync(path, "utf8"), "newcomer", "the newcomer's file is still there");
+  {
+    using _own = SharedMemory.create({
+      backend: "file",
+      path: `${dir.path}/own.bin`,
+      size: 64,
+      unlinkOnDispose: true,
+    });
+  }
+  assert.equal(existsSync(`${dir.path}/own.bin`), false, "its own file is removed");
 });
 
 test("bad paths, sizes and options are TypeError/RangeError before touching anything", () => {
@@ -202,72 +250,63 @@ test("bad paths, sizes and options are TypeError/RangeError before touching anyt
 });
 
 test("unlink removes the file; the mapping stays valid; a second unlink is NotFoundError", () => {
-  const dir = tempDir();
+  using tmp = tempFolder();
+  const dir = tmp.path;
   const path = `${dir}/gone.bin`;
-  try {
-    const m = SharedMemory.create({ backend: "file", path, size: 4096 });
-    const n = SharedMemory.open({ backend: "file", path });
-    m.unlink();
-    assert.equal(existsSync(path), false);
-    m.buf[1] = 8;
-    assert.equal(n.buf[1], 8, "mappings of a removed file are still shared");
-    assert.throws(() => m.unlink(), NotFoundError);
-    assert.throws(() => n.unlink(), (e: ShmError) => e instanceof NotFoundError && e.syscall === "unlink");
-    m.close();
-    n.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const m = SharedMemory.create({ backend: "file", path, size: 4096 });
+  const n = SharedMemory.open({ backend: "file", path });
+  m.unlink();
+  assert.equal(existsSync(path), false);
+  m.buf[1] = 8;
+  assert.equal(n.buf[1], 8, "mappings of a removed file are still shared");
+  assert.throws(() => m.unlink(), NotFoundError);
+  assert.throws(() => n.unlink(), (e: ShmError) => e instanceof NotFoundError && e.syscall === "unlink");
+  m.close();
+  n.close();
 });
 
 test("dispose keeps the file unless unlinkOnDispose is true; close detaches buf", () => {
-  const dir = tempDir();
-  try {
-    let bytes: Uint8Array;
-    {
-      using kept = SharedMemory.create({ backend: "file", path: `${dir}/kept.bin`, size: 64 });
-      bytes = kept.buf;
-      kept.buf[0] = 1;
-    }
-    assert.equal(bytes.length, 0);
-    assert.equal(readFileSync(`${dir}/kept.bin`)[0], 1);
-    {
-      using _temp = SharedMemory.create({
-        backend: "file",
-        path: `${dir}/temp.bin`,
-        size: 64,
-        unlinkOnDispose: true,
-      });
-    }
-    assert.equal(existsSync(`${dir}/temp.bin`), false);
-    {
-      using _opened = SharedMemory.open({ backend: "file", path: `${dir}/kept.bin` });
-    }
-    assert.equal(existsSync(`${dir}/kept.bin`), true, "an opened handle never removes the file");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  using tmp = tempFolder();
+  const dir = tmp.path;
+  let bytes: Uint8Array;
+  {
+    using kept = SharedMemory.create({ backend: "file", path: `${dir}/kept.bin`, size: 64 });
+    bytes = kept.buf;
+    kept.buf[0] = 1;
   }
+  assert.equal(bytes.length, 0);
+  assert.equal(readFileSync(`${dir}/kept.bin`)[0], 1);
+  {
+    using _temp = SharedMemory.create({
+      backend: "file",
+      path: `${dir}/temp.bin`,
+      size: 64,
+      unlinkOnDispose: true,
+    });
+  }
+  assert.equal(existsSync(`${dir}/temp.bin`), false);
+  {
+    using _opened = SharedMemory.open({ backend: "file", path: `${dir}/kept.bin` });
+  }
+  assert.equal(existsSync(`${dir}/kept.bin`), true, "an opened handle never removes the file");
 });
 
 test("read-only: writes stay private, never reach the file, never crash", () => {
-  const dir = tempDir();
+  using tmp = tempFolder();
+  const dir = tmp.path;
   const path = `${dir}/ro.bin`;
-  try {
-    const m = SharedMemory.create({ backend: "file", path, size: 8192 });
-    m.buf.set([1, 2, 3]);
-    const ro = SharedMemory.open({ backend: "file", path, readOnly: true });
-    assert.equal(ro.readOnly, true);
-    assert.equal(ro.buf, ro.buf, "a file's read-only buf is the live mapping");
-    m.buf[5000] = 9;
-    assert.equal(ro.buf[5000], 9, "untouched pages follow the file");
-    ro.buf[0] = 200;
-    assert.equal(m.buf[0], 1);
-    ro.close();
-    m.close();
-    assert.deepEqual(Array.from(readFileSync(path).subarray(0, 3)), [1, 2, 3]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const m = SharedMemory.create({ backend: "file", path, size: 8192 });
+  m.buf.set([1, 2, 3]);
+  const ro = SharedMemory.open({ backend: "file", path, readOnly: true });
+  assert.equal(ro.readOnly, true);
+  assert.equal(ro.buf, ro.buf, "a file's read-only buf is the live mapping");
+  m.buf[5000] = 9;
+  assert.equal(ro.buf[5000], 9, "untouched pages follow the file");
+  ro.buf[0] = 200;
+  assert.equal(m.buf[0], 1);
+  ro.close();
+  m.close();
+  assert.deepEqual(Array.from(readFileSync(path).subarray(0, 3)), [1, 2, 3]);
 });
 
 for (const rt of BOTH) {

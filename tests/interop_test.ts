@@ -17,14 +17,12 @@ const PY = `${ROOT}/tests/py/core_peer.py`;
 test("Python creates (SharedMemory + NumPy int64), TS attaches by name and adds 10", async () => {
   const py = start([python!, PY, "create"]);
   const name = (await py.waitFor(/^psm_/)).trim();
-  const shm = SharedMemory.open(name);
-  try {
+  {
+    using shm = SharedMemory.open(name);
     assert.equal(shm.size, 40);
     const values = shm.view(BigInt64Array, 0, 5);
     assert.deepEqual([...values], [1n, 2n, 3n, 4n, 5n]);
-    for (let i = 0; i < values.length; i++) values[i] += 10n;
-  } finally {
-    shm.close();
+    for (let i = 0; i < values.length; i++) values[i]! += 10n;
   }
   py.send("go");
   const r = await py.done;
@@ -70,16 +68,14 @@ test(
       const name = uniqueName("c_create");
       const c = start([peer, "create", name]);
       await c.waitFor(/^ready/);
-      const shm = SharedMemory.open(name);
-      try {
+      {
+        using shm = SharedMemory.open(name);
         assert.equal(shm.size, 4096);
         const ints = shm.view(Int32Array, 0, 4);
         assert.deepEqual([...ints.subarray(0, 3)], [10, 20, 30]);
         assert.equal(new TextDecoder().decode(shm.buf.subarray(64, 76)), "hello from C");
-        ints[3] = ints[0] + ints[1] + ints[2];
+        ints[3] = ints[0]! + ints[1]! + ints[2]!;
         ints[0] = -5;
-      } finally {
-        shm.close();
       }
       c.send("go");
       const r = await c.done;

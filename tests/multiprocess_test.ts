@@ -2,7 +2,10 @@
 import assert from "node:assert/strict";
 import { SharedMemory } from "../mod.ts";
 import { runtime, test } from "./_harness.ts";
-import { BOTH, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, run, start, tsCommand, uniqueName } from "./_process.ts";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 const PEER = "tests/children/core_peer.ts";
 
@@ -22,7 +25,7 @@ for (const child of BOTH) {
     let expected = 0;
     for (let i = 64; i < half; i++) {
       shm.buf[i] = (i * 17 + 3) & 0xff;
-      expected = (expected + shm.buf[i] * (i % 13 + 1)) % 1_000_000_007;
+      expected = (expected + shm.buf[i]! * (i % 13 + 1)) % 1_000_000_007;
     }
     const flags = shm.view(Int32Array, 0, 4);
     const peer = start(tsCommand(child, PEER, ["exchange", shm.name]));
@@ -74,3 +77,33 @@ test("a segment created here is opened by another runtime by its name, read-only
     assert.deepEqual(JSON.parse(r.stdout.trim()), { size: 12345, first: [1, 2, 3, 4] });
   }
 });
+
+// A native job of the runtime (a thread-pool crypto call, a zlib stream, a pending fs read) may hold
+// a raw pointer into buf when close() runs. The pages must stay valid for it (no SIGSEGV), and its
+// late writes must land in memory nobody else sees, never in a segment mapped later.
+const NATIVE_JOBS = runtime === "bun"
+  ? ["gzip", "stream", "scrypt", "pbkdf2"]
+  : ["scrypt", "pbkdf2", "stream"];
+for (const job of NATIVE_JOBS) {
+  test(`${runtime}: close() while a native ${job} job reads buf: no crash, no write into a new segment`, async () => {
+    const r = await run(tsCommand(runtime, PEER, ["native", job]));
+    assert.equal(r.code, 0, `exit ${r.code} (139 is SIGSEGV)\n${r.stderr.slice(-2000)}`);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { survived: true, dirty: 0 });
+  });
+}
+
+test(
+  `${runtime}: an fs read pending into buf across close() never lands in a segment mapped later`,
+  async () => {
+    const dir = mkdtempSync(`${tmpdir()}/shm-late-`);
+    try {
+      execFileSync("mkfifo", [`${dir}/fifo`]);
+      const r = await run(tsCommand(runtime, PEER, ["lateread", `${dir}/fifo`]));
+      assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr.slice(-2000)}`);
+      assert.deepEqual(JSON.parse(r.stdout.trim()), { survived: true, dirty: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { skip: process.platform === "win32" && "POSIX FIFOs" },
+);

@@ -55,7 +55,7 @@ for (const rt of BOTH) {
       const big = await run(cmd(4 << 20));
       assert.equal(big.code, 0, big.stderr);
       const [answer, left] = big.stdout.trim().split("\n");
-      const error = JSON.parse(answer);
+      const error = JSON.parse(answer ?? "");
       assert.equal(error.error, "ShmError");
       assert.equal(error.code, "ENOSPC");
       assert.equal(error.syscall, "posix_fallocate");
@@ -67,6 +67,51 @@ for (const rt of BOTH) {
       // A segment that fits still works in the same small /dev/shm.
       const small = await run(cmd(512 << 10));
       assert.deepEqual(small.stdout.trim().split("\n"), ['{"created":true}', "left:"]);
+    },
+    { skip: noUnshare },
+  );
+}
+
+for (const rt of BOTH) {
+  test(
+    `${rt}: a sparse segment (ftruncate alone, as C or Python may make it) on a full /dev/shm is ENOSPC ` +
+      `at open, for a writer and a read-only handle, never SIGBUS`,
+    async () => {
+      const name = uniqueName("sparse");
+      const peer = (args: string[]) => tsCommand(rt, PEER, args).map((a) => `'${a}'`).join(" ");
+      // A 1 MiB /dev/shm: a 768 KiB sparse segment, then a 512 KiB file fills it, so the segment's
+      // holes cannot be backed. Each step prints one line; the process must not die (SIGBUS is 135).
+      const script = [
+        "mount -t tmpfs -o size=1m tmpfs /dev/shm || exit 97",
+        peer(["sparse", name, String(768 << 10)]),
+        "head -c 524288 /dev/zero > /dev/shm/filler",
+        peer(["touch", name]),
+        peer(["touch", name, "ro"]),
+        "rm /dev/shm/filler",
+        peer(["touch", name]),
+        peer(["touch", name, "ro"]),
+        'echo "exit:$?"',
+      ].join("; ");
+      const r = await run(["unshare", "-m", "sh", "-c", script]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n");
+      assert.equal(lines.length, 6, r.stdout + r.stderr);
+      const [made, writer, reader, writerLater, readerLater, end] = lines.map((l) =>
+        l.startsWith("{") ? JSON.parse(l) : l
+      );
+      assert.deepEqual(made, { sparse: true });
+      for (
+        const [who, answer, call] of [["writer", writer, "posix_fallocate"], ["reader", reader, "madvise"]]
+      ) {
+        assert.equal(answer.error, "ShmError", `${who}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.code, "ENOSPC", `${who}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.syscall, call);
+        assert.match(answer.message, new RegExp(`^Cannot open shared memory segment "${name}"`));
+      }
+      // With room again, the writer reserves the holes and the reader faults them in.
+      assert.deepEqual(writerLater, { touched: 768 << 10, sum: 0 });
+      assert.equal(readerLater.touched, 768 << 10);
+      assert.equal(end, "exit:0");
     },
     { skip: noUnshare },
   );

@@ -14,12 +14,13 @@ import {
   variadicModeParameters,
 } from "../ffi/libc.ts";
 import { INVALID_HANDLE_VALUE, kernel32, kernel32Symbols, W } from "../ffi/kernel32.ts";
-import { winError, winErrorName } from "../ffi/winerror.ts";
+import { describeWinError, winErrorName } from "../ffi/winerror.ts";
+import { systemError } from "../errors.ts";
 import { wideString } from "../ffi/_ffi.ts";
 import { arch, os } from "../ffi/runtime.ts";
 import { checkName } from "../_validate.ts";
-import { posixAdapter } from "../platform/posix.ts";
-import { dwordPair, objectName, windowsAdapter } from "../platform/windows.ts";
+import { posixBackend } from "../platform/posix.ts";
+import { dwordPair, objectName, windowsBackend } from "../platform/windows.ts";
 import { waitObjectNames } from "../_sync/futex_windows.ts";
 import { AlreadyExistsError, NotFoundError, PermissionDeniedError, ShmError } from "../mod.ts";
 
@@ -53,6 +54,7 @@ test("macOS constants differ from Linux exactly where the headers do", () => {
     "FSTAT_PAGE_ROUNDED",
     "FTRUNCATE_ONCE",
     "HAS_FALLOCATE",
+    "MADV_POPULATE_READ",
     "MADV_POPULATE_WRITE",
     "MAP_ANONYMOUS",
     "MAP_NORESERVE",
@@ -62,6 +64,8 @@ test("macOS constants differ from Linux exactly where the headers do", () => {
     "O_CREAT",
     "O_DIRECTORY",
     "O_EXCL",
+    "O_NOFOLLOW",
+    "O_NONBLOCK",
     "O_TRUNC",
     "SHM_FCHMOD",
     "SHM_MAP_PRIVATE",
@@ -101,7 +105,19 @@ test("macOS behaviour flags: no posix_fallocate, one ftruncate, page-rounded fst
 
 test("macOS struct stat (64-bit inodes): 144 bytes, u16 st_mode at 4, st_size at 96", () => {
   const s = darwinConstants("aarch64").STAT;
-  assert.deepEqual(s, { size: 144, mode: 4, modeBytes: 2, uid: 16, gid: 20, fileSize: 96, mtime: 48 });
+  assert.deepEqual(s, {
+    size: 144,
+    mode: 4,
+    modeBytes: 2,
+    uid: 16,
+    gid: 20,
+    fileSize: 96,
+    mtime: 48,
+    dev: 0,
+    devBytes: 4,
+    ino: 8,
+    blocks: 104,
+  });
   assert.deepEqual(darwinConstants("x86_64").STAT, s, "same layout on Intel Macs");
   // Layout: dev_t(4) mode_t(2) nlink_t(2) ino_t(8) uid(4) gid(4) rdev(4) pad(4) 4 timespecs(16 each).
   assert.equal(4 + 2 + 2 + 8, s.uid);
@@ -176,8 +192,8 @@ test("macOS names: 31 bytes with the slash (PSHMNAMLEN), refused with a TypeErro
   // Bytes, not characters: 16 two-byte characters are 32 bytes.
   assert.throws(() => checkName("é".repeat(16), action, max), TypeError);
   assert.ok(`psm_${"0".repeat(8)}`.length <= max, "generated names fit");
-  // The adapter reads its limit from the table, so on macOS SharedMemory refuses at 31 bytes.
-  assert.equal(posixAdapter.nameMax, C.SHM_NAME_MAX);
+  // The backend reads its limit from the table, so on macOS SharedMemory refuses at 31 bytes.
+  assert.equal(posixBackend.nameMax, C.SHM_NAME_MAX);
   assert.equal(linuxConstants("x86_64").SHM_NAME_MAX, 255);
 });
 
@@ -234,6 +250,8 @@ test("Windows wait semaphores: named per segment and byte offset, in the segment
 });
 
 test("Windows errors map to the same classes as on Linux", () => {
+  const winError = (code: number, call: string, action: string, segment?: string, hint?: string) =>
+    systemError(describeWinError(code), call, action, segment, hint);
   const e183 = winError(183, "CreateFileMappingW", 'create shared memory segment "x"', "x");
   assert.ok(e183 instanceof AlreadyExistsError);
   assert.equal(e183.code, "ERROR_ALREADY_EXISTS");
@@ -268,8 +286,8 @@ test("Windows object names: Local\\ by default, Global\\ on request, checked bef
   assert.throws(() => objectName("Local\\", "x"), TypeError);
   assert.equal(objectName("n".repeat(254), "x").length, 260);
   assert.throws(() => objectName("n".repeat(255), "x"), /261 UTF-16 code units/);
-  assert.match(windowsAdapter.generateName(), /^wnsm_[0-9a-f]{8}$/);
-  assert.equal(windowsAdapter.backend, "windows");
+  assert.match(windowsBackend.generateName(), /^wnsm_[0-9a-f]{8}$/);
+  assert.equal(windowsBackend.name, "windows");
 });
 
 test("UTF-16 names: wideString gives NUL-terminated code units, surrogate pairs included", () => {

@@ -4,99 +4,72 @@ import { existsSync, statSync } from "node:fs";
 import { AlreadyExistsError, MAX_SIZE, NotFoundError, SharedMemory, ShmError } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { uniqueName } from "./_process.ts";
+import { MAX_RETIRED, MAX_RETIRED_BYTES, retiredStats } from "../platform/_quarantine.ts";
 
 const onLinux = process.platform === "linux";
 
 test("create with a generated name gives a zeroed, live, Python-style segment", () => {
-  const shm = SharedMemory.create({ size: 4096 });
-  try {
-    assert.match(shm.name, /^psm_[0-9a-f]{8}$/);
-    assert.equal(shm.size, 4096);
-    assert.equal(shm.buf.length, 4096);
-    assert.equal(shm.readOnly, false);
-    assert.equal(shm.closed, false);
-    assert.equal(shm.created, true);
-    assert.equal(shm.backend, "posix");
-    assert.ok(shm.buf.every((b) => b === 0));
-    if (onLinux) {
-      const st = statSync(`/dev/shm/${shm.name}`);
-      assert.equal(st.size, 4096);
-      assert.equal(st.mode & 0o777, 0o600);
-    }
-  } finally {
-    shm.close();
-    shm.unlink();
+  using shm = SharedMemory.create({ size: 4096 });
+  assert.match(shm.name, /^psm_[0-9a-f]{8}$/);
+  assert.equal(shm.size, 4096);
+  assert.equal(shm.buf.length, 4096);
+  assert.equal(shm.readOnly, false);
+  assert.equal(shm.closed, false);
+  assert.equal(shm.created, true);
+  assert.equal(shm.backend, "posix");
+  assert.ok(shm.buf.every((b) => b === 0));
+  if (onLinux) {
+    const st = statSync(`/dev/shm/${shm.name}`);
+    assert.equal(st.size, 4096);
+    assert.equal(st.mode & 0o777, 0o600);
   }
 });
 
 test("two handles on one name see each other's writes at once", () => {
   const name = uniqueName("two");
-  const a = SharedMemory.create({ name, size: 1 << 20, mode: 0o640 });
-  const b = SharedMemory.open(name);
-  try {
-    assert.equal(b.name, name);
-    assert.equal(b.size, 1 << 20);
-    assert.equal(b.created, false);
-    a.buf[12345] = 7;
-    assert.equal(b.buf[12345], 7);
-    b.view(Float64Array, 8)[1] = Math.E;
-    assert.equal(a.view(Float64Array, 16, 1)[0], Math.E);
-    if (onLinux) assert.equal(statSync(`/dev/shm/${name}`).mode & 0o777, 0o640);
-  } finally {
-    a.close();
-    b.close();
-    a.unlink();
-  }
+  using a = SharedMemory.create({ name, size: 1 << 20, mode: 0o640 });
+  using b = SharedMemory.open(name);
+  assert.equal(b.name, name);
+  assert.equal(b.size, 1 << 20);
+  assert.equal(b.created, false);
+  a.buf[12345] = 7;
+  assert.equal(b.buf[12345], 7);
+  b.view(Float64Array, 8)[1] = Math.E;
+  assert.equal(a.view(Float64Array, 16, 1)[0], Math.E);
+  if (onLinux) assert.equal(statSync(`/dev/shm/${name}`).mode & 0o777, 0o640);
 });
 
 test("a leading slash is accepted and dropped, as the C spelling of a name", () => {
   const name = uniqueName("slash");
-  const a = SharedMemory.create({ name: "/" + name, size: 64 });
-  try {
-    assert.equal(a.name, name);
-    const b = SharedMemory.open("/" + name);
-    assert.equal(b.name, name);
-    b.close();
-  } finally {
-    a.close();
-    a.unlink();
-  }
+  using a = SharedMemory.create({ name: "/" + name, size: 64 });
+  assert.equal(a.name, name);
+  using b = SharedMemory.open("/" + name);
+  assert.equal(b.name, name);
 });
 
 test("mode is applied exactly, whatever the umask", () => {
-  if (!onLinux) return;
   for (const mode of [0o666, 0o600, 0o400, 0o000]) {
-    const shm = SharedMemory.create({ name: uniqueName("mode"), size: 8, mode });
-    try {
-      assert.equal(statSync(`/dev/shm/${shm.name}`).mode & 0o777, mode);
-    } finally {
-      shm.close();
-      shm.unlink();
-    }
+    using shm = SharedMemory.create({ name: uniqueName("mode"), size: 8, mode });
+    assert.equal(statSync(`/dev/shm/${shm.name}`).mode & 0o777, mode);
   }
-});
+}, { skip: !onLinux && "Linux only: macOS applies the umask, Windows has no modes" });
 
 test("creating a taken name is AlreadyExistsError and leaves the segment intact", () => {
   const name = uniqueName("taken");
-  const a = SharedMemory.create({ name, size: 64 });
-  try {
-    a.buf[0] = 9;
-    assert.throws(() => SharedMemory.create({ name, size: 128 }), (e: unknown) => {
-      assert.ok(e instanceof AlreadyExistsError);
-      assert.ok(e instanceof ShmError);
-      assert.equal(e.code, "EEXIST");
-      assert.equal(e.syscall, "shm_open");
-      assert.equal(e.segment, name);
-      assert.equal(e.name, "AlreadyExistsError");
-      assert.match(e.message, new RegExp(`^Cannot create shared memory segment "${name}": .*EEXIST`));
-      return true;
-    });
-    assert.equal(a.buf[0], 9);
-    assert.equal(a.size, 64);
-  } finally {
-    a.close();
-    a.unlink();
-  }
+  using a = SharedMemory.create({ name, size: 64 });
+  a.buf[0] = 9;
+  assert.throws(() => SharedMemory.create({ name, size: 128 }), (e: unknown) => {
+    assert.ok(e instanceof AlreadyExistsError);
+    assert.ok(e instanceof ShmError);
+    assert.equal(e.code, "EEXIST");
+    assert.equal(e.syscall, "shm_open");
+    assert.equal(e.segment, name);
+    assert.equal(e.name, "AlreadyExistsError");
+    assert.match(e.message, new RegExp(`^Cannot create shared memory segment "${name}": .*EEXIST`));
+    return true;
+  });
+  assert.equal(a.buf[0], 9);
+  assert.equal(a.size, 64);
 });
 
 test("opening a missing name is NotFoundError naming the segment", () => {
@@ -110,21 +83,20 @@ test("opening a missing name is NotFoundError naming the segment", () => {
   });
 });
 
-test("openOrCreate creates once, then joins with the existing size", () => {
+test("openOrCreate creates once, then joins with the existing size; a smaller one is a RangeError", () => {
   const name = uniqueName("ooc");
-  const first = SharedMemory.openOrCreate(name, { size: 4096 });
-  const second = SharedMemory.openOrCreate(name, { size: 1 << 20 });
-  try {
-    assert.equal(first.created, true);
-    assert.equal(second.created, false);
-    assert.equal(second.size, 4096);
-    first.buf[1] = 1;
-    assert.equal(second.buf[1], 1);
-  } finally {
-    second.close();
-    first.close();
-    first.unlink();
-  }
+  using first = SharedMemory.openOrCreate(name, { size: 4096 });
+  using second = SharedMemory.openOrCreate(name, { size: 100 });
+  assert.equal(first.created, true);
+  assert.equal(second.created, false);
+  assert.equal(second.size, 4096, "a bigger existing segment is fine, at its own size");
+  first.buf[1] = 1;
+  assert.equal(second.buf[1], 1);
+  assert.throws(
+    () => SharedMemory.openOrCreate(name, { size: 1 << 20 }),
+    (e: Error) => e instanceof RangeError && /1048576 bytes/.test(e.message) && /4096 bytes/.test(e.message),
+  );
+  assert.equal(first.buf[1], 1, "the existing segment is left as it was");
 });
 
 test("unlink removes the name; a second unlink is NotFoundError; a closed handle can unlink", () => {
@@ -225,6 +197,36 @@ test("dispose does not fail when someone else already unlinked the segment", () 
   }
 });
 
+test("dispose leaves alone a segment someone re-created under the name (device and inode differ)", () => {
+  const name = uniqueName("recreated");
+  let newcomer: SharedMemory;
+  {
+    using first = SharedMemory.create({ name, size: 64 });
+    first.buf[0] = 1;
+    SharedMemory.unlink(name);
+    newcomer = SharedMemory.create({ name, size: 64, unlinkOnDispose: false });
+    newcomer.buf[0] = 2;
+  } // first's dispose: its name now refers to the newcomer, which must survive
+  using again = SharedMemory.open(name);
+  assert.equal(again.buf[0], 2, "the newcomer's segment is still there");
+  newcomer.close();
+  SharedMemory.unlink(name);
+  // And a segment still under its own name is unlinked by dispose, whatever its mode.
+  const locked = uniqueName("mode0");
+  {
+    using _shm = SharedMemory.create({ name: locked, size: 64, mode: 0o000 });
+  }
+  assert.throws(() => SharedMemory.unlink(locked), NotFoundError);
+});
+
+test("new SharedMemory() from plain JavaScript is a clear TypeError", () => {
+  const Ctor = SharedMemory as unknown as new (options: unknown) => SharedMemory;
+  assert.throws(() => new Ctor({ size: 64 }), {
+    name: "TypeError",
+    message: /use SharedMemory\.create\(\), SharedMemory\.open\(\) or SharedMemory\.openOrCreate\(\)/,
+  });
+});
+
 test("view checks type, alignment and range", () => {
   using shm = SharedMemory.create({ size: 64 });
   assert.equal(shm.view(Float64Array, 8, 7).length, 7);
@@ -281,6 +283,9 @@ test("bad names are TypeError before any system call", () => {
     "..",
     "x".repeat(256),
     "é".repeat(128),
+    "\ud800x", // lone surrogates: no UTF-8 spelling, they would collide as U+FFFD
+    "x\udc00",
+    "\udc00\ud800",
     42,
     null,
   ];
@@ -293,12 +298,16 @@ test("bad names are TypeError before any system call", () => {
     assert.throws(() => SharedMemory.open(name as never), TypeError);
     assert.throws(() => SharedMemory.unlink(name as never), TypeError);
   }
+  assert.throws(() => SharedMemory.open("/dev/shm/x"), {
+    name: "TypeError",
+    message: /did you mean "x"\?/,
+  });
+  // A well-formed surrogate pair is fine.
+  using pair = SharedMemory.create({ name: uniqueName("astral\u{1F600}"), size: 8 });
+  assert.match(pair.name, /\u{1F600}/u);
   // 255 bytes is the limit on Linux, and allowed.
   if (onLinux) {
-    const longest = "n".repeat(255);
-    const shm = SharedMemory.create({ name: longest, size: 8 });
-    shm.close();
-    shm.unlink();
+    using _longest = SharedMemory.create({ name: "n".repeat(255), size: 8 });
   }
 });
 
@@ -313,39 +322,65 @@ test("bad modes and options are TypeError/RangeError", () => {
 
 test("read-only: writes stay private, never reach the segment, never crash", () => {
   const name = uniqueName("ro");
-  const owner = SharedMemory.create({ name, size: 3 * 4096 });
-  const ro = SharedMemory.open(name, { readOnly: true });
-  try {
-    assert.equal(ro.readOnly, true);
-    owner.buf[0] = 1;
-    owner.buf[4096] = 2;
-    assert.equal(ro.buf[0], 1); // live
-    ro.buf[0] = 99; // private copy of page 0
-    ro.view(Int32Array)[2048] = -1; // via a typed view, page 1 (byte 8192)
-    Atomics.store(ro.view(Int32Array), 1, 5);
-    assert.equal(owner.buf[0], 1);
-    assert.equal(owner.view(Int32Array)[2048], 0);
-    assert.equal(owner.view(Int32Array)[1], 0);
-    const other = SharedMemory.open(name);
+  using owner = SharedMemory.create({ name, size: 3 * 4096 });
+  using ro = SharedMemory.open(name, { readOnly: true });
+  assert.equal(ro.readOnly, true);
+  owner.buf[0] = 1;
+  owner.buf[4096] = 2;
+  assert.equal(ro.buf[0], 1); // live
+  ro.buf[0] = 99; // private copy of page 0
+  ro.view(Int32Array)[2048] = -1; // via a typed view, page 1 (byte 8192)
+  Atomics.store(ro.view(Int32Array), 1, 5);
+  assert.equal(owner.buf[0], 1);
+  assert.equal(owner.view(Int32Array)[2048], 0);
+  assert.equal(owner.view(Int32Array)[1], 0);
+  {
+    using other = SharedMemory.open(name);
     assert.equal(other.buf[0], 1);
-    other.close();
-    // Untouched pages stay live.
-    owner.buf[4097] = 3;
-    assert.equal(ro.buf[4097], 3);
-  } finally {
-    ro.close();
-    owner.close();
-    owner.unlink();
   }
+  // Untouched pages stay live.
+  owner.buf[4097] = 3;
+  assert.equal(ro.buf[4097], 3);
 });
 
 test("a segment of mode 0400 can be opened read-only but not read-write", () => {
-  if (!onLinux || process.getuid?.() === 0) return; // root bypasses modes: see permissions_test
-  const shm = SharedMemory.create({ name: uniqueName("r"), size: 8, mode: 0o400 });
-  try {
-    SharedMemory.open(shm.name, { readOnly: true }).close();
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = SharedMemory.create({ name: uniqueName("r"), size: 8, mode: 0o400 });
+  SharedMemory.open(shm.name, { readOnly: true }).close();
+}, {
+  skip: (!onLinux || process.getuid?.() === 0) &&
+    "Linux, not root (root bypasses modes: see permissions_test)",
 });
+
+test("closed mappings wait in a bounded quarantine: ranges and bytes stay under their caps", () => {
+  for (let i = 0; i < MAX_RETIRED + 200; i++) {
+    using _shm = SharedMemory.create({ size: 4096 });
+  }
+  const afterMany = retiredStats();
+  assert.ok(afterMany.ranges <= MAX_RETIRED, `${afterMany.ranges} ranges`);
+  for (let i = 0; i < 20; i++) {
+    using _shm = SharedMemory.create({ size: 64 << 20 });
+  }
+  const afterBig = retiredStats();
+  assert.ok(afterBig.bytes <= MAX_RETIRED_BYTES + (64 << 20), `${afterBig.bytes} bytes`);
+  assert.ok(afterBig.bytes >= 64 << 20, "the last closed range is still quarantined");
+});
+
+test(
+  "backends are looked up by name: the default one by its name too; an absent or unknown one is refused",
+  () => {
+    const name = uniqueName("byname");
+    using made = SharedMemory.create({ backend: "posix", name, size: 64 } as never);
+    using opened = SharedMemory.open({ backend: made.backend, name } as never);
+    assert.equal(opened.size, 64);
+    assert.throws(
+      () => SharedMemory.create({ backend: "windows", size: 64 } as never),
+      (e: Error) =>
+        e instanceof ShmError && e.code === "ENOSYS" && /has no Windows file mappings/.test(e.message),
+    );
+    assert.throws(
+      () => SharedMemory.create({ backend: "nope", size: 64 } as never),
+      { name: "TypeError", message: /backend must be "posix", "windows", "sysv", "file" or left out/ },
+    );
+  },
+  { skip: process.platform === "win32" && "POSIX backends" },
+);

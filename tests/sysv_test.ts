@@ -37,14 +37,14 @@ function procRow(id: number): ProcRow | undefined {
     const f = line.trim().split(/\s+/).map(Number);
     if (f[1] !== id) continue;
     return {
-      key: f[0],
-      shmid: f[1],
-      perms: parseInt(line.trim().split(/\s+/)[2], 8),
-      size: f[3],
-      cpid: f[4],
-      lpid: f[5],
-      nattch: f[6],
-      uid: f[7],
+      key: f[0]!,
+      shmid: f[1]!,
+      perms: parseInt(line.trim().split(/\s+/)[2]!, 8),
+      size: f[3]!,
+      cpid: f[4]!,
+      lpid: f[5]!,
+      nattch: f[6]!,
+      uid: f[7]!,
     };
   }
   return undefined;
@@ -113,40 +113,35 @@ test(
   "stat() matches /proc/sysvipc/shm: size, mode, owner, pids, attach count, times",
   () => {
     const before = Math.floor(Date.now() / 1000) - 1;
-    const shm = SharedMemory.create({ backend: "sysv", size: 12345, mode: 0o604 });
-    try {
-      const st = shm.stat();
-      const row = procRow(shm.id!)!;
-      assert.ok(row, "the segment is listed in /proc/sysvipc/shm");
-      assert.equal(st.id, shm.id);
-      assert.equal(st.key, 0);
-      assert.equal(row.key, 0);
-      assert.equal(st.size, 12345);
-      assert.equal(row.size, 12345);
-      assert.equal(st.mode, 0o604);
-      assert.equal(row.perms & 0o777, 0o604);
-      assert.equal(st.uid, process.getuid!());
-      assert.equal(st.uid, row.uid);
-      assert.equal(st.cuid, process.getuid!());
-      assert.equal(st.gid, process.getgid!());
-      assert.equal(st.creatorPid, process.pid);
-      assert.equal(st.creatorPid, row.cpid);
-      assert.equal(st.lastPid, row.lpid);
-      assert.equal(st.attachCount, 1);
-      assert.equal(row.nattch, 1);
-      assert.equal(st.removed, false);
-      assert.ok(st.attachTime instanceof Date && st.attachTime.getTime() / 1000 >= before);
-      assert.equal(st.detachTime, null);
-      assert.ok(st.changeTime.getTime() / 1000 >= before);
-      const other = SharedMemory.open({ backend: "sysv", id: shm.id! });
-      other.close();
-      const after = shm.stat();
-      assert.ok(after.detachTime instanceof Date);
-      assert.equal(after.attachCount, 1);
-    } finally {
-      shm.close();
-      shm.unlink();
-    }
+    using shm = SharedMemory.create({ backend: "sysv", size: 12345, mode: 0o604 });
+    const st = shm.stat();
+    const row = procRow(shm.id!)!;
+    assert.ok(row, "the segment is listed in /proc/sysvipc/shm");
+    assert.equal(st.id, shm.id);
+    assert.equal(st.key, 0);
+    assert.equal(row.key, 0);
+    assert.equal(st.size, 12345);
+    assert.equal(row.size, 12345);
+    assert.equal(st.mode, 0o604);
+    assert.equal(row.perms & 0o777, 0o604);
+    assert.equal(st.uid, process.getuid!());
+    assert.equal(st.uid, row.uid);
+    assert.equal(st.cuid, process.getuid!());
+    assert.equal(st.gid, process.getgid!());
+    assert.equal(st.creatorPid, process.pid);
+    assert.equal(st.creatorPid, row.cpid);
+    assert.equal(st.lastPid, row.lpid);
+    assert.equal(st.attachCount, 1);
+    assert.equal(row.nattch, 1);
+    assert.equal(st.removed, false);
+    assert.ok(st.attachTime instanceof Date && st.attachTime.getTime() / 1000 >= before);
+    assert.equal(st.detachTime, null);
+    assert.ok(st.changeTime.getTime() / 1000 >= before);
+    const other = SharedMemory.open({ backend: "sysv", id: shm.id! });
+    other.close();
+    const after = shm.stat();
+    assert.ok(after.detachTime instanceof Date);
+    assert.equal(after.attachCount, 1);
   },
   { skip: notLinux },
 );
@@ -191,23 +186,30 @@ test("ipcs -m lists what TS created with its size, mode and attach count", async
 }, { skip: noIpcs });
 
 test("IPC_PRIVATE: no key, a fresh segment every time, shared by id", () => {
-  const a = SharedMemory.create({ backend: "sysv", size: 64 });
-  const b = SharedMemory.create({ backend: "sysv", size: 64 });
-  try {
-    assert.equal(a.key, 0);
-    assert.notEqual(a.id, b.id);
-    assert.equal(a.name, `shmid ${a.id}`);
-    const c = SharedMemory.open({ backend: "sysv", id: a.id! });
-    c.buf[1] = 5;
-    assert.equal(a.buf[1], 5);
-    assert.equal(b.buf[1], 0);
-    c.close();
-  } finally {
-    for (const s of [a, b]) {
-      s.close();
-      s.unlink();
-    }
+  using a = SharedMemory.create({ backend: "sysv", size: 64 });
+  using b = SharedMemory.create({ backend: "sysv", size: 64 });
+  assert.equal(a.key, 0);
+  assert.notEqual(a.id, b.id);
+  assert.equal(a.name, `shmid ${a.id}`);
+  using c = SharedMemory.open({ backend: "sysv", id: a.id! });
+  c.buf[1] = 5;
+  assert.equal(a.buf[1], 5);
+  assert.equal(b.buf[1], 0);
+});
+
+test("dispose removes only its own System V segment: a newcomer under the same key is left alone", () => {
+  const key = 0x5eed0000 | (process.pid & 0xffff);
+  let newcomer: SharedMemory;
+  {
+    using first = SharedMemory.create({ backend: "sysv", key, size: 64 });
+    first.unlink(); // IPC_RMID: the key is free at once
+    newcomer = SharedMemory.create({ backend: "sysv", key, size: 64, unlinkOnDispose: false });
+    newcomer.buf[0] = 9;
   }
+  using again = SharedMemory.open({ backend: "sysv", key });
+  assert.equal(again.buf[0], 9);
+  newcomer.close();
+  newcomer.unlink();
 });
 
 test("key 0, keys that are not int32, bad ids, sizes and backends: TypeError/RangeError, nothing created", () => {
@@ -419,7 +421,7 @@ test("the kernel enforces SHM_RDONLY: a store into the attachment itself kills t
     "sh",
     ...tsCommand(runtime, PEER, ["rawwrite", String(shm.id)]),
   ]);
-  assert.equal(JSON.parse(r.stdout.trim().split("\n")[0]).before, 17);
+  assert.equal(JSON.parse(r.stdout.trim().split("\n")[0]!).before, 17);
   assert.ok(!r.stdout.includes("survived"), r.stdout);
   assert.ok(r.signal === "SIGSEGV" || r.code === 139 || r.code === 128 + 11, `${r.code} ${r.signal}`);
   assert.equal(shm.buf[0], 17);
@@ -462,16 +464,13 @@ test("C interop: the classic C writer's string, read by TS", async () => {
     );
     assert.equal(cKey, ftok(path, 65), "TS ftok gives C's key");
     const shm = SharedMemory.open({ backend: "sysv", key: cKey });
-    try {
-      assert.equal(shm.id, cId);
-      assert.equal(shm.size, 1024);
-      const end = shm.buf.indexOf(0);
-      assert.equal(new TextDecoder().decode(shm.buf.subarray(0, end)), "hello from C, via shmget");
-      assert.equal(shm.created, false);
-    } finally {
-      shm.close();
-      shm.unlink();
-    }
+    using _removed = { [Symbol.dispose]: () => shm.unlink() };
+    using _closed = shm;
+    assert.equal(shm.id, cId);
+    assert.equal(shm.size, 1024);
+    const end = shm.buf.indexOf(0);
+    assert.equal(new TextDecoder().decode(shm.buf.subarray(0, end)), "hello from C, via shmget");
+    assert.equal(shm.created, false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(keyDir, { recursive: true, force: true });
@@ -506,7 +505,7 @@ test("ftok gives C's key for any projId, and NotFoundError for a missing path", 
     const lines = (await runOk([compile("sysv_ftok", dir), path, ...ids.map(String)])).trim().split("\n");
     const st = statSync(path, { bigint: true });
     ids.forEach((id, i) => {
-      const [cKey] = lines[i].split(" ").map(Number);
+      const [cKey] = lines[i]!.split(" ").map(Number);
       assert.equal(ftok(path, id), cKey, `ftok(path, ${id})`);
       const formula = Number(
         (BigInt(id & 0xff) << 24n) | ((st.dev & 0xffn) << 16n) | (st.ino & 0xffffn),
@@ -549,7 +548,7 @@ test(
       ]);
       assert.equal(r.code, 0, `${rt}: exit ${r.code}\n${r.stderr}`);
       const [json, left] = r.stdout.trim().split("\n");
-      const answer = JSON.parse(json);
+      const answer = JSON.parse(json ?? "");
       assert.equal(answer.rangeError, true, `${rt}: ${json}`);
       assert.match(answer.message, /size 2097152 is larger than SHMMAX, 1048576 bytes/);
       assert.equal(left, "left:0");

@@ -9,7 +9,7 @@ import process from "node:process";
 import { ftok, SharedMemory } from "../../mod.ts";
 import { childArgs, errorJson, spinUntil } from "./_child.ts";
 
-const [command, path, arg] = childArgs();
+const [command, path = "", arg = ""] = childArgs();
 
 switch (command) {
   case "write": {

@@ -1,5 +1,5 @@
 /**
- * The Windows suite: the kernel32 adapter through the public API, checked against raw kernel32
+ * The Windows suite: the kernel32 backend through the public API, checked against raw kernel32
  * calls. Run by tests/windows/run.ts under bun.exe (Wine on Linux via tools/test-windows.sh, or real
  * Windows).
  *
@@ -61,7 +61,7 @@ function rawReadFirstByte(fullName: string): number {
   try {
     const view = k.MapViewOfFile(h, W.FILE_MAP_READ, 0, 0, 0n);
     assert.notEqual(addressOf(view), 0n);
-    const value = new Uint8Array(foreignBuffer(view, 1))[0];
+    const value = new Uint8Array(foreignBuffer(view, 1))[0]!;
     k.UnmapViewOfFile(view);
     return value;
   } finally {
@@ -515,12 +515,12 @@ test("file backend: create, reopen, read-only copy-on-write, flush, delete", () 
     bbuf[0] = 2;
     assert.equal(rbuf[0], 2);
     rbuf.buffer.transfer(0);
-    r.release(false);
+    r.release();
     bbuf.buffer.transfer(0);
-    b.release(false);
+    b.release();
     abuf.buffer.transfer(0);
   } finally {
-    a.release(false);
+    a.release();
     a.unlink();
   }
   assert.throws(() => openWindowsFile(path, false), NotFoundError);
@@ -542,7 +542,7 @@ test("file backend through SharedMemory: create, reopen, read-only, first N byte
     assert.equal(b.buf[0], 0, "read-only writes stay private");
     const part = openWindowsFile(path, false, 100);
     assert.equal(part.size, 100);
-    part.release(false);
+    part.release();
     assert.throws(() => openWindowsFile(path, false, 5001), /shorter than the 5001 bytes/);
     assert.throws(() => SharedMemory.create({ backend: "file", path, size: 10 }), AlreadyExistsError);
   } finally {
