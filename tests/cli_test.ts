@@ -1,7 +1,7 @@
 // The `shm` command line, run as a process under both runtimes: what it lists, shows, dumps,
 // creates and removes, its exit codes, and its messages for missing and forbidden segments.
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { NotFoundError, SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
@@ -317,6 +317,13 @@ function freeMemory(): number {
   return 1024 * Number(/MemAvailable:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
 }
 
+/** Bytes free in /dev/shm (0 where there is none). */
+function freeShm(): number {
+  if (!onLinux) return 0;
+  const s = statfsSync("/dev/shm");
+  return Number(s.bavail) * Number(s.bsize);
+}
+
 /**
  * Runs `script` (sh) in a private mount namespace whose /dev/shm is a fresh tmpfs of `size`;
  * "$@" is the shm command line of `rt`. Nothing done there reaches the real /dev/shm.
@@ -459,7 +466,9 @@ test(
     }
   },
   {
-    skip: linuxOnly || (freeMemory() < 12 * 2 ** 30 && "needs 12 GiB of free memory to reserve 5 GiB safely"),
+    skip: linuxOnly ||
+      (freeMemory() < 12 * 2 ** 30 && "needs 12 GiB of free memory to reserve 5 GiB safely") ||
+      (freeShm() < 6 * 2 ** 30 && "needs 6 GiB free in /dev/shm"),
   },
 );
 
