@@ -250,7 +250,7 @@ if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "doctest") 
     );
     const r = await phaseRun("Deno doc tests", (view, b) => [
       "timeout",
-      ["-k", "10", "600", b("deno"), "test", "-A", "--doc", ...files.map((f) => join(view, f))],
+      ["-k", "10", "300", b("deno"), "test", "-A", "--doc", ...files.map((f) => join(view, f))],
     ]);
     const m = r.out.match(/(?:ok|FAILED) \| (\d+) passed \| (\d+) failed/);
     if (!m) {
@@ -295,8 +295,10 @@ if (leaks.length) {
 } else {
   totals.passed += 1;
   lines.push(
-    isolate
-      ? `Leak check: passed (${isolatedPhases} phases, each in its own /dev/shm and System V namespace, left nothing)`
+    isolatedPhases
+      ? `Leak check: passed (${isolatedPhases} phase(s), each in its own /dev/shm and System V namespace, left nothing)`
+      : isolate
+      ? `Leak check: passed (no phase that runs module code ran)`
       : `Leak check: passed (/dev/shm and SysV shared memory as before the suite)`,
   );
 }
