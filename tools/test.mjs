@@ -232,7 +232,8 @@ if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "types") {
         continue;
       }
       const r = await sh(cmd, cmdArgs);
-      const errors = (r.out.match(/error TS\d+|TS\d+ \[ERROR\]/g) ?? []).length;
+      const found = /Found (\d+) errors?/.exec(r.out);
+      const errors = found ? Number(found[1]) : (r.out.match(/error TS\d+|TS\d+ \[ERROR\]/g) ?? []).length;
       if (r.code === 0) passed++;
       else failed.push(`${name}: ${errors} errors`);
       console.log(r.code === 0 ? `ok: ${name}` : `FAILED: ${name} (${errors} errors)`);
