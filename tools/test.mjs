@@ -249,10 +249,25 @@ if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "doctest") 
       /\.ts$/.test(f) && !/^(tests|bench|examples|tools|node_modules|docs|\.wine)\//.test(f) &&
       !f.includes("node_modules")
     );
+    // From an empty folder, so an example's ./data.bin does not land in the checkout.
+    const work = mkdtempSync(join(tmpdir(), "shm-doctest-"));
     const r = await phaseRun("Deno doc tests", (view, b) => [
-      "timeout",
-      ["-k", "10", "300", b("deno"), "test", "-A", "--doc", ...files.map((f) => join(view, f))],
-    ]);
+      "env",
+      [
+        `--chdir=${work}`,
+        "timeout",
+        "-k",
+        "10",
+        "300",
+        b("deno"),
+        "test",
+        "-A",
+        "--doc",
+        "--config",
+        join(view, "deno.json"),
+        ...files.map((f) => join(view, f)),
+      ],
+    ]).finally(() => rmSync(work, { recursive: true, force: true }));
     const m = r.out.match(/(?:ok|FAILED) \| (\d+) passed \| (\d+) failed/);
     if (!m) {
       return {
