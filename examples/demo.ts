@@ -21,7 +21,7 @@ const isBun = "Bun" in globalThis;
 const me = isBun ? "Bun" : "Deno";
 const peerRuntime = isBun ? "deno" : "bun";
 
-// Prefer the runtimes pinned by `npm install`; fall back to PATH.
+// Prefer the runtimes pinned by `npm ci`; fall back to PATH.
 const local = `${here}../node_modules/.bin/${peerRuntime}`;
 const peerBinary = existsSync(local) ? local : peerRuntime;
 const peerArgs = peerRuntime === "deno"

@@ -3,11 +3,25 @@
 // (Windows under Wine), and a check that nothing was left in /dev/shm or in SysV shared memory.
 // Ends with one line: "N passed, N failed" (", N skipped" when some were).
 //
-// Usage: node tools/test.mjs [--only static|deno|bun|wine] [test file filters…]
+// Usage: node tools/test.mjs [--only static|deno|bun|wine|types|doctest] [test file filters…]
+//
+// As root on Linux, each phase runs in a private IPC and mount namespace (`unshare --ipc --mount`) with its
+// own tmpfs on /dev/shm: other programs' segments are invisible to it, and whatever is left in that
+// /dev/shm or System V namespace when the phase ends is exactly what the phase leaked. The checkout is
+// bind-mounted there at a world-readable path, so children started as `nobody` can read it even when the
+// clone sits in a private (0700) folder; nothing of the user's folders changes mode. Without root, the leak
+// check compares the names before and after the run (other programs' segments then count too).
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+// PENDING CHECKS: the type checks of a user's project (tsc with @types/bun; deno check with
+// noUncheckedIndexedAccess) and `deno test --doc` fail today inside files other helpers are fixing.
+// They run with `--only types` / `--only doctest` and are left out of the default run and its total until
+// THE LEAD FLIPS THIS SWITCH TO true AT MERGE (or sets SHM_PENDING_CHECKS=1).
+const PENDING_CHECKS_COUNT = process.env.SHM_PENDING_CHECKS === "1" || false;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => {
@@ -22,10 +36,10 @@ if (args[0] === "--only") {
 }
 const filters = args.length ? args : ["tests/"];
 
-function sh(cmd, cmdArgs, env = {}) {
+function sh(cmd, cmdArgs, env = {}, cwd = root) {
   return new Promise((resolve) => {
     const child = spawn(cmd, cmdArgs, {
-      cwd: root,
+      cwd,
       env: { ...process.env, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -60,22 +74,73 @@ function snapshot() {
   return { posix, sysv };
 }
 
+// --- Isolation: a private /dev/shm and System V namespace per phase, the checkout at a readable path ---
+
+const isolate = process.platform === "linux" && process.getuid?.() === 0 &&
+  ["unshare", "mount"].every((c) =>
+    (process.env.PATH ?? "").split(":").some((d) => d && existsSync(join(d, c)))
+  ) && process.env.SHM_NO_ISOLATION !== "1";
+
+const WRAPPER = `set -u
+mount -t tmpfs -o mode=1777 shm /dev/shm || exit 97
+mount --bind "$SHM_ROOT" "$SHM_VIEW" || exit 97
+cd "$SHM_VIEW" || exit 97
+"$@"
+rc=$?
+{ ls -A /dev/shm | sed 's|^|/dev/shm/|'; tail -n +2 /proc/sysvipc/shm | awk '{print "System V key " $1 " shmid " $2 " size " $4}'; } > "$SHM_LEFT"
+exit $rc`;
+
+const leaks = [];
+let isolatedPhases = 0;
+
+/**
+ * Runs a command of a phase: isolated (see the top of this file) when possible, with paths under the
+ * readable view of the checkout. `cmd` is built from the root it gets.
+ */
+async function phaseRun(name, build, env = {}) {
+  if (!isolate) return sh(...build(root, bin), env);
+  const base = mkdtempSync(join(tmpdir(), "shm-suite-"));
+  chmodSync(base, 0o755); // our own temporary folder: others may traverse it to reach the view
+  const view = join(base, "checkout");
+  mkdirSync(view);
+  const left = join(base, "left.txt");
+  const viewBin = (n) => {
+    const local = join(view, "node_modules", ".bin", n);
+    return existsSync(join(root, "node_modules", ".bin", n)) ? local : n;
+  };
+  const [cmd, args] = build(view, viewBin);
+  try {
+    const r = await sh(
+      "unshare",
+      ["--ipc", "--mount", "--propagation", "private", "--", "sh", "-c", WRAPPER, "sh", cmd, ...args],
+      { ...env, SHM_ROOT: root, SHM_VIEW: view, SHM_LEFT: left },
+    );
+    isolatedPhases++;
+    const leftover = existsSync(left)
+      ? readFileSync(left, "utf8").split("\n").filter(Boolean)
+      : [`(${name}: the isolated phase did not report what it left)`];
+    leaks.push(...leftover.map((l) => `${name}: ${l}`));
+    return r;
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
 const phases = [];
 if ((!only && args.length === 0) || only === "static") {
   // What JSR and every user's editor will check: types, lint, format, docs, publishability.
   phases.push(["Static checks", async () => {
-    const deno = bin("deno");
     const checks = [
-      ["deno check", [deno, "check", "--quiet", "."]],
-      ["deno lint", [deno, "lint", "--quiet"]],
-      ["deno fmt --check", [deno, "fmt", "--check", "--quiet"]],
-      ["deno doc --lint", [deno, "doc", "--lint", ...entryPoints()]],
-      ["deno publish --dry-run", [deno, "publish", "--dry-run", "--allow-dirty", "--quiet"]],
+      ["deno check", ["check", "--quiet", "."]],
+      ["deno lint", ["lint", "--quiet"]],
+      ["deno fmt --check", ["fmt", "--check", "--quiet"]],
+      ["deno doc --lint", ["doc", "--lint", ...entryPoints()]],
+      ["deno publish --dry-run", ["publish", "--dry-run", "--allow-dirty", "--quiet"]],
     ];
     let passed = 0;
     const failedNames = [];
     for (const [name, cmd] of checks) {
-      const r = await sh(cmd[0], cmd.slice(1));
+      const r = await sh(bin("deno"), cmd);
       if (r.code === 0) {
         passed++;
         console.log(`ok: ${name}`);
@@ -94,7 +159,7 @@ if ((!only && args.length === 0) || only === "static") {
 }
 if (!only || only === "deno") {
   phases.push(["Deno", async () => {
-    const r = await sh(bin("deno"), ["test", "-A", "--no-check", ...filters]);
+    const r = await phaseRun("Deno", (_, b) => [b("deno"), ["test", "-A", "--no-check", ...filters]]);
     const m = r.out.match(
       /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/,
     );
@@ -107,10 +172,10 @@ if (!only || only === "deno") {
 }
 if (!only || only === "bun") {
   phases.push(["Bun", async () => {
-    const r = await sh(bin("bun"), [
+    const r = await phaseRun("Bun", (_, b) => [b("bun"), [
       "test",
       ...filters.map((f) => (f.startsWith(".") || f.startsWith("/") ? f : "./" + f)),
-    ]);
+    ]]);
     const pass = r.out.match(/^\s*(\d+) pass\b/m);
     const fail = r.out.match(/^\s*(\d+) fail\b/m);
     const skip = r.out.match(/^\s*(\d+) skip\b/m);
@@ -127,7 +192,7 @@ if ((!only && args.length === 0) || only === "wine") {
     if (!existsSync(wine)) {
       return { passed: 0, failed: 0, skipped: 0, note: "no Windows phase in this checkout" };
     }
-    const r = await sh("bash", [wine]);
+    const r = await phaseRun("Wine", (view) => ["bash", [join(view, "tools", "test-windows.sh")]]);
     const m = r.out.match(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/m);
     if (!m) {
       return {
@@ -138,6 +203,85 @@ if ((!only && args.length === 0) || only === "wine") {
       };
     }
     return { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3] ?? 0) };
+  }]);
+}
+
+if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "types") {
+  // A user's projects: Bun's (tsc, @types/bun, noUncheckedIndexedAccess) and Deno's (deno check with
+  // noUncheckedIndexedAccess), each importing every entry point of the module.
+  phases.push(["Types", async () => {
+    const checks = [
+      ["tsc (a Bun project: @types/bun, strict, noUncheckedIndexedAccess)", bin("tsc"), [
+        "-p",
+        "tools/types/bun/tsconfig.json",
+        "--pretty",
+        "false",
+      ]],
+      ["deno check (noUncheckedIndexedAccess)", bin("deno"), [
+        "check",
+        "--config",
+        "tools/types/deno.json",
+        "tools/types/deno_main.ts",
+      ]],
+    ];
+    let passed = 0;
+    const failed = [];
+    for (const [name, cmd, cmdArgs] of checks) {
+      if (cmd === "tsc") {
+        failed.push(`${name}: typescript is not installed (npm ci)`);
+        continue;
+      }
+      const r = await sh(cmd, cmdArgs);
+      const found = /Found (\d+) errors?/.exec(r.out);
+      const errors = found ? Number(found[1]) : (r.out.match(/error TS\d+|TS\d+ \[ERROR\]/g) ?? []).length;
+      if (r.code === 0) passed++;
+      else failed.push(`${name}: ${errors} errors`);
+      console.log(r.code === 0 ? `ok: ${name}` : `FAILED: ${name} (${errors} errors)`);
+    }
+    return { passed, failed: failed.length, skipped: 0, note: failed.length ? failed.join("; ") : undefined };
+  }]);
+}
+if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "doctest") {
+  // Deno's own runner over every JSDoc example (tests/doc_examples_test.ts runs them one by one, under both
+  // runtimes, with a per-example time limit; this is Deno's check that they type-check and run).
+  phases.push(["Deno doc tests", async () => {
+    const files = readdirSync(root, { recursive: true }).filter((f) =>
+      /\.ts$/.test(f) && !/^(tests|bench|examples|tools|node_modules|docs|\.wine)\//.test(f) &&
+      !f.includes("node_modules")
+    );
+    // From an empty folder, so an example's ./data.bin does not land in the checkout.
+    const work = mkdtempSync(join(tmpdir(), "shm-doctest-"));
+    const r = await phaseRun("Deno doc tests", (view, b) => [
+      "env",
+      [
+        `--chdir=${work}`,
+        "timeout",
+        "-k",
+        "10",
+        "300",
+        b("deno"),
+        "test",
+        "-A",
+        "--doc",
+        "--config",
+        join(view, "deno.json"),
+        ...files.map((f) => join(view, f)),
+      ],
+    ]).finally(() => rmSync(work, { recursive: true, force: true }));
+    const m = r.out.match(/(?:ok|FAILED) \| (\d+) passed \| (\d+) failed/);
+    if (!m) {
+      return {
+        passed: 0,
+        failed: 1,
+        skipped: 0,
+        note: `deno test --doc ended without a summary (exit ${r.code})`,
+      };
+    }
+    return {
+      passed: Number(m[1]),
+      failed: Number(m[2]) + (r.code !== 0 && m[2] === "0" ? 1 : 0),
+      skipped: 0,
+    };
   }]);
 }
 
@@ -157,18 +301,22 @@ for (const [name, phase] of phases) {
 
 // The suite must leave shared memory exactly as it found it.
 const after = snapshot();
-const leakedPosix = after.posix.filter((n) => !before.posix.includes(n));
-const leakedSysv = after.sysv.filter((n) => !before.sysv.includes(n));
-if (leakedPosix.length || leakedSysv.length) {
+if (!isolate) {
+  leaks.push(...after.posix.filter((n) => !before.posix.includes(n)).map((n) => "/dev/shm/" + n));
+  leaks.push(...after.sysv.filter((n) => !before.sysv.includes(n)));
+}
+if (leaks.length) {
   totals.failed += 1;
-  lines.push(
-    `Leak check: FAILED, left behind: ${
-      [...leakedPosix.map((n) => "/dev/shm/" + n), ...leakedSysv].join(", ")
-    }`,
-  );
+  lines.push(`Leak check: FAILED, left behind: ${leaks.join(", ")}`);
 } else {
   totals.passed += 1;
-  lines.push(`Leak check: passed (/dev/shm and SysV shared memory as before the suite)`);
+  lines.push(
+    isolatedPhases
+      ? `Leak check: passed (${isolatedPhases} phase(s), each in its own /dev/shm and System V namespace, left nothing)`
+      : isolate
+      ? `Leak check: passed (no phase that runs module code ran)`
+      : `Leak check: passed (/dev/shm and SysV shared memory as before the suite)`,
+  );
 }
 
 console.log("\n=== Summary ===");
