@@ -21,6 +21,9 @@
  * and the barrier starts a fresh round at once, so the survivors (and a process restarted in the
  * dead one's place) can wait again. A party that dies in the few instructions between arriving and
  * writing its slot is not seen: the others wait until their `timeout`, which is why waits take one.
+ * A party whose `SharedMemory` is closed while it waits (the wait rejects with a TypeError) stays
+ * counted in its round, as its process still lives: close a handle only when no wait on it is
+ * pending.
  *
  * @module
  */
@@ -149,7 +152,7 @@ export class Barrier {
     const cells = this.#cells;
     const [index, round] = this.#arrive();
     if (index === this.#parties - 1) return index;
-    const slot = this.#claimSlot(round);
+    const slot = this.#claimSlot(round, index);
     let lastProbe = performance.now();
     let dead = 0;
     try {
@@ -227,12 +230,17 @@ export class Barrier {
     return selfId() | ((round & 3) << TAG_SHIFT);
   }
 
-  /** Writes this party's owner id into a free slot (or one of an earlier round); 0 if none is left. */
-  #claimSlot(round: number): number {
+  /**
+   * Writes this party's owner id into a free slot (or one of an earlier round), starting at the
+   * slot of its arrival index (free unless parties withdrew); 0 if none is left.
+   */
+  #claimSlot(round: number, index: number): number {
     const cells = this.#cells;
     const tag = round & 3;
     const mine = this.#slotValue(round);
-    for (let i = 1; i < this.#parties; i++) {
+    const slots = this.#parties - 1;
+    for (let k = 0; k < slots; k++) {
+      const i = 1 + (index + k) % slots;
       const s = Atomics.load(cells, i);
       if (s !== 0 && s >>> TAG_SHIFT === tag) continue;
       if (Atomics.compareExchange(cells, i, s, mine) === s) return i;
