@@ -38,7 +38,7 @@ import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_sync/owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
 import { closedError, NO_WAIT, regionOf, SLICE_MS, SPINS } from "./_sync/region.ts";
-import { type CheckedWait, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
+import { type CheckedWait, checkWaitOptions, type WaitOptions } from "./_validate.ts";
 
 /** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
 const WAITERS = 0x4000_0000;
@@ -50,6 +50,15 @@ const WAITERS = 0x4000_0000;
 const TID_PART = 0x3f_ffff;
 /** How often a waiter checks whether the holder still lives (one sleep slice). */
 const PROBE_MS = SLICE_MS;
+
+/** Set for one `new MutexGuard` by {@linkcode guardOf}: only a Mutex makes guards. */
+let minting = false;
+
+/** A guard for a hold this thread just took. */
+function guardOf(mutex: Mutex, ownerDied: boolean): MutexGuard {
+  minting = true;
+  return new MutexGuard(mutex, ownerDied);
+}
 
 /**
  * Proof of holding a {@linkcode Mutex}: disposing of it (`using`) unlocks.
@@ -73,19 +82,18 @@ export class MutexGuard implements Disposable {
   readonly ownerDied: boolean;
 
   /**
-   * Made by {@linkcode Mutex.lockSync}, {@linkcode Mutex.lock} and {@linkcode Mutex.tryLock}.
+   * Guards are made by {@linkcode Mutex.lockSync}, {@linkcode Mutex.lock} and
+   * {@linkcode Mutex.tryLock} only: a guard made any other way would prove nothing.
    *
-   * @throws {TypeError} when `mutex` is not a Mutex or `ownerDied` not a boolean
+   * @throws {TypeError} when called directly
    */
   constructor(mutex: Mutex, ownerDied: boolean) {
-    if (!(mutex instanceof Mutex)) {
-      throw new TypeError(`Cannot make a mutex guard: expected a Mutex, got ${describe(mutex)}`);
-    }
-    if (typeof ownerDied !== "boolean") {
+    if (!minting) {
       throw new TypeError(
-        `Cannot make a mutex guard: ownerDied must be a boolean, got ${describe(ownerDied)}`,
+        "Cannot make a mutex guard: guards come from lock(), lockSync() and tryLock() of a Mutex",
       );
     }
+    minting = false;
     this.#mutex = mutex;
     this.ownerDied = ownerDied;
   }
@@ -172,7 +180,7 @@ export class Mutex {
    * @throws {TypeError} when the segment is closed
    */
   tryLock(): MutexGuard | null {
-    return this.#tryTake() ? new MutexGuard(this, false) : null;
+    return this.#tryTake() ? guardOf(this, false) : null;
   }
 
   /**
@@ -190,7 +198,7 @@ export class Mutex {
   lockSync(options?: WaitOptions): MutexGuard {
     const o = options === undefined ? NO_WAIT : checkWaitOptions(options, "lock the mutex");
     o.signal?.throwIfAborted();
-    if (this.#tryTake()) return new MutexGuard(this, false);
+    if (this.#tryTake()) return guardOf(this, false);
     return this.#futex.runSync(this.#lockLoop(o, true));
   }
 
@@ -205,7 +213,7 @@ export class Mutex {
   async lock(options?: WaitOptions): Promise<MutexGuard> {
     const o = options === undefined ? NO_WAIT : checkWaitOptions(options, "lock the mutex");
     o.signal?.throwIfAborted();
-    if (this.#tryTake()) return new MutexGuard(this, false);
+    if (this.#tryTake()) return guardOf(this, false);
     return await this.#futex.runAsync(this.#lockLoop(o, false), o.signal);
   }
 
@@ -259,17 +267,17 @@ export class Mutex {
    */
   *#lockLoop(o: CheckedWait, sync: boolean): Generator<Sleep, MutexGuard, WaitResult> {
     const me = selfId();
-    if (this.#spin(me)) return new MutexGuard(this, false);
+    if (this.#spin(me)) return guardOf(this, false);
     let lastProbe = performance.now();
     for (;;) {
       o.signal?.throwIfAborted();
       const v = this.#prepareSleep(me, sync);
-      if (v === 0) return new MutexGuard(this, false);
-      if ((v & TID_PART) === 0 && this.#takeOver(v, me)) return new MutexGuard(this, true);
+      if (v === 0) return guardOf(this, false);
+      if ((v & TID_PART) === 0 && this.#takeOver(v, me)) return guardOf(this, true);
       const now = performance.now();
       if (now - lastProbe >= PROBE_MS) {
         lastProbe = now;
-        if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
+        if (this.#takeOverIfDead(v, me)) return guardOf(this, true);
       }
       if (now >= o.deadline) throw this.#timeout(o.timeout);
       yield [v, Math.min(o.deadline - now, PROBE_MS)];

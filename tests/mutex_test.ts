@@ -164,8 +164,8 @@ test("bad arguments to Mutex and MutexGuard are TypeErrors or RangeErrors on ent
     ["lock('x')", () => m.lock("x" as never), TypeError, /options must be an object/],
     ["lock({timeout: -1})", () => m.lock({ timeout: -1 }), RangeError, /timeout/],
     ["lock({signal: 1})", () => m.lock({ signal: 1 as never }), TypeError, /signal/],
-    ["new MutexGuard({})", () => new MutexGuard({} as never, false), TypeError, /expected a Mutex/],
-    ["new MutexGuard(m, 1)", () => new MutexGuard(m, 1 as never), TypeError, /ownerDied/],
+    ["new MutexGuard({})", () => new MutexGuard({} as never, false), TypeError, /guards come from lock/],
+    ["new MutexGuard(m, false)", () => new MutexGuard(m, false), TypeError, /guards come from lock/],
   ];
   for (const [what, call, type, message] of cases) {
     await assert.rejects(
