@@ -196,8 +196,11 @@ export class Mutex {
    * @throws {TypeError} for bad options or a closed segment; the signal's reason when it is aborted
    */
   lockSync(options?: WaitOptions): MutexGuard {
-    const o = options === undefined ? NO_WAIT : checkWaitOptions(options, "lock the mutex");
-    o.signal?.throwIfAborted();
+    let o = NO_WAIT;
+    if (options !== undefined) {
+      o = checkWaitOptions(options, "lock the mutex");
+      o.signal?.throwIfAborted();
+    }
     if (this.#tryTake()) return guardOf(this, false);
     return this.#futex.runSync(this.#lockLoop(o, true));
   }
@@ -224,11 +227,13 @@ export class Mutex {
    * @throws {TypeError} when the segment is closed
    */
   unlock(): void {
-    const cells = this.#live("unlock the mutex");
+    const cells = this.#cells;
     const me = selfId();
-    // A plain read is enough: only this thread could have put its own id there.
+    // A plain read is enough: only this thread could have put its own id there. (A detached view
+    // reads undefined, which is not our id either.)
     const v = cells[0]!;
     if ((v & ID_MASK) !== me) {
+      this.#live("unlock the mutex");
       throw new NotHeldError(
         v === 0
           ? "Cannot unlock the mutex: it is not locked"
@@ -252,8 +257,14 @@ export class Mutex {
 
   /** One compare-exchange from 0 (unlocked) to this thread's id. */
   #tryTake(): boolean {
-    const cells = this.#live("lock the mutex");
-    if (Atomics.compareExchange(cells, 0, 0, selfId()) !== 0) return false;
+    const cells = this.#cells;
+    let was;
+    try {
+      was = Atomics.compareExchange(cells, 0, 0, selfId());
+    } catch (error) {
+      throw cells.length === 0 ? closedError(this.#shm, "lock the mutex") : error;
+    }
+    if (was !== 0) return false;
     const start = selfStart();
     if (cells[1] !== start) cells[1] = start; // plain store, after the compare-exchange (a full barrier)
     this.#ownerDied = false;
