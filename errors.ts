@@ -240,3 +240,30 @@ export class NotHeldError extends Error {
     this.name = "NotHeldError";
   }
 }
+
+/**
+ * A barrier's round was broken: a party waiting in it died (killed, crashed, exited) before all
+ * parties arrived. Every party waiting in that round gets this error; the barrier has already
+ * started a fresh round, so the survivors (and a replacement for the dead party) can wait again.
+ *
+ * @example
+ * ```ts
+ * import { Barrier, BrokenBarrierError, SharedMemory, TimeoutError } from "@x/shm";
+ *
+ * using shm = SharedMemory.create({ size: Barrier.byteLength(2) });
+ * const barrier = new Barrier(shm, 0, 2);
+ * try {
+ *   await barrier.wait({ timeout: 100 }); // nobody else comes here
+ * } catch (error) {
+ *   if (error instanceof BrokenBarrierError) console.log("a party died: start the step again");
+ *   else if (error instanceof TimeoutError) console.log("the other party is late");
+ * }
+ * ```
+ */
+export class BrokenBarrierError extends Error {
+  /** Builds the error; `message` says which party died. */
+  constructor(message: string) {
+    super(message);
+    this.name = "BrokenBarrierError";
+  }
+}

@@ -48,9 +48,10 @@ export type {
   SysvStat,
 } from "./shared_memory.ts";
 export { ShareableList, type ShareableListOptions, type ShareableValue } from "./shareable_list.ts";
-export { type LockOptions, Mutex, MutexGuard } from "./mutex.ts";
-export { type AcquireOptions, Semaphore } from "./semaphore.ts";
-export { Condition, type ConditionWaitOptions } from "./condition.ts";
-export { Barrier, type BarrierWaitOptions } from "./barrier.ts";
-export { NotHeldError, TimeoutError } from "./errors.ts";
+export { Mutex, MutexGuard } from "./mutex.ts";
+export { Semaphore } from "./semaphore.ts";
+export { Condition } from "./condition.ts";
+export { Barrier } from "./barrier.ts";
+export type { WaitOptions } from "./_validate.ts";
+export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
 export { Channel, ChannelClosedError, type ChannelOptions, type ChannelWaitOptions } from "./channel.ts";

@@ -20,7 +20,12 @@
  * - Owner death: a waiter checks every 250 ms whether the holder still lives. When it has died
  *   (killed, crashed, exited without unlocking), the waiter takes the mutex over and is told so:
  *   `guard.ownerDied` and `mutex.ownerDied` are true, and the data the mutex protects may be
- *   half-updated.
+ *   half-updated. A lock word that names no holder at all (its thread id part is 0, as in
+ *   `0x40000000` or `0x80000000`: only a corrupted word looks like that) is taken over the same
+ *   way at once, never waited on.
+ * - Every wait takes `{ timeout, signal }` ({@linkcode WaitOptions}), checked on entry. `lockSync`
+ *   checks the signal on entry and each time it wakes (at least every 250 ms); nothing can abort a
+ *   signal while the thread blocks, since aborting runs on that same thread.
  * - The mutex is not recursive. The holder is a thread: `lockSync()` on a mutex the thread holds
  *   throws rather than deadlocks; async `lock()` from the same thread waits for its release (so async
  *   tasks of one thread can share it).
@@ -32,19 +37,26 @@ import type { SharedMemory } from "./shared_memory.ts";
 import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_sync/owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
-import { checkTimeout, deadlineOf, regionOf, SPINS } from "./_sync/region.ts";
+import { closedError, NO_WAIT, regionOf, SLICE_MS, SPINS } from "./_sync/region.ts";
+import { type CheckedWait, checkWaitOptions, type WaitOptions } from "./_validate.ts";
 
 /** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
 const WAITERS = 0x4000_0000;
-/** How often a waiter checks whether the holder still lives. */
-const PROBE_MS = 250;
+/**
+ * The thread id part of an owner id (see `_sync/owner.ts`). No thread has id 0 on any OS, so a
+ * non-zero lock word whose id part is 0 (say `0x40000000`, `0x80000000`, `0xC0000000`) names no
+ * holder at all: it comes from a corrupted word, and nobody could ever unlock it.
+ */
+const TID_PART = 0x3f_ffff;
+/** How often a waiter checks whether the holder still lives (one sleep slice). */
+const PROBE_MS = SLICE_MS;
 
-/** Options of {@linkcode Mutex.lock} and {@linkcode Mutex.lockSync}. */
-export interface LockOptions {
-  /** Give up with a `TimeoutError` after this many milliseconds (default: wait forever). */
-  timeout?: number;
-  /** Async only: abort the wait (the promise rejects with the signal's reason). */
-  signal?: AbortSignal;
+/** What a Mutex passes to `new MutexGuard`: only a Mutex makes guards. */
+const MINT = Symbol("MutexGuard");
+
+/** A guard for a hold this thread just took. */
+function guardOf(mutex: Mutex, ownerDied: boolean): MutexGuard {
+  return new MutexGuard(mutex, ownerDied, MINT);
 }
 
 /**
@@ -68,8 +80,19 @@ export class MutexGuard implements Disposable {
   /** True when this hold was taken over from a holder that died without unlocking. */
   readonly ownerDied: boolean;
 
-  /** Made by {@linkcode Mutex.lockSync} and {@linkcode Mutex.lock}. */
-  constructor(mutex: Mutex, ownerDied: boolean) {
+  /**
+   * Guards are made by {@linkcode Mutex.lockSync}, {@linkcode Mutex.lock} and
+   * {@linkcode Mutex.tryLock} only: a guard made any other way would prove nothing.
+   *
+   * @param token the Mutex's private token
+   * @throws {TypeError} when called directly
+   */
+  constructor(mutex: Mutex, ownerDied: boolean, token?: symbol) {
+    if (token !== MINT) {
+      throw new TypeError(
+        "Cannot make a mutex guard: guards come from lock(), lockSync() and tryLock() of a Mutex",
+      );
+    }
     this.#mutex = mutex;
     this.ownerDied = ownerDied;
   }
@@ -92,16 +115,16 @@ export class MutexGuard implements Disposable {
 /**
  * A mutual-exclusion lock in shared memory, for threads of any process that maps the segment.
  *
- * @example Three processes incrementing one counter
+ * @example Several processes incrementing one counter (each runs this)
  * ```ts
  * import { Mutex, SharedMemory } from "@x/shm";
  *
- * using shm = SharedMemory.openOrCreate("counter", { size: 64 });
+ * using shm = SharedMemory.openOrCreate("counter-example", { size: 64 });
  * const mutex = new Mutex(shm, 0);               // bytes 0..7
  * const counter = shm.view(Int32Array, 8, 1);    // protected by the mutex
  * for (let i = 0; i < 3; i++) {
  *   using _guard = await mutex.lock({ timeout: 5_000 });
- *   counter[0] = counter[0] + 1;
+ *   counter[0]! += 1;
  * }
  * ```
  */
@@ -109,6 +132,7 @@ export class Mutex {
   /** Bytes a mutex occupies in the segment. */
   static readonly BYTE_LENGTH: number = 8;
 
+  #shm: SharedMemory;
   #futex: FutexWord;
   #cells: Int32Array;
   #ownerDied = false;
@@ -119,22 +143,24 @@ export class Mutex {
    * A handle on the mutex at `byteOffset` of `shm` (a multiple of 4; `BYTE_LENGTH` bytes). Creating
    * a handle changes nothing in memory: zero bytes are an unlocked mutex.
    *
+   * @throws {TypeError} when `shm` is not an open SharedMemory, `byteOffset` not a number, or the
+   * mapping is read-only
    * @throws {RangeError} when the region is misaligned or does not fit in the segment
-   * @throws {TypeError} when the mapping is read-only
    */
   constructor(shm: SharedMemory, byteOffset: number) {
     this.#cells = regionOf(shm, byteOffset, Mutex.BYTE_LENGTH, "mutex");
-    this.#futex = new FutexWord(shm, byteOffset);
+    this.#shm = shm;
+    this.#futex = new FutexWord(shm, byteOffset, "place a mutex");
   }
 
   /** Whether some thread (in any process) holds the mutex now. */
   get locked(): boolean {
-    return Atomics.load(this.#cells, 0) !== 0;
+    return Atomics.load(this.#live("read the mutex"), 0) !== 0;
   }
 
   /** Whether the calling thread holds the mutex. */
   get heldByThisThread(): boolean {
-    return (Atomics.load(this.#cells, 0) & ID_MASK) === selfId();
+    return (Atomics.load(this.#live("read the mutex"), 0) & ID_MASK) === selfId();
   }
 
   /**
@@ -149,40 +175,46 @@ export class Mutex {
    * Takes the mutex if it is free, without waiting. Does not check whether the holder is alive (a
    * waiting `lock` does).
    *
-   * @returns true when the calling thread now holds the mutex
+   * @returns a guard that unlocks when disposed of, or null when the mutex is held
+   * @throws {TypeError} when the segment is closed
    */
-  tryLock(): boolean {
-    const cells = this.#cells;
-    if (Atomics.compareExchange(cells, 0, 0, selfId()) !== 0) return false;
-    const start = selfStart();
-    if (cells[1] !== start) cells[1] = start; // plain store, after the compare-exchange (a full barrier)
-    this.#ownerDied = false;
-    return true;
+  tryLock(): MutexGuard | null {
+    return this.#tryTake() ? guardOf(this, false) : null;
   }
 
   /**
    * Takes the mutex, blocking the thread until it is free.
    *
+   * A `signal` is checked on entry and whenever the wait wakes; nothing else runs on this thread
+   * while it blocks, so nothing can abort the signal meanwhile: bound the wait with `timeout`.
+   *
    * @returns a guard that unlocks when disposed of; `guard.ownerDied` says whether the previous
    * holder died while holding it
    * @throws {TimeoutError} after `options.timeout` ms
    * @throws {Error} when this thread already holds the mutex (it is not recursive)
+   * @throws {TypeError} for bad options or a closed segment; the signal's reason when it is aborted
    */
-  lockSync(options?: LockOptions): MutexGuard {
-    if (options !== undefined) checkTimeout(options.timeout, "lock the mutex");
+  lockSync(options?: WaitOptions): MutexGuard {
+    let o = NO_WAIT;
+    if (options !== undefined) {
+      o = checkWaitOptions(options, "lock the mutex");
+      o.signal?.throwIfAborted();
+    }
+    // #tryTake, written out: the call cost the uncontended lockSync about 2 ns under Deno.
     const cells = this.#cells;
-    if (Atomics.compareExchange(cells, 0, 0, selfId()) === 0) {
+    let was;
+    try {
+      was = Atomics.compareExchange(cells, 0, 0, selfId());
+    } catch (error) {
+      throw cells.length === 0 ? closedError(this.#shm, "lock the mutex") : error;
+    }
+    if (was === 0) {
       const start = selfStart();
       if (cells[1] !== start) cells[1] = start;
       this.#ownerDied = false;
-      return new MutexGuard(this, false);
+      return new MutexGuard(this, false, MINT);
     }
-    return this.#lockSyncSlow(options ?? {});
-  }
-
-  #lockSyncSlow(options: LockOptions): MutexGuard {
-    const deadline = deadlineOf(options.timeout, "lock the mutex");
-    return this.#futex.runSync(this.#lockLoop(options, deadline, true));
+    return this.#futex.runSync(this.#lockLoop(o, true));
   }
 
   /**
@@ -191,55 +223,34 @@ export class Mutex {
    * @returns a guard that unlocks when disposed of; `guard.ownerDied` says whether the previous
    * holder died while holding it
    * @throws {TimeoutError} after `options.timeout` ms
+   * @throws {TypeError} for bad options or a closed segment; the signal's reason when it is aborted
    */
-  async lock(options: LockOptions = {}): Promise<MutexGuard> {
-    checkTimeout(options.timeout, "lock the mutex");
-    if (this.tryLock()) return new MutexGuard(this, false);
-    const deadline = deadlineOf(options.timeout, "lock the mutex");
-    options.signal?.throwIfAborted();
-    return await this.#futex.runAsync(this.#lockLoop(options, deadline, false), options.signal);
-  }
-
-  /**
-   * Spins, then sleeps on the lock word until it is free; every PROBE_MS it checks whether the
-   * holder died. `sync` refuses to wait for a mutex this thread holds (it would never be freed).
-   */
-  *#lockLoop(
-    options: LockOptions,
-    deadline: number,
-    sync: boolean,
-  ): Generator<Sleep, MutexGuard, WaitResult> {
-    const me = selfId();
-    if (this.#spin(me)) return new MutexGuard(this, false);
-    let lastProbe = performance.now();
-    for (;;) {
-      const v = this.#prepareSleep(me, sync);
-      if (v === 0) return new MutexGuard(this, false);
-      const now = performance.now();
-      if (now - lastProbe >= PROBE_MS) {
-        lastProbe = now;
-        if (this.#takeOverIfDead(v, me)) return new MutexGuard(this, true);
-      }
-      if (now >= deadline) throw this.#timeout(options.timeout!);
-      yield [v, Math.min(deadline - now, PROBE_MS)];
-    }
+  async lock(options?: WaitOptions): Promise<MutexGuard> {
+    const o = options === undefined ? NO_WAIT : checkWaitOptions(options, "lock the mutex");
+    o.signal?.throwIfAborted();
+    if (this.#tryTake()) return guardOf(this, false);
+    return await this.#futex.runAsync(this.#lockLoop(o, false), o.signal);
   }
 
   /**
    * Releases the mutex and wakes one waiter, if any.
    *
    * @throws {NotHeldError} when the calling thread does not hold it
+   * @throws {TypeError} when the segment is closed
    */
   unlock(): void {
     const cells = this.#cells;
     const me = selfId();
-    // A plain read is enough: only this thread could have put its own id there.
-    const v = cells[0];
+    // A plain read is enough: only this thread could have put its own id there. (A detached view
+    // reads undefined, which is not our id either.)
+    const v = cells[0]!;
     if ((v & ID_MASK) !== me) {
-      if (cells.length === 0) throw new TypeError("Cannot unlock the mutex: its SharedMemory is closed");
+      this.#live("unlock the mutex");
       throw new NotHeldError(
         v === 0
           ? "Cannot unlock the mutex: it is not locked"
+          : (v & TID_PART) === 0
+          ? `Cannot unlock the mutex: its lock word (0x${(v >>> 0).toString(16)}) names no holder`
           : `Cannot unlock the mutex: it is held by thread ${tidOf(v)}, not by this thread (${tidOf(me)})`,
       );
     }
@@ -247,6 +258,53 @@ export class Mutex {
     // The waiters bit is set: release and wake one sleeper.
     Atomics.exchange(cells, 0, 0);
     this.#futex.wake(1);
+  }
+
+  /** The cells, or a TypeError saying the segment is closed (a detached view has length 0). */
+  #live(action: string): Int32Array {
+    const cells = this.#cells;
+    if (cells.length === 0) throw closedError(this.#shm, action);
+    return cells;
+  }
+
+  /** One compare-exchange from 0 (unlocked) to this thread's id. */
+  #tryTake(): boolean {
+    const cells = this.#cells;
+    let was;
+    try {
+      was = Atomics.compareExchange(cells, 0, 0, selfId());
+    } catch (error) {
+      throw cells.length === 0 ? closedError(this.#shm, "lock the mutex") : error;
+    }
+    if (was !== 0) return false;
+    const start = selfStart();
+    if (cells[1] !== start) cells[1] = start; // plain store, after the compare-exchange (a full barrier)
+    this.#ownerDied = false;
+    return true;
+  }
+
+  /**
+   * Spins, then sleeps on the lock word until it is free; every PROBE_MS it checks whether the
+   * holder died. A word that names no holder is taken over at once. `sync` refuses to wait for a
+   * mutex this thread holds (it would never be freed).
+   */
+  *#lockLoop(o: CheckedWait, sync: boolean): Generator<Sleep, MutexGuard, WaitResult> {
+    const me = selfId();
+    if (this.#spin(me)) return guardOf(this, false);
+    let lastProbe = performance.now();
+    for (;;) {
+      o.signal?.throwIfAborted();
+      const v = this.#prepareSleep(me, sync);
+      if (v === 0) return guardOf(this, false);
+      if ((v & TID_PART) === 0 && this.#takeOver(v, me)) return guardOf(this, true);
+      const now = performance.now();
+      if (now - lastProbe >= PROBE_MS) {
+        lastProbe = now;
+        if (this.#takeOverIfDead(v, me)) return guardOf(this, true);
+      }
+      if (now >= o.deadline) throw this.#timeout(o.timeout);
+      yield [v, Math.min(o.deadline - now, PROBE_MS)];
+    }
   }
 
   /** Spins briefly on the word; true when the mutex was taken meanwhile. */
@@ -268,8 +326,7 @@ export class Mutex {
    * sleep on.
    */
   #prepareSleep(me: number, sync: boolean): number {
-    const cells = this.#cells;
-    if (cells.length === 0) throw new TypeError("Cannot lock the mutex: its SharedMemory is closed");
+    const cells = this.#live("lock the mutex");
     for (;;) {
       const v = Atomics.load(cells, 0);
       if (v === 0) {
@@ -293,7 +350,7 @@ export class Mutex {
   #takeOverIfDead(v: number, me: number): boolean {
     const owner = v & ID_MASK;
     if (owner === me) return false;
-    const status = ownerStatus(owner, this.#cells[1]);
+    const status = ownerStatus(owner, this.#cells[1]!);
     if (status === "alive") {
       this.#suspect = 0;
       return false;
@@ -303,6 +360,11 @@ export class Mutex {
       return false;
     }
     this.#suspect = 0;
+    return this.#takeOver(v, me);
+  }
+
+  /** Replaces the lock word `v` of a holder that cannot unlock by this thread's id. */
+  #takeOver(v: number, me: number): boolean {
     if (Atomics.compareExchange(this.#cells, 0, v, me | WAITERS) !== v) return false;
     this.#cells[1] = selfStart();
     this.#ownerDied = true;

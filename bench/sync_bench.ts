@@ -36,7 +36,7 @@ const TURN = 10;
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 interface Output {
@@ -46,7 +46,7 @@ interface Output {
 }
 
 function run(cmd: string[], onLine?: (line: string) => void): { done: Promise<Output>; kill(): void } {
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Uint8Array) => {
@@ -80,7 +80,7 @@ function sameRuntime(ctx: BenchContext, script: string, args: string[]): string[
 }
 
 function uniqueName(tag: string): string {
-  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0");
   return `shmbench_sync_${tag}_${rand}`;
 }
 
@@ -94,7 +94,7 @@ function ourPair(iterations: number, repetitions: number): number {
       const start = performance.now();
       for (let i = 0; i < iterations; i++) {
         mutex.lockSync();
-        counter[0]++;
+        counter[0]!++;
         mutex.unlock();
       }
       return (performance.now() - start) * 1e6 / iterations;
@@ -202,8 +202,8 @@ function handoff(ctx: BenchContext): Promise<number> {
   let locks: Mutex[] = [];
   return withPeer(ctx, "handoff", (shm) => {
     locks = [0, 8, 16].map((o) => new Mutex(shm, o));
-    locks[0].lockSync();
-    locks[1].lockSync();
+    locks[0]!.lockSync();
+    locks[1]!.lockSync();
   }, (_shm, i32) => {
     // Step i: release lock i mod 3 (the peer is waiting for it), take lock (i + 2) mod 3 (the peer
     // releases it once it has the first).
@@ -211,8 +211,8 @@ function handoff(ctx: BenchContext): Promise<number> {
     const steps = (n: number) => {
       const start = performance.now();
       for (const end = i + n; i < end; i++) {
-        locks[i % 3].unlock();
-        locks[(i + 2) % 3].lockSync();
+        locks[i % 3]!.unlock();
+        locks[(i + 2) % 3]!.lockSync();
       }
       return (performance.now() - start) * 1000 / n;
     };
@@ -221,8 +221,8 @@ function handoff(ctx: BenchContext): Promise<number> {
     for (let r = 0; r < 5; r++) times.push(steps(roundTrips / 5));
     Atomics.store(i32, STOP, 1);
     // After step i - 1 this side holds locks i mod 3 and (i + 1) mod 3.
-    locks[i % 3].unlock();
-    locks[(i + 1) % 3].unlock();
+    locks[i % 3]!.unlock();
+    locks[(i + 1) % 3]!.unlock();
     return median(times);
   });
 }

@@ -1,11 +1,11 @@
 // Mutex: the contract in one process, then across processes and runtimes: the classic counter at
-// scale (and the same race without the lock), timeouts, async waits that leave the event loop
-// running, owner death and PID-reuse checks.
+// scale (and the same race without the lock), timeouts and signals, async waits that leave the event
+// loop running, owner death, PID-reuse checks, lock words no live holder can leave, and bad input.
 import assert from "node:assert/strict";
-import { Mutex, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
+import { Mutex, MutexGuard, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
 import { selfId } from "../_sync/owner.ts";
 import { test } from "./_harness.ts";
-import { type Child, OTHER, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, type Child, OTHER, runOk, start, tsCommand, uniqueName } from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
 
@@ -22,6 +22,8 @@ function segment(size = 4096): SharedMemory {
   return SharedMemory.create({ name: uniqueName("mutex"), size });
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** Starts a child that takes the mutex @0 and holds it; resolves with its owner id and start time. */
 async function holder(
   rt: "deno" | "bun",
@@ -35,125 +37,210 @@ async function holder(
 }
 
 test("a zero-filled region is an unlocked mutex; tryLock, unlock and guards", () => {
-  const shm = segment();
-  try {
-    assert.equal(Mutex.BYTE_LENGTH, 8);
-    const m = new Mutex(shm, 0);
-    assert.equal(m.locked, false);
-    assert.equal(m.tryLock(), true);
-    assert.equal(m.locked, true);
-    assert.equal(m.heldByThisThread, true);
-    assert.equal(m.tryLock(), false);
-    const word = shm.view(Int32Array, 0, 2);
-    assert.equal(word[0], selfId(), "the lock word names the holder");
-    m.unlock();
-    assert.equal(word[0], 0, "unlocking clears the lock word");
-    assert.notEqual(word[1], 0, "the start time of the last holder stays beside it");
-    {
-      using guard = m.lockSync();
-      assert.equal(guard.ownerDied, false);
-      assert.equal(m.locked, true);
-    }
-    assert.equal(m.locked, false, "disposing of the guard unlocked");
-    const g = m.lockSync();
-    g.unlock();
-    g.unlock(); // a second unlock through the guard does nothing
-    assert.equal(m.locked, false);
-    // A second handle on the same bytes is the same mutex.
-    const other = new Mutex(shm, 0);
-    assert.equal(m.tryLock(), true);
-    assert.equal(other.locked, true);
-    assert.equal(other.tryLock(), false);
-    other.unlock(); // same thread: allowed, it is the holder
-    assert.equal(m.locked, false);
-  } finally {
-    shm.close();
-    shm.unlink();
+  using shm = segment();
+  assert.equal(Mutex.BYTE_LENGTH, 8);
+  const m = new Mutex(shm, 0);
+  assert.equal(m.locked, false);
+  const first = m.tryLock();
+  assert.ok(first instanceof MutexGuard, "tryLock returns a guard");
+  assert.equal(first.ownerDied, false);
+  assert.equal(m.locked, true);
+  assert.equal(m.heldByThisThread, true);
+  assert.equal(m.tryLock(), null, "tryLock on a held mutex returns null");
+  const word = shm.view(Int32Array, 0, 2);
+  assert.equal(word[0], selfId(), "the lock word names the holder");
+  first.unlock();
+  assert.equal(word[0], 0, "unlocking clears the lock word");
+  assert.notEqual(word[1], 0, "the start time of the last holder stays beside it");
+  {
+    using guard = m.tryLock();
+    assert.ok(guard);
   }
+  assert.equal(m.locked, false, "disposing of a tryLock guard unlocked");
+  {
+    using guard = m.lockSync();
+    assert.equal(guard.ownerDied, false);
+    assert.equal(m.locked, true);
+  }
+  assert.equal(m.locked, false, "disposing of the guard unlocked");
+  const g = m.lockSync();
+  g.unlock();
+  g.unlock(); // a second unlock through the guard does nothing
+  assert.equal(m.locked, false);
+  // A second handle on the same bytes is the same mutex.
+  const other = new Mutex(shm, 0);
+  assert.ok(m.tryLock());
+  assert.equal(other.locked, true);
+  assert.equal(other.tryLock(), null);
+  other.unlock(); // same thread: allowed, it is the holder
+  assert.equal(m.locked, false);
 });
 
 test("unlocking a mutex nobody holds, or relocking it from the holder, is a clear error", () => {
-  const shm = segment();
-  try {
-    const m = new Mutex(shm, 8);
-    assert.throws(() => m.unlock(), (e) => e instanceof NotHeldError && /not locked/.test(e.message));
-    m.lockSync();
-    assert.throws(() => m.lockSync(), /already holds it/);
-    m.unlock();
-    // Someone else's hold: an id that is not ours.
-    Atomics.store(shm.view(Int32Array, 8, 1), 0, 12345);
-    assert.throws(
-      () => m.unlock(),
-      (e) => e instanceof NotHeldError && /held by thread 12345/.test(e.message),
-    );
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = segment();
+  const m = new Mutex(shm, 8);
+  assert.throws(() => m.unlock(), (e) => e instanceof NotHeldError && /not locked/.test(e.message));
+  m.lockSync();
+  assert.throws(() => m.lockSync(), /already holds it/);
+  m.unlock();
+  // Someone else's hold: an id that is not ours.
+  Atomics.store(shm.view(Int32Array, 8, 1), 0, 12345);
+  assert.throws(
+    () => m.unlock(),
+    (e) => e instanceof NotHeldError && /held by thread 12345/.test(e.message),
+  );
+  Atomics.store(shm.view(Int32Array, 8, 1), 0, 0x4000_0000);
+  assert.throws(() => m.unlock(), (e) => e instanceof NotHeldError && /names no holder/.test(e.message));
 });
 
 test("async tasks of one thread take turns on the mutex; an aborted wait rejects", async () => {
+  using shm = segment();
+  const m = new Mutex(shm, 0);
+  const order: string[] = [];
+  const first = await m.lock();
+  const second = m.lock({ timeout: 10_000 }).then((g) => {
+    order.push("second");
+    g.unlock();
+  });
+  await sleep(30);
+  order.push("first");
+  first.unlock();
+  await second;
+  assert.deepEqual(order, ["first", "second"]);
+  assert.equal(m.locked, false);
+  m.lockSync();
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error("gave up")), 20);
+  await assert.rejects(m.lock({ signal: controller.signal }), /gave up/);
+  m.unlock();
+  assert.equal(m.locked, false);
+});
+
+test("an aborted signal ends every form of lock on entry, even on a free mutex", async () => {
+  using shm = segment();
+  const m = new Mutex(shm, 0);
+  const signal = AbortSignal.abort(new Error("stop"));
+  assert.throws(() => m.lockSync({ signal }), /stop/);
+  await assert.rejects(m.lock({ signal }), /stop/);
+  assert.equal(m.locked, false, "nothing was taken");
+  // Held elsewhere: a signal that aborts while the async wait sleeps ends it.
+  Atomics.store(shm.view(Int32Array, 0, 1), 0, 12345);
+  assert.throws(() => m.lockSync({ signal, timeout: 10_000 }), /stop/);
+  await assert.rejects(m.lock({ signal: AbortSignal.timeout(30) }), (e: Error) => e.name === "TimeoutError");
+  assert.equal(Atomics.load(shm.view(Int32Array, 0, 1), 0) & 0x3fff_ffff, 12345, "the holder kept it");
+});
+
+/**
+ * Every bad argument of every public member, with the error it must give: thrown on entry, before
+ * the call changes anything, whatever path it would take.
+ */
+test("bad arguments to Mutex and MutexGuard are TypeErrors or RangeErrors on entry", async () => {
+  using shm = segment(64);
+  using readOnly = SharedMemory.open(shm.name, { readOnly: true });
+  const m = new Mutex(shm, 56);
+  const cases: [string, () => unknown, ErrorConstructor, RegExp][] = [
+    [
+      "new Mutex(Uint8Array)",
+      () => new Mutex(new Uint8Array(8) as never, 0),
+      TypeError,
+      /expected a SharedMemory/,
+    ],
+    ["new Mutex(null)", () => new Mutex(null as never, 0), TypeError, /expected a SharedMemory/],
+    ["new Mutex({})", () => new Mutex({} as never, 0), TypeError, /expected a SharedMemory/],
+    ["new Mutex(shm, '0')", () => new Mutex(shm, "0" as never), TypeError, /byteOffset must be a number/],
+    ["new Mutex(shm)", () => new Mutex(shm, undefined as never), TypeError, /byteOffset must be a number/],
+    ["new Mutex(shm, 2)", () => new Mutex(shm, 2), RangeError, /multiple of 4/],
+    ["new Mutex(shm, -4)", () => new Mutex(shm, -4), RangeError, /multiple of 4/],
+    ["new Mutex(shm, 1.5)", () => new Mutex(shm, 1.5), RangeError, /multiple of 4/],
+    ["new Mutex(shm, NaN)", () => new Mutex(shm, NaN), RangeError, /multiple of 4/],
+    ["new Mutex(shm, 60)", () => new Mutex(shm, 60), RangeError, /needs 8 bytes/],
+    ["new Mutex(read-only)", () => new Mutex(readOnly, 0), TypeError, /read-only/],
+    ["lockSync(5)", () => m.lockSync(5 as never), TypeError, /options must be an object/],
+    ["lockSync(null)", () => m.lockSync(null as never), TypeError, /options must be an object/],
+    ["lockSync({timeout: -1})", () => m.lockSync({ timeout: -1 }), RangeError, /timeout/],
+    ["lockSync({timeout: NaN})", () => m.lockSync({ timeout: NaN }), RangeError, /timeout/],
+    ["lockSync({timeout: '1'})", () => m.lockSync({ timeout: "1" as never }), TypeError, /timeout/],
+    ["lockSync({signal: {}})", () => m.lockSync({ signal: {} as never }), TypeError, /signal/],
+    ["lock('x')", () => m.lock("x" as never), TypeError, /options must be an object/],
+    ["lock({timeout: -1})", () => m.lock({ timeout: -1 }), RangeError, /timeout/],
+    ["lock({signal: 1})", () => m.lock({ signal: 1 as never }), TypeError, /signal/],
+    ["new MutexGuard({})", () => new MutexGuard({} as never, false), TypeError, /guards come from lock/],
+    ["new MutexGuard(m, false)", () => new MutexGuard(m, false), TypeError, /guards come from lock/],
+  ];
+  for (const [what, call, type, message] of cases) {
+    await assert.rejects(
+      async () => await call(),
+      (e: Error) =>
+        e instanceof type && message.test(e.message) && !/is not a function|detached/.test(e.message),
+      what,
+    );
+  }
+  assert.equal(m.locked, false, "no bad call took the mutex (the fast path was free)");
+});
+
+test("a mutex of a closed segment: every member says the SharedMemory is closed", async () => {
   const shm = segment();
-  try {
+  const m = new Mutex(shm, 0);
+  const guard = m.lockSync();
+  shm.close();
+  shm.unlink();
+  const calls: [string, () => unknown][] = [
+    ["lockSync", () => m.lockSync()],
+    ["lock", () => m.lock()],
+    ["tryLock", () => m.tryLock()],
+    ["unlock", () => m.unlock()],
+    ["guard.unlock", () => guard.unlock()],
+    ["locked", () => m.locked],
+    ["heldByThisThread", () => m.heldByThisThread],
+  ];
+  for (const [what, call] of calls) {
+    await assert.rejects(
+      async () => await call(),
+      (e: Error) => e instanceof TypeError && /SharedMemory is closed/.test(e.message),
+      what,
+    );
+  }
+  assert.throws(() => new Mutex(shm, 0), (e: Error) => e instanceof TypeError && /closed/.test(e.message));
+});
+
+for (const word of [0x4000_0000, 0x8000_0000, 0xc000_0000, 0x0040_0000, 0x7fc0_0000, 0x8fc0_0000]) {
+  const hex = `0x${word.toString(16)}`;
+  test(`a lock word no live holder can leave (${hex}) is taken over at once, reporting ownerDied`, async () => {
+    using shm = segment();
+    const cells = shm.view(Int32Array, 0, 2);
     const m = new Mutex(shm, 0);
-    const order: string[] = [];
-    const first = await m.lock();
-    const second = m.lock({ timeout: 10_000 }).then((g) => {
-      order.push("second");
-      g.unlock();
-    });
-    await new Promise((r) => setTimeout(r, 30));
-    order.push("first");
-    first.unlock();
-    await second;
-    assert.deepEqual(order, ["first", "second"]);
-    assert.equal(m.locked, false);
-    m.lockSync();
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error("gave up")), 20);
-    await assert.rejects(m.lock({ signal: controller.signal }), /gave up/);
-    m.unlock();
-    assert.equal(m.locked, false);
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
-});
-
-test("bad placement is a RangeError before anything is touched", () => {
-  const shm = segment(64);
-  try {
-    assert.throws(() => new Mutex(shm, 2), RangeError);
-    assert.throws(() => new Mutex(shm, -4), RangeError);
-    assert.throws(() => new Mutex(shm, 60), RangeError);
-    assert.throws(() => new Mutex(shm, 1.5), RangeError);
-    const m = new Mutex(shm, 56);
-    assert.throws(() => m.lockSync({ timeout: -1 }), RangeError);
-    const readOnly = SharedMemory.open(shm.name, { readOnly: true });
-    try {
-      assert.throws(
-        () => new Mutex(readOnly, 0),
-        TypeError,
-        "a lock in a private read-only copy would lock nothing",
-      );
-    } finally {
-      readOnly.close();
+    for (const flavour of ["sync", "async"] as const) {
+      Atomics.store(cells, 0, word | 0);
+      assert.equal(m.tryLock(), null, "tryLock never waits nor probes");
+      // The timeout only turns a hang (the old behaviour) into a failure.
+      const guard = flavour === "sync" ? m.lockSync({ timeout: 1_000 }) : await m.lock({ timeout: 1_000 });
+      assert.equal(guard.ownerDied, true, `${hex} ${flavour}`);
+      assert.equal(m.heldByThisThread, true);
+      guard.unlock();
+      assert.equal(Atomics.load(cells, 0), 0);
     }
-  } finally {
-    shm.close();
-    shm.unlink();
+  });
+}
+
+test("a corrupted lock word is taken over by another process too (sync and async)", async () => {
+  using shm = segment();
+  for (const flavour of ["sync", "async"]) {
+    Atomics.store(shm.view(Int32Array, 0, 1), 0, 0xc000_0000 | 0);
+    const out = await runOk(tsCommand(OTHER, CHILD, ["lock-once", shm.name, flavour]), { timeout: 30_000 });
+    assert.match(out, /ownerDied true/, `${OTHER} ${flavour}`);
+    assert.equal(new Mutex(shm, 0).locked, false);
   }
 });
 
-for (const rt of ["deno", "bun"] as const) {
+for (const rt of BOTH) {
   test(`a mutex held by a ${rt} process: tryLock fails, timeouts throw, the event loop keeps running`, async () => {
-    const shm = segment();
+    using shm = segment();
     let child: Child | undefined;
     try {
       const h = await holder(rt, shm);
       child = h.child;
       const m = new Mutex(shm, 0);
-      assert.equal(m.tryLock(), false);
+      assert.equal(m.tryLock(), null);
       assert.throws(() => m.lockSync({ timeout: 50 }), TimeoutError);
       await assert.rejects(m.lock({ timeout: 50 }), TimeoutError);
       assert.throws(() => m.unlock(), NotHeldError);
@@ -176,43 +263,33 @@ for (const rt of ["deno", "bun"] as const) {
       assert.match(out.stdout, /released/);
     } finally {
       stop(child);
-      shm.close();
-      shm.unlink();
     }
   });
 
-  test(`a ${rt} holder killed with SIGKILL: the next locker gets the mutex within 1 s and is told`, async () => {
-    const shm = segment();
-    try {
-      for (const flavour of ["sync", "async"] as const) {
-        const { child } = await holder(rt, shm);
-        const m = new Mutex(shm, 0);
-        assert.equal(m.tryLock(), false);
-        child.kill("SIGKILL");
-        await child.done;
-        const t0 = performance.now();
-        const guard = flavour === "sync"
-          ? m.lockSync({ timeout: 10_000 })
-          : await m.lock({ timeout: 10_000 });
-        const took = performance.now() - t0;
-        assert.equal(guard.ownerDied, true, `${flavour}: told the owner died`);
-        assert.equal(m.ownerDied, true);
-        assert.ok(took < 1000, `${flavour}: took over after ${took.toFixed(0)} ms`);
-        guard.unlock();
-        assert.equal(m.locked, false);
-        // The next ordinary lock is not flagged.
-        m.lockSync().unlock();
-        assert.equal(m.ownerDied, false);
-      }
-    } finally {
-      shm.close();
-      shm.unlink();
+  test(`a ${rt} holder killed with SIGKILL: the next locker gets the mutex and is told`, async () => {
+    using shm = segment();
+    for (const flavour of ["sync", "async"] as const) {
+      const { child } = await holder(rt, shm);
+      const m = new Mutex(shm, 0);
+      assert.equal(m.tryLock(), null);
+      child.kill("SIGKILL");
+      await child.done;
+      const t0 = performance.now();
+      const guard = flavour === "sync" ? m.lockSync({ timeout: 10_000 }) : await m.lock({ timeout: 10_000 });
+      console.log(`${flavour}: took over after ${(performance.now() - t0).toFixed(0)} ms`);
+      assert.equal(guard.ownerDied, true, `${flavour}: told the owner died`);
+      assert.equal(m.ownerDied, true);
+      guard.unlock();
+      assert.equal(m.locked, false);
+      // The next ordinary lock is not flagged.
+      m.lockSync().unlock();
+      assert.equal(m.ownerDied, false);
     }
   });
 }
 
 test("PID reuse: a live holder stays alive; an id whose start time differs counts as dead", async () => {
-  const shm = segment();
+  using shm = segment();
   let child: Child | undefined;
   try {
     const h = await holder(OTHER, shm);
@@ -223,7 +300,7 @@ test("PID reuse: a live holder stays alive; an id whose start time differs count
     assert.throws(() => m.lockSync({ timeout: 700 }), TimeoutError);
     assert.equal(Atomics.load(cells, 0) & 0x3fff_ffff, h.id);
     // The same thread id with another start-time hash: a later thread got the id, the holder is dead.
-    const saved = [cells[0], cells[1]];
+    const saved = [cells[0]!, cells[1]!];
     Atomics.store(cells, 0, h.id ^ (1 << 22));
     using g1 = m.lockSync({ timeout: 5_000 });
     assert.equal(g1.ownerDied, true);
@@ -241,63 +318,56 @@ test("PID reuse: a live holder stays alive; an id whose start time differs count
     assert.equal(g3.ownerDied, true);
     g3.unlock();
     // Give the real holder its mutex back and let it go.
-    cells[1] = saved[1];
-    Atomics.store(cells, 0, saved[0]);
+    cells[1] = saved[1]!;
+    Atomics.store(cells, 0, saved[0]!);
     Atomics.store(shm.view(Int32Array, 12, 1), 0, 1);
     const out = await child.done;
     assert.match(out.stdout, /released/, out.stderr);
   } finally {
     stop(child);
-    shm.close();
-    shm.unlink();
   }
 });
 
 /** 4 processes (2 Deno, 2 Bun) each increment the counter @8 `count` times. */
 async function race(locked: boolean, count: number): Promise<number> {
-  const shm = segment();
-  try {
-    const runs = [
-      tsCommand("deno", CHILD, [
-        "increment",
-        shm.name,
-        String(count),
-        locked ? "locked" : "none",
-        "sync",
-        "4",
-      ]),
-      tsCommand("deno", CHILD, [
-        "increment",
-        shm.name,
-        String(count),
-        locked ? "locked" : "none",
-        "async",
-        "4",
-      ]),
-      tsCommand("bun", CHILD, [
-        "increment",
-        shm.name,
-        String(count),
-        locked ? "locked" : "none",
-        "sync",
-        "4",
-      ]),
-      tsCommand("bun", CHILD, [
-        "increment",
-        shm.name,
-        String(count),
-        locked ? "locked" : "none",
-        "async",
-        "4",
-      ]),
-    ].map((cmd) => runOk(cmd, { timeout: 90_000 }));
-    for (const out of await Promise.all(runs)) assert.match(out, /done ok/);
-    assert.equal(new Mutex(shm, 0).locked, false);
-    return shm.view(Int32Array, 8, 1)[0];
-  } finally {
-    shm.close();
-    shm.unlink();
-  }
+  using shm = segment();
+  const runs = [
+    tsCommand("deno", CHILD, [
+      "increment",
+      shm.name,
+      String(count),
+      locked ? "locked" : "none",
+      "sync",
+      "4",
+    ]),
+    tsCommand("deno", CHILD, [
+      "increment",
+      shm.name,
+      String(count),
+      locked ? "locked" : "none",
+      "async",
+      "4",
+    ]),
+    tsCommand("bun", CHILD, [
+      "increment",
+      shm.name,
+      String(count),
+      locked ? "locked" : "none",
+      "sync",
+      "4",
+    ]),
+    tsCommand("bun", CHILD, [
+      "increment",
+      shm.name,
+      String(count),
+      locked ? "locked" : "none",
+      "async",
+      "4",
+    ]),
+  ].map((cmd) => runOk(cmd, { timeout: 90_000 }));
+  for (const out of await Promise.all(runs)) assert.match(out, /done ok/);
+  assert.equal(new Mutex(shm, 0).locked, false);
+  return shm.view(Int32Array, 8, 1)[0]!;
 }
 
 test(

@@ -21,16 +21,16 @@ function handoff(name: string): void {
   const shm = SharedMemory.open(name);
   const i32 = shm.view(Int32Array);
   const locks = [0, 8, 16].map((o) => new Mutex(shm, o));
-  locks[2].lockSync();
+  locks[2]!.lockSync();
   Atomics.store(i32, READY, 1);
   futexWake(shm, READY * 4);
   // For j = 0, 1, …: take lock j mod 3 (the bench holds it and hands it over), then release the one
   // taken two steps before.
   for (let j = 0;; j++) {
-    locks[j % 3].lockSync();
-    locks[(j + 2) % 3].unlock();
+    locks[j % 3]!.lockSync();
+    locks[(j + 2) % 3]!.unlock();
     if (Atomics.load(i32, STOP)) {
-      locks[j % 3].unlock();
+      locks[j % 3]!.unlock();
       break;
     }
   }
@@ -55,6 +55,6 @@ function cond(name: string): void {
   shm.close();
 }
 
-if (mode === "handoff") handoff(target);
-else if (mode === "cond") cond(target);
+if (mode === "handoff") handoff(target!);
+else if (mode === "cond") cond(target!);
 else throw new Error(`Cannot run the sync bench peer: unknown mode ${mode}`);

@@ -6,7 +6,7 @@ import { futexWaitAsync, futexWaitSync, futexWake } from "../../_sync/futex.ts";
 import { selfId, selfStart } from "../../_sync/owner.ts";
 
 const [mode, name, ...args] = process.argv.slice(2);
-const shm = SharedMemory.open(name);
+const shm = SharedMemory.open(name!);
 const i32 = shm.view(Int32Array);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A few microseconds of work inside a critical section, so races have room to happen. */
@@ -31,7 +31,7 @@ switch (mode) {
         else mutex.lockSync();
       }
       // Deliberately non-atomic read-modify-write with a widened window.
-      const v = i32[2];
+      const v = i32[2]!;
       sink += work(200);
       i32[2] = v + 1;
       if (locked === "locked") mutex.unlock();
@@ -47,6 +47,68 @@ switch (mode) {
     while (Atomics.load(i32, 3) === 0) futexWaitSync(shm, 12, 0, 1000);
     mutex.unlock();
     console.log("released");
+    break;
+  }
+  // Locks the mutex @0 once (a corrupted word, say) within 1 s and reports whether it was taken over.
+  case "lock-once": {
+    const mutex = new Mutex(shm, 0);
+    const guard = args[0] === "async"
+      ? await mutex.lock({ timeout: 1_000 })
+      : mutex.lockSync({ timeout: 1_000 });
+    console.log(`ownerDied ${guard.ownerDied}`);
+    guard.unlock();
+    break;
+  }
+  // Semaphore @0: for each value, writes it over the sleeper count @4, says "waiting <k>" and
+  // acquires; the parent releases once the count moved (this child counted itself in).
+  case "sem-corrupt": {
+    const [flavour, ...values] = args;
+    const sem = new Semaphore(shm, 0);
+    for (const [k, v] of values.entries()) {
+      Atomics.store(i32, 1, Number(v));
+      console.log(`waiting ${k}`);
+      try {
+        if (flavour === "async") await sem.acquire({ timeout: 10_000 });
+        else sem.acquireSync({ timeout: 10_000 });
+        console.log(`acquired ${k}`);
+      } catch (error) {
+        console.log(`missed ${k}: ${error}`);
+        process.exit(1);
+      }
+    }
+    break;
+  }
+  // Mutex @0, condition @8 (sleeper count @12): for each value, locks, writes it over the count,
+  // says "waiting <k>" and waits; the parent notifies once the count moved.
+  case "cond-corrupt": {
+    const [flavour, ...values] = args;
+    const mutex = new Mutex(shm, 0);
+    const cond = new Condition(shm, 8);
+    for (const [k, v] of values.entries()) {
+      using _guard = flavour === "async" ? await mutex.lock() : mutex.lockSync();
+      Atomics.store(i32, 3, Number(v));
+      console.log(`waiting ${k}`);
+      const notified = flavour === "async"
+        ? await cond.wait(mutex, { timeout: 10_000 })
+        : cond.waitSync(mutex, { timeout: 10_000 });
+      console.log(`woken ${k} ${notified}`);
+      if (!notified) process.exit(1);
+    }
+    break;
+  }
+  // Barrier @0 for <parties>: says "arriving", waits, and reports how the wait ended.
+  case "barrier-once": {
+    const [parties, timeout] = args.map(Number);
+    const barrier = new Barrier(shm, 0, parties!);
+    console.log("arriving");
+    try {
+      const index = args[2] === "sync"
+        ? barrier.waitSync({ timeout: timeout! })
+        : await barrier.wait({ timeout: timeout! });
+      console.log(`passed ${index}`);
+    } catch (error) {
+      console.log(`failed ${(error as Error).name}: ${(error as Error).message}`);
+    }
     break;
   }
   // Waits on the word @0 (expected 0) until it changes; reports what each wait returned.
@@ -89,16 +151,16 @@ switch (mode) {
   }
   // Ring of 16 Int32 slots @64; mutex @0, notEmpty @8, notFull @16, head @24 (idx 6), tail @28 (idx 7).
   case "produce": {
-    const [count, delay] = args.map(Number);
+    const [count, delay] = args.map(Number) as [number, number];
     const mutex = new Mutex(shm, 0);
     const notEmpty = new Condition(shm, 8);
     const notFull = new Condition(shm, 16);
     await sleep(delay);
     for (let i = 1; i <= count; i++) {
       mutex.lockSync();
-      while (i32[7] - i32[6] === 16) notFull.waitSync(mutex);
-      i32[16 + (i32[7] & 15)] = i;
-      i32[7]++;
+      while (i32[7]! - i32[6]! === 16) notFull.waitSync(mutex);
+      i32[16 + (i32[7]! & 15)] = i;
+      i32[7]!++;
       notEmpty.notify();
       mutex.unlock();
     }
@@ -106,7 +168,7 @@ switch (mode) {
     break;
   }
   case "consume": {
-    const [count] = args.map(Number);
+    const count = Number(args[0]);
     const flavour = args[1];
     const mutex = new Mutex(shm, 0);
     const notEmpty = new Condition(shm, 8);
@@ -127,8 +189,8 @@ switch (mode) {
         const used = process.cpuUsage(cpu);
         firstWaitCpu = (used.user + used.system) / 1000;
       }
-      const item = i32[16 + (i32[6] & 15)];
-      i32[6]++;
+      const item = i32[16 + (i32[6]! & 15)];
+      i32[6]!++;
       notFull.notify();
       mutex.unlock();
       if (item !== expected) {
@@ -142,7 +204,7 @@ switch (mode) {
   }
   // Barrier @0 for <parties>; arrivals per round counted from @64 (idx 16 + round).
   case "barrier": {
-    const [parties, rounds, seed] = args.map(Number);
+    const [parties, rounds, seed] = args.map(Number) as [number, number, number];
     const barrier = new Barrier(shm, 0, parties);
     const indexes: number[] = [];
     for (let r = 0; r < rounds; r++) {
