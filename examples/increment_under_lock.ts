@@ -18,7 +18,7 @@ if (process.argv[2] === "child") {
   using shm = SharedMemory.open(process.argv[3]);
   const mutex = new Mutex(shm, 0); // bytes 0..7: the lock
   const value = shm.view(Int32Array, Mutex.BYTE_LENGTH, 1); // bytes 8..11: the value it guards
-  await new Barrier(shm, 16, 3).wait({ timeout: 30_000 }); // bytes 16..19: start all three together
+  await new Barrier(shm, 16, 3).wait({ timeout: 30_000 }); // bytes 16..27: start all three together
   for (let i = 0; i < 3; i++) {
     {
       using _guard = await mutex.lock({ timeout: 10_000 });
