@@ -14,7 +14,7 @@ export function linuxNative(): Native {
   const lib = linuxFutex();
   return {
     waitSync(w, expected, timeoutMs) {
-      const ts = timeoutMs === undefined ? null : timespec(timeoutMs);
+      const ts = timeoutMs === undefined ? null : timespec(timeoutMs, true);
       const r = Number(lib.syscall(F.SYS_FUTEX, w.pointer, F.FUTEX_WAIT, expected | 0, ts, null, 0));
       if (r === 0) return "ok";
       const errno = lib.errno();

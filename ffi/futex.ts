@@ -107,9 +107,15 @@ export function darwinUlock(): Bound<typeof darwinUlockSymbols> | null {
   }
 }
 
-/** A `struct timespec` for a relative timeout in milliseconds. */
-export function timespec(timeoutMs: number): Uint8Array<ArrayBuffer> {
-  const ts = new BigInt64Array(2);
+/** The one `struct timespec` of the blocking waits of this thread (read by the kernel during the call only). */
+const blockingTs = new BigInt64Array(2);
+
+/**
+ * A `struct timespec` for a relative timeout in milliseconds. A blocking call on this thread may
+ * `reuse` one buffer; a call that runs on another thread (Deno's `nonblocking`) needs its own.
+ */
+export function timespec(timeoutMs: number, reuse = false): Uint8Array<ArrayBuffer> {
+  const ts = reuse ? blockingTs : new BigInt64Array(2);
   const ms = Math.max(0, timeoutMs);
   const whole = Math.floor(ms / 1000);
   ts[0] = BigInt(whole);
@@ -147,7 +153,7 @@ export type OffThreadWait =
 export function waitBlocking(w: OffThreadWait): number {
   switch (w.call) {
     case "futex": {
-      const ts = w.timeoutMs === undefined ? null : timespec(w.timeoutMs);
+      const ts = w.timeoutMs === undefined ? null : timespec(w.timeoutMs, true);
       const p = pointerAt(w.address);
       return Number(linuxFutex().syscall(F.SYS_FUTEX, p, F.FUTEX_WAIT, w.expected | 0, ts, null, 0));
     }
