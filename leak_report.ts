@@ -27,9 +27,10 @@ import { addExitTask, updateExitHooks } from "./_at_exit.ts";
  *
  * @example Report to a log file instead of stderr
  * ```ts
+ * import { appendFileSync } from "node:fs";
  * import { enableLeakReport, type LeakReportOptions } from "@x/shm";
  *
- * const options: LeakReportOptions = { write: (text) => Deno.writeTextFileSync("leaks.log", text) };
+ * const options: LeakReportOptions = { write: (text) => appendFileSync("leaks.log", text + "\n") };
  * enableLeakReport(options);
  * ```
  */
@@ -67,7 +68,10 @@ let hooksInstalled = false;
  * import { enableLeakReport, SharedMemory } from "@x/shm";
  *
  * enableLeakReport();
- * SharedMemory.create({ size: 64 }); // never unlinked: reported on stderr at exit
+ * const shm = SharedMemory.create({ size: 64 });
+ * // … had this process never unlinked it, stderr would name it (with where it was created) at exit …
+ * shm.close();
+ * shm.unlink(); // so the report says every segment was unlinked
  * ```
  */
 export function enableLeakReport(options?: LeakReportOptions): void {

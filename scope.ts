@@ -67,10 +67,11 @@ export interface Closable {
  *
  * @example A temporary file owned like a segment
  * ```ts
+ * import { rmSync, writeFileSync } from "node:fs";
  * import { type Owned, SharedMemoryScope } from "@x/shm";
  *
- * const path = Deno.makeTempFileSync();
- * const file: Owned = { close() {}, unlink: () => Deno.removeSync(path) };
+ * writeFileSync("scratch.txt", "temporary");
+ * const file: Owned = { close() {}, unlink: () => rmSync("scratch.txt") };
  * using scope = new SharedMemoryScope();
  * scope.adopt(file); // removed when the scope ends, at exit or on Ctrl-C
  * ```
@@ -85,14 +86,18 @@ export interface Owned extends Closable {
  *
  * @example A program that handles Ctrl-C itself
  * ```ts
+ * import process from "node:process";
  * import { type ScopeOptions, SharedMemoryScope } from "@x/shm";
  *
  * const options: ScopeOptions = { signals: false }; // cleanup at the end of the block, exit or crash
  * using scope = new SharedMemoryScope(options);
- * Deno.addSignalListener("SIGINT", () => {
+ * const onInterrupt = () => {
  *   scope.dispose();
- *   Deno.exit(130);
- * });
+ *   process.exit(130);
+ * };
+ * process.on("SIGINT", onInterrupt);
+ * // … the program; Ctrl-C now runs onInterrupt …
+ * process.off("SIGINT", onInterrupt);
  * ```
  */
 export interface ScopeOptions {
@@ -227,7 +232,7 @@ export class SharedMemoryScope implements Disposable {
    * ```ts
    * import { SharedMemory, SharedMemoryScope } from "@x/shm";
    *
-   * const owner = SharedMemory.create({ size: 16 });
+   * using owner = SharedMemory.create({ size: 16 });
    * using scope = new SharedMemoryScope();
    * const view = scope.open(owner.name, { readOnly: true });
    * console.log(view.created); // false: the scope will only close it

@@ -140,8 +140,10 @@ export interface SysvOpenOptions {
  *
  * @example
  * ```ts
+ * import { writeFileSync } from "node:fs";
  * import { SharedMemory, type FileOpenOptions } from "@x/shm";
  *
+ * writeFileSync("./data.bin", new Uint8Array(4096)); // any existing, non-empty file
  * const options: FileOpenOptions = { backend: "file", path: "./data.bin", readOnly: true };
  * using shm = SharedMemory.open(options);
  * ```
@@ -261,7 +263,8 @@ const finalizer = new FinalizationRegistry<Segment>((segment) => {
  *   using shm = SharedMemory.create({ size: 64 });
  *   shm.view(Int32Array)[0] = 7;
  * } // closed and unlinked here
- * ``` *
+ * ```
+ *
  * @example Other backends: System V (`shmget`, for C programs built around it) and files (persistent)
  * ```ts
  * import { ftok, SharedMemory } from "@x/shm";
@@ -422,10 +425,12 @@ export class SharedMemory implements Disposable {
    *
    * @example
    * ```ts
+   * import { writeFileSync } from "node:fs";
    * import { SharedMemory } from "@x/shm";
    *
+   * writeFileSync("./data.bin", new TextEncoder().encode("hello"));
    * const n = SharedMemory.open({ backend: "file", path: "./data.bin", readOnly: true });
-   * console.log(n.buf[0]);
+   * console.log(n.size, n.buf[0]); // 5 104
    * n.close();
    * ```
    */

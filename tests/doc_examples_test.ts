@@ -11,18 +11,7 @@ import { runtime, test } from "./_harness.ts";
  * live in files other helpers are changing; THE LEAD EMPTIES THIS LIST AT MERGE. With
  * SHM_DOC_EXAMPLES_ALL=1 they run anyway.
  */
-const KNOWN_FAILING: ReadonlySet<string> = new Set<string>([
-  "barrier.ts Barrier", // a 4-party barrier in one process: hangs
-  "condition.ts Condition", // waits for a notify nobody sends: hangs
-  "scope.ts SharedMemoryScope.open", // leaves its segment behind
-  "scope.ts enableLeakReport", // leaves its segment behind (on purpose, to show the report)
-  "shared_memory.ts FileOpenOptions", // opens ./data.bin, which does not exist
-  "shared_memory.ts SharedMemory.open #3", // opens ./data.bin, which does not exist
-  "shared_memory.ts SharedMemory #2", // "``` *" ends the block's fence: the next example's prose is parsed as code
-  "bun: scope.ts Owned", // uses Deno.makeTempFileSync
-  "bun: scope.ts ScopeOptions", // uses Deno.addSignalListener
-  "bun: scope.ts LeakReportOptions", // uses Deno.writeTextFileSync
-]);
+const KNOWN_FAILING: ReadonlySet<string> = new Set<string>([]);
 
 const all = process.env.SHM_DOC_EXAMPLES_ALL === "1";
 
