@@ -84,7 +84,7 @@ export interface SysvCreateOptions {
  * ```ts
  * import { SharedMemory, type FileCreateOptions } from "@x/shm";
  *
- * const options: FileCreateOptions = { backend: "file", path: "./data.bin", size: 1 << 20 };
+ * const options: FileCreateOptions = { backend: "file", path: "./settings.bin", size: 1 << 20 };
  * const shm = SharedMemory.create(options);
  * shm.close(); // the file and its data stay
  * ```
@@ -366,7 +366,7 @@ export class SharedMemory implements Disposable {
    * ```ts
    * import { SharedMemory } from "@x/shm";
    *
-   * const m = SharedMemory.create({ backend: "file", path: "./data.bin", size: 1 << 20 });
+   * const m = SharedMemory.create({ backend: "file", path: "./table.bin", size: 1 << 20 });
    * m.buf[0] = 1;
    * m.flush(); // msync: the data is in the file
    * m.close();
