@@ -519,6 +519,8 @@ test(
 test(
   "the tool runs as `shm`: cli/shm.ts is a Bun executable (package.json bin), deno install makes one",
   async () => {
+    const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, "utf8"));
+    assert.equal(pkg.bin?.shm, "cli/shm.ts");
     const path = `${ROOT}/node_modules/.bin:${process.env.PATH ?? ""}`;
     const bun = await run([`${ROOT}/cli/shm.ts`, "--help"], { env: { PATH: path } });
     assert.equal(bun.code, 0, bun.stderr);
