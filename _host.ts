@@ -206,7 +206,8 @@ interface WaitWorker {
 }
 
 const idle: WaitWorker[] = [];
-const MAX_IDLE = 4;
+// Enough for the waiter threads (`_sync/waiters.ts`), which hand their worker back between rounds.
+const MAX_IDLE = 10;
 
 function spawnWaitWorker(): WaitWorker {
   const w: WaitWorker = {

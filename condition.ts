@@ -182,7 +182,7 @@ export class Condition {
       if (Atomics.load(cells, 0) !== seq) return true;
       const now = performance.now();
       if (now >= o.deadline) return false;
-      if ((yield [seq, Math.min(o.deadline - now, SLICE_MS)]) === "ok") return true;
+      if ((yield [seq, Math.min(o.deadline - now, SLICE_MS), o.deadline - now]) === "ok") return true;
     }
   }
 

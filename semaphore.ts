@@ -152,7 +152,7 @@ export class Semaphore {
         // a release between our check and the sleep is seen.
         const c = Atomics.load(cells, 0);
         if (c > 0) continue;
-        yield [c, Math.min(o.deadline - now, SLICE_MS)];
+        yield [c, Math.min(o.deadline - now, SLICE_MS), o.deadline - now];
       } finally {
         if (cells.length !== 0) Atomics.sub(cells, 1, 1);
       }

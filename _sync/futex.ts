@@ -50,8 +50,23 @@ export interface Word {
 export interface Native {
   /** Blocks this thread; returns the outcome exactly. */
   waitSync(w: Word, expected: number, timeoutMs: number | undefined): WaitResult;
-  /** The same wait, asleep on another thread: the event loop keeps running. */
-  waitAsync(w: Word, expected: number, timeoutMs: number | undefined): Promise<WaitResult>;
+  /**
+   * The same wait, asleep on another thread: the event loop keeps running. A `cancellable` native
+   * ends the wait itself when `signal` aborts (rejecting with its reason), with no wake-up.
+   */
+  waitAsync(
+    w: Word,
+    expected: number,
+    timeoutMs: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<WaitResult>;
+  /**
+   * True when async waits sleep on shared waiter threads (`waiters.ts`): they take the signal, need
+   * no bounded slices, and a closing segment is announced through `closing`.
+   */
+  readonly cancellable?: boolean;
+  /** Called when `shm` closes, before its mapping goes: ends the async waits on its words. */
+  closing?(shm: SharedMemory): void;
   /** Wakes up to `count` waiters (`0x7fff_ffff`: all); returns how many, or a lower bound. */
   wake(w: Word, count: number): number;
 }
@@ -124,9 +139,11 @@ function watchClose(shm: SharedMemory): void {
   let list = closers.get(shm);
   if (!list) closers.set(shm, list = []);
   list.push(() => {
+    const n = getNative();
+    if (n?.closing) n.closing(shm);
     for (const s of waits) {
       try {
-        s.native.wake(s.word, ALL);
+        if (!s.native.cancellable) s.native.wake(s.word, ALL);
       } catch {
         // nothing more can be done; the thread checks in within MAX_ASYNC_SLEEP_MS
       }
@@ -137,8 +154,13 @@ function watchClose(shm: SharedMemory): void {
   });
 }
 
-/** One sleep a wait loop asks for: while the word holds `expected`, at most `timeoutMs` (Infinity: no limit). */
-export type Sleep = readonly [expected: number, timeoutMs: number];
+/**
+ * One sleep a wait loop asks for: while the word holds `expected`, at most `timeoutMs` (Infinity:
+ * no limit). A loop whose `timeoutMs` is a slice only so that the word is looked at again (not to
+ * probe a peer) gives `untilMs`, the time left to its own deadline: an async wait on a waiter
+ * thread, whose word is looked at every slice anyway (`waiters.ts`), then sleeps until that.
+ */
+export type Sleep = readonly [expected: number, timeoutMs: number, untilMs?: number];
 
 /** Infinity means no timeout. */
 function finite(timeoutMs: number | undefined): number | undefined {
@@ -189,6 +211,8 @@ export class FutexWord {
     if (Atomics.load(w.view, 0) !== (expected | 0)) return "not-equal";
     const limit = finite(timeoutMs);
     if (!n) return await pollAsync(w.view, expected, limit, signal);
+    // Waiter threads sleep as long as asked: closing and aborting end their waits at once.
+    if (n.cancellable) return await this.#sleepOnce(n, expected, limit, signal);
     // The thread sleeps at most MAX_ASYNC_SLEEP_MS at a time (see there); when that slice ends
     // before the caller's timeout, the wait goes on here, unseen by the caller.
     const deadline = limit === undefined ? Infinity : performance.now() + limit;
@@ -202,11 +226,16 @@ export class FutexWord {
   }
 
   /** One sleep on another thread, which `close()` (and the signal) can end at once. */
-  #sleepOnce(n: Native, expected: number, ms: number, signal: AbortSignal | undefined): Promise<WaitResult> {
+  #sleepOnce(
+    n: Native,
+    expected: number,
+    ms: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<WaitResult> {
     const w = this.#word;
     signal?.throwIfAborted();
     if (w.shm.closed) throw new TypeError("Cannot wait on the word: the SharedMemory is closed");
-    const pending = n.waitAsync(w, expected, ms);
+    const pending = n.cancellable ? n.waitAsync(w, expected, ms, signal) : n.waitAsync(w, expected, ms);
     const waits = sleepers.get(w.shm)!;
     return new Promise<WaitResult>((resolve, reject) => {
       const entry: Sleeper = { word: w, native: n, reject };
@@ -214,7 +243,7 @@ export class FutexWord {
       const onAbort = () => {
         reject(signal!.reason);
         // Release the thread that sleeps for us; the others it wakes re-check and sleep again.
-        if (!w.shm.closed) n.wake(w, ALL);
+        if (!w.shm.closed && !n.cancellable) n.wake(w, ALL);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       pending.then(resolve, reject).finally(() => {
@@ -252,7 +281,9 @@ export class FutexWord {
     while (!step.done) {
       let result: WaitResult;
       try {
-        result = await this.waitAsync(step.value[0], step.value[1], signal);
+        const [expected, timeoutMs, untilMs] = step.value;
+        const stretch = untilMs !== undefined && getNative()?.cancellable === true;
+        result = await this.waitAsync(expected, stretch ? untilMs : timeoutMs, signal);
       } catch (error) {
         step = loop.throw(error);
         continue;

@@ -8,20 +8,38 @@
 import type { Native, WaitResult, Word } from "./futex.ts";
 import { F, linuxFutex, timespec } from "../ffi/futex.ts";
 import { sleepOffThread } from "../_host.ts";
+import { forgetSegment, waiterThreadsAvailable, waitOnWaiterThread } from "./waiters.ts";
 
-/** The futex wait and wake, bound on first use. */
+/**
+ * The futex wait and wake, bound on first use. Async waits go to the waiter threads
+ * (`waiters.ts`, `futex_waitv`) where the kernel has it; before 5.16 each takes a thread of its own.
+ */
 export function linuxNative(): Native {
   const lib = linuxFutex();
+  const wake: Native["wake"] = (w, count) => {
+    const r = Number(lib.syscall(F.SYS_FUTEX, w.pointer, F.FUTEX_WAKE, count, null, null, 0));
+    return r < 0 ? 0 : r;
+  };
+  const waitSync: Native["waitSync"] = (w, expected, timeoutMs) => {
+    const ts = timeoutMs === undefined ? null : timespec(timeoutMs, true);
+    const r = Number(lib.syscall(F.SYS_FUTEX, w.pointer, F.FUTEX_WAIT, expected | 0, ts, null, 0));
+    if (r === 0) return "ok";
+    const errno = lib.errno();
+    if (errno === F.EAGAIN_LINUX) return "not-equal";
+    if (errno === F.ETIMEDOUT_LINUX) return "timed-out";
+    return "ok"; // EINTR: a spurious wake-up; the caller re-checks
+  };
+  if (waiterThreadsAvailable()) {
+    return {
+      waitSync,
+      waitAsync: (w, expected, timeoutMs, signal) => waitOnWaiterThread(w, expected, timeoutMs, signal),
+      cancellable: true,
+      closing: forgetSegment,
+      wake,
+    };
+  }
   return {
-    waitSync(w, expected, timeoutMs) {
-      const ts = timeoutMs === undefined ? null : timespec(timeoutMs, true);
-      const r = Number(lib.syscall(F.SYS_FUTEX, w.pointer, F.FUTEX_WAIT, expected | 0, ts, null, 0));
-      if (r === 0) return "ok";
-      const errno = lib.errno();
-      if (errno === F.EAGAIN_LINUX) return "not-equal";
-      if (errno === F.ETIMEDOUT_LINUX) return "timed-out";
-      return "ok"; // EINTR: a spurious wake-up; the caller re-checks
-    },
+    waitSync,
     async waitAsync(w, expected, timeoutMs) {
       const started = performance.now();
       const r = await sleepOffThread({
@@ -32,10 +50,7 @@ export function linuxNative(): Native {
       });
       return outcome(r, w, expected, timeoutMs, started);
     },
-    wake(w, count) {
-      const r = Number(lib.syscall(F.SYS_FUTEX, w.pointer, F.FUTEX_WAKE, count, null, null, 0));
-      return r < 0 ? 0 : r;
-    },
+    wake,
   };
 }
 

@@ -87,6 +87,7 @@ interface DenoFFI {
   UnsafePointer: {
     value(pointer: PointerObject): number | bigint;
     create(address: bigint): PointerValue;
+    of(value: ArrayBufferView | ArrayBuffer): PointerValue;
   };
   UnsafePointerView: { getArrayBuffer(pointer: PointerObject, byteLength: number): ArrayBuffer };
   errors: Record<string, unknown>;
@@ -194,6 +195,15 @@ export function addressOf(pointer: Pointer | number | bigint): bigint {
   if (pointer === null) return 0n;
   if (typeof pointer === "number" || typeof pointer === "bigint") return BigInt(pointer);
   return BigInt(deno!.UnsafePointer.value(pointer));
+}
+
+/**
+ * The address of a typed array's first byte. The memory stays put while the array lives: the
+ * caller keeps it referenced for as long as native code (on any thread) may use the address.
+ */
+export function addressOfView(view: ArrayBufferView): bigint {
+  if (bun) return BigInt(bun.ptr(view));
+  return addressOf(deno!.UnsafePointer.of(view));
 }
 
 /** A pointer to `address`, as the runtime wants it in an argument. */

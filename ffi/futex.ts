@@ -33,6 +33,26 @@ export const linuxFutexNonblockingSymbols = {
   },
 } as const satisfies ForeignLibraryInterface;
 
+/**
+ * Linux `futex_waitv(2)` (5.16+), through `syscall(2)`: one sleep on up to 128 words at once. Its own
+ * table because `syscall` takes other argument types here.
+ */
+export const linuxFutexWaitvSymbols = {
+  // long syscall(SYS_futex_waitv, struct futex_waitv *waiters, unsigned int nr_futexes,
+  //              unsigned int flags, struct timespec *timeout, clockid_t clockid);
+  syscall: { parameters: ["i64", "pointer", "u32", "u32", "pointer", "i32"], result: "i64" },
+} as const satisfies ForeignLibraryInterface;
+
+/** `futex_waitv` as a Deno `nonblocking` call (the waiter threads of `_sync/waiters.ts`). */
+export const linuxFutexWaitvNonblockingSymbols = {
+  // long syscall(SYS_futex_waitv, struct futex_waitv *waiters, unsigned int nr_futexes, 0, NULL, 0);
+  syscall: {
+    parameters: ["i64", "pointer", "u32", "u32", "pointer", "i32"],
+    result: "i64",
+    nonblocking: true,
+  },
+} as const satisfies ForeignLibraryInterface;
+
 /** Linux thread ids (lock owners, see `_sync/owner.ts`). */
 export const linuxThreadSymbols = {
   // pid_t gettid(void);   /* glibc >= 2.30, musl >= 1.2.2 */
@@ -59,6 +79,14 @@ export const F = {
   SYS_FUTEX: arch === "aarch64" ? 98n : 202n,
   FUTEX_WAIT: 0,
   FUTEX_WAKE: 1,
+  /** `SYS_futex_waitv`: 449 on both x86_64 and aarch64. */
+  SYS_FUTEX_WAITV: 449n,
+  /** `futex_waitv` entry flag: a 32-bit word, shared (no `FUTEX_PRIVATE_FLAG`). */
+  FUTEX_32: 2,
+  /** Most entries one `futex_waitv` call takes. */
+  FUTEX_WAITV_MAX: 128,
+  /** Linux ENOSYS: a kernel before 5.16 has no `futex_waitv`. */
+  ENOSYS_LINUX: 38,
   UL_COMPARE_AND_WAIT_SHARED: 3,
   ULF_WAKE_ALL: 0x100,
   /** `__ulock_*` return `-errno` instead of setting errno. */
@@ -80,6 +108,8 @@ export interface LinuxFutex {
 
 let futex: LinuxFutex | undefined;
 let futexNonblocking: Bound<typeof linuxFutexNonblockingSymbols> | undefined;
+let waitv: Bound<typeof linuxFutexWaitvSymbols> | undefined;
+let waitvNonblocking: Bound<typeof linuxFutexWaitvNonblockingSymbols> | undefined;
 let thread: Bound<typeof linuxThreadSymbols> | undefined;
 let ulock: Bound<typeof darwinUlockSymbols> | null | undefined;
 let ulockNonblocking: Bound<typeof darwinUlockNonblockingSymbols> | undefined;
@@ -90,6 +120,16 @@ export function linuxFutex(): LinuxFutex {
   const s = bindLibrary(LIBC_PATHS.linux, linuxFutexSymbols).symbols;
   const cell = new Int32Array(foreignBuffer(s.__errno_location(), 4));
   return futex = { syscall: s.syscall, errno: () => cell[0] ?? 0 };
+}
+
+/**
+ * Whether this kernel has `futex_waitv`: a call with no entries fails at once, with EINVAL where the
+ * call exists and ENOSYS where it does not (before 5.16).
+ */
+export function hasFutexWaitv(): boolean {
+  waitv ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvSymbols).symbols;
+  const r = Number(waitv.syscall(F.SYS_FUTEX_WAITV, null, 0, 0, null, 0));
+  return !(r < 0 && linuxFutex().errno() === F.ENOSYS_LINUX);
 }
 
 /** Linux `gettid`, bound on first use. */
@@ -143,7 +183,13 @@ export type OffThreadWait =
     readonly expected: number;
     readonly timeoutMs: number | undefined;
   }
-  | { readonly call: "handle"; readonly handle: bigint; readonly ms: number };
+  | { readonly call: "handle"; readonly handle: bigint; readonly ms: number }
+  | {
+    /** `futex_waitv` on `count` entries at `address` (no timeout: the doorbell entry ends it). */
+    readonly call: "waitv";
+    readonly address: bigint;
+    readonly count: number;
+  };
 
 /**
  * Makes the wait on this thread and returns the call's raw result: futex 0 or -1, ulock 0 or
@@ -169,6 +215,9 @@ export function waitBlocking(w: OffThreadWait): number {
     }
     case "handle":
       return kernel32().WaitForSingleObject(w.handle, w.ms);
+    case "waitv":
+      waitv ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvSymbols).symbols;
+      return Number(waitv.syscall(F.SYS_FUTEX_WAITV, pointerAt(w.address), w.count, 0, null, 0));
   }
 }
 
@@ -192,5 +241,10 @@ export async function waitNonblocking(w: OffThreadWait): Promise<number> {
     }
     case "handle":
       return Number(await kernel32Nonblocking().WaitForSingleObject(w.handle, w.ms));
+    case "waitv":
+      waitvNonblocking ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvNonblockingSymbols).symbols;
+      return Number(
+        await waitvNonblocking.syscall(F.SYS_FUTEX_WAITV, pointerAt(w.address), w.count, 0, null, 0),
+      );
   }
 }
