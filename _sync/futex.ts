@@ -143,7 +143,9 @@ function watchClose(shm: SharedMemory): void {
     if (n?.closing) n.closing(shm);
     for (const s of waits) {
       try {
-        if (!s.native.cancellable) s.native.wake(s.word, ALL);
+        // Waiter threads are rung too (`closing`), but a thread rung by its doorbell leaves the
+        // other words' queues only once it runs: this wake takes it off this word's queue now.
+        s.native.wake(s.word, ALL);
       } catch {
         // nothing more can be done; the thread checks in within MAX_ASYNC_SLEEP_MS
       }
