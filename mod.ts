@@ -56,4 +56,4 @@ export { type AcquireOptions, Semaphore } from "./semaphore.ts";
 export { Condition, type ConditionWaitOptions } from "./condition.ts";
 export { Barrier, type BarrierWaitOptions } from "./barrier.ts";
 export { NotHeldError, TimeoutError } from "./errors.ts";
-export { Channel, ChannelClosedError, type ChannelOptions, type ChannelWaitOptions } from "./channel.ts";
+export { Channel, ChannelEndedError, type ChannelOptions } from "./channel.ts";

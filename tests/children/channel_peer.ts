@@ -31,10 +31,10 @@ if (mode === "send") {
       for (const end = Math.min(count, seq + 1 + (seq % 32)); seq < end; seq++) {
         batch.push(expectedMessage(id, seq, max));
       }
-      ch.sendMany(batch);
+      ch.sendManySync(batch);
     }
   } else {
-    for (let seq = 0; seq < count; seq++) ch.send(expectedMessage(id, seq, max));
+    for (let seq = 0; seq < count; seq++) ch.sendSync(expectedMessage(id, seq, max));
   }
   console.log("sent");
 } else if (mode === "recv") {
@@ -48,11 +48,11 @@ if (mode === "send") {
   const queue: Uint8Array[] = [];
   for (;;) {
     if (batch && queue.length === 0) {
-      const n = ch.receiveMany(buffer, lengths, { timeout: 30_000 });
+      const n = ch.receiveManySync(buffer, lengths, { timeout: 30_000 });
       if (n === null) break;
       for (let i = 0, off = 0; i < n; off += lengths[i++]) queue.push(buffer.slice(off, off + lengths[i]));
     }
-    const msg = batch ? queue.shift()! : ch.receive({ timeout: 30_000 });
+    const msg = batch ? queue.shift()! : ch.receiveSync({ timeout: 30_000 });
     if (msg === null) break;
     const { sender, seq, max } = parse(msg);
     const expected = expectedMessage(sender, seq, max);
@@ -74,7 +74,7 @@ if (mode === "send") {
   for (let seq = 0; seq < count; seq++) {
     msg.fill(seq & 255);
     new DataView(msg.buffer).setUint32(0, seq, true);
-    ch.send(msg);
+    ch.sendSync(msg);
   }
   console.log("sent");
 } else if (mode === "take") {
@@ -82,7 +82,7 @@ if (mode === "send") {
   const buf = new Uint8Array(ch.capacity);
   const dv = new DataView(buf.buffer);
   let count = 0;
-  for (let n; (n = ch.receiveInto(buf, { timeout: 30_000 })) !== null;) {
+  for (let n; (n = ch.receiveIntoSync(buf, { timeout: 30_000 })) !== null;) {
     const seq = dv.getUint32(0, true);
     for (let i = 4; i < n; i++) {
       if (buf[i] !== (seq & 255)) throw new Error(`Message ${seq} arrived damaged at byte ${i}`);
@@ -94,7 +94,7 @@ if (mode === "send") {
   marks.close();
 } else if (mode === "block") {
   console.log("ready");
-  const msg = ch.receive();
+  const msg = ch.receiveSync();
   console.log(JSON.stringify({ got: msg === null ? null : msg.length }));
 } else if (mode === "end") {
   ch.end();
