@@ -466,8 +466,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    * console.log(await ch.receiveString()); // héllo
    * ```
    */
-  sendString(text: string, options?: WaitOptions): Promise<void> {
-    return this.send(encoder.encode(checkText(text)), options);
+  async sendString(text: string, options?: WaitOptions): Promise<void> {
+    await this.send(encoder.encode(checkText(text)), options);
   }
 
   /**
@@ -515,12 +515,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    * console.log(await ch.receiveJSON()); // { id: 1, tags: ["a"] }
    * ```
    */
-  sendJSON(value: unknown, options?: WaitOptions): Promise<void> {
-    try {
-      return this.send(jsonBytes(value), options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async sendJSON(value: unknown, options?: WaitOptions): Promise<void> {
+    await this.send(jsonBytes(value), options);
   }
 
   /**

@@ -1,8 +1,9 @@
 // Channel: the ring in one process, then Deno and Bun processes sending and receiving at once.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Channel, ChannelEndedError, SharedMemory, TimeoutError } from "../mod.ts";
+import { Channel, ChannelEndedError, NotFoundError, SharedMemory, TimeoutError } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { selfId } from "../_sync/owner.ts";
 import { BOTH, runOk, start, tsCommand, uniqueName } from "./_process.ts";
 import { expectedMessage, MAX_SENDERS, parse } from "./children/channel_message.ts";
 
@@ -379,3 +380,230 @@ test("end() from a process of the other runtime wakes an async receiver here", a
   assert.equal(await waiting, null);
   assert.equal(ch.ended, true);
 });
+
+test("every wait checks its options on entry, even when it would not wait; bad input writes nothing", async () => {
+  using ch = Channel.create({ capacity: 4096 });
+  const m = bytes(10);
+  for (const timeout of [-1, NaN]) {
+    await assert.rejects(ch.send(m, { timeout }), RangeError);
+    assert.throws(() => ch.sendSync(m, { timeout }), RangeError);
+    await assert.rejects(ch.sendMany([m], { timeout }), RangeError);
+    assert.throws(() => ch.sendManySync([m], { timeout }), RangeError);
+  }
+  await assert.rejects(ch.send(m, { timeout: "x" as never }), TypeError);
+  await assert.rejects(ch.send(m, 5 as never), TypeError);
+  await assert.rejects(ch.send(m, { signal: {} as never }), TypeError);
+  assert.throws(() => ch.sendSync(m, { signal: "s" as never }), TypeError);
+  const aborted = AbortSignal.abort(new Error("stop"));
+  await assert.rejects(ch.send(m, { signal: aborted }), /stop/);
+  assert.throws(() => ch.sendSync(m, { signal: aborted }), /stop/);
+  await assert.rejects(ch.sendString(5 as never), TypeError);
+  assert.throws(() => ch.trySendJSON(undefined), TypeError);
+  await assert.rejects(ch.sendJSON(() => 1), TypeError);
+  assert.throws(() => ch.trySend(null as never), TypeError);
+  assert.throws(() => ch.sendManySync([m, new Uint8Array(5000)]), RangeError);
+  assert.throws(() => ch.trySendMany("ab" as never), TypeError);
+  assert.equal(ch.tryReceive(), null, "nothing was written by the refused calls");
+  ch.sendSync(m);
+  await assert.rejects(ch.receive({ timeout: NaN }), RangeError);
+  assert.throws(() => ch.receiveSync({ timeout: -5 }), RangeError);
+  assert.throws(() => ch.receiveIntoSync(new Uint8Array(64), { timeout: "1" as never }), TypeError);
+  assert.throws(
+    () => ch.receiveManySync(new Uint8Array(64), new Uint32Array(4), { signal: 1 as never }),
+    TypeError,
+  );
+  await assert.rejects(ch.receiveInto([] as never), TypeError);
+  assert.throws(() => ch.tryReceiveInto(new ArrayBuffer(8) as never), TypeError);
+  assert.throws(() => ch.receiveSync({ signal: aborted }), /stop/);
+  assert.deepEqual(ch.tryReceive(), m, "the message stayed through the refused receives");
+});
+
+test("an aborted signal ends a waiting send or receive with its reason", async () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const controller = new AbortController();
+  const waiting = ch.receive({ signal: controller.signal });
+  setTimeout(() => controller.abort(new Error("no more")), 30);
+  await assert.rejects(waiting, /no more/);
+  while (ch.trySend(bytes(64)));
+  const second = new AbortController();
+  const sending = ch.send(bytes(64), { signal: second.signal, timeout: 10_000 });
+  setTimeout(() => second.abort(), 30);
+  await assert.rejects(sending, (e: Error) => e.name === "AbortError");
+});
+
+test("capacity: checked before any segment is made; the largest is 1 GiB", () => {
+  const name = uniqueName("chcap");
+  for (const capacity of [2 ** 30 + 1, 2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+    assert.throws(() => Channel.create({ capacity, name }), RangeError, `capacity ${capacity}`);
+  }
+  assert.throws(() => Channel.create({ capacity: Infinity, name }), RangeError);
+  assert.throws(() => Channel.create({ capacity: 1.5, name }), RangeError);
+  assert.throws(() => Channel.create({ capacity: -1, name }), RangeError);
+  assert.throws(() => Channel.create({ capacity: "4096" as never, name }), TypeError);
+  assert.throws(() => Channel.create(null as never), TypeError);
+  assert.throws(() => SharedMemory.open(name), NotFoundError, "no segment was left behind");
+});
+
+/** Whether SharedMemory's dispose leaves alone a segment re-created under its name (the SEAM branch). */
+function disposeChecksIdentity(): boolean {
+  const name = uniqueName("chprobe");
+  const first = SharedMemory.create({ name, size: 64 });
+  first.unlink();
+  using second = SharedMemory.create({ name, size: 64 });
+  first[Symbol.dispose]();
+  try {
+    SharedMemory.open(name).close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    second.buf[0] = 0;
+  }
+}
+
+test(
+  "dispose never removes a channel someone re-created under the same name",
+  () => {
+    const name = uniqueName("chredo");
+    const first = Channel.create({ capacity: 1024, name });
+    first.unlink();
+    using second = Channel.create({ capacity: 1024, name });
+    second.sendStringSync("mine");
+    first[Symbol.dispose]();
+    using again = Channel.open(name);
+    assert.equal(again.receiveStringSync({ timeout: 1000 }), "mine");
+  },
+  { skip: disposeChecksIdentity() ? false : "SharedMemory's dispose does not check the name's identity yet" },
+);
+
+// ---- Dead senders and impossible states ----------------------------------------------------------------
+// The layout (see _channel_ring.ts): tail at byte 64, reservation lock at 68, head at 128, then at 384 a
+// record per 64-byte cell: [stamp, length, owner, position].
+
+/** The owner id of a thread that is gone: the pid of a process that has exited. */
+async function deadOwner(): Promise<number> {
+  const child = start(["true"]);
+  await child.done;
+  return child.pid;
+}
+
+function cursors(
+  ch: Channel,
+): { tail: Int32Array; lock: Int32Array; head: Int32Array; record(cell: number): Int32Array } {
+  const shm = ch.shm;
+  return {
+    tail: shm.view(Int32Array, 64, 1),
+    lock: shm.view(Int32Array, 68, 1),
+    head: shm.view(Int32Array, 128, 1),
+    record: (cell) => shm.view(Int32Array, 384 + cell * 16, 4),
+  };
+}
+
+test("a message reserved by a sender that died is dropped, and the lock it held is taken over", async () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  const dead = await deadOwner();
+  ch.sendStringSync("first");
+  assert.equal(ch.receiveStringSync(), "first");
+  // The dead sender reserved 100 bytes at position 1 (two cells) and never committed them.
+  c.record(1).set([0, 100, dead, 1]);
+  Atomics.store(c.tail, 0, 3);
+  ch.sendStringSync("after");
+  assert.equal(ch.tryReceive(), null, "the uncommitted message blocks the head");
+  assert.equal(ch.receiveStringSync({ timeout: 10_000 }), "after", "dropped, then the next one");
+  // The same, awaited, for a batch of two uncommitted messages.
+  c.record(4).set([0, 10, dead, 4]);
+  c.record(5).set([0, 70, dead, 5]);
+  Atomics.store(c.tail, 0, 7);
+  await ch.sendString("later");
+  assert.equal(await ch.receiveString({ timeout: 10_000 }), "later");
+  // The reservation lock left held by the dead sender.
+  Atomics.store(c.lock, 0, dead);
+  ch.sendStringSync("taken over", { timeout: 10_000 });
+  assert.equal(Atomics.load(c.lock, 0), 0);
+  assert.equal(ch.receiveStringSync({ timeout: 1000 }), "taken over");
+  assert.equal(ch.tryReceive(), null);
+});
+
+test("a message reserved by a live sender is never dropped, however long it takes", () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  c.record(0).set([0, 10, selfId(), 0]);
+  Atomics.store(c.tail, 0, 1);
+  assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
+  assert.equal(Atomics.load(c.head, 0), 0);
+});
+
+test("impossible cursors are a clear error: no send returns true for a message nobody can receive", async () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  Atomics.store(c.head, 0, 5); // the head ahead of the tail
+  using tx = Channel.open(ch.name);
+  assert.throws(() => tx.trySend(bytes(1)), /corrupted/);
+  assert.throws(() => tx.trySendMany([bytes(1)]), /corrupted/);
+  assert.throws(() => ch.receiveSync({ timeout: 5000 }), /corrupted/);
+  await assert.rejects(ch.receive({ timeout: 5000 }), /corrupted/);
+  Atomics.store(c.head, 0, -100); // the tail more than a ring ahead of the head
+  using tx2 = Channel.open(ch.name);
+  assert.throws(() => tx2.sendSync(bytes(1), { timeout: 1000 }), /corrupted/);
+  Atomics.store(c.head, 0, 0);
+  // A committed message whose length is impossible.
+  ch.sendSync(bytes(3));
+  c.record(0)[1] = 5000;
+  assert.throws(() => ch.tryReceive(), /corrupted/);
+});
+
+test(
+  "senders killed with SIGKILL at random points: the others go on, what was half written is never delivered",
+  async () => {
+    const trials = 10;
+    const per = 200_000;
+    for (let trial = 0; trial < trials; trial++) {
+      const big = trial % 2 === 0; // 3 MiB messages that wrap in a 4 MiB ring, or small ones in batches
+      const [rtVictim, rtOther] = trial % 4 < 2 ? BOTH : [BOTH[1], BOTH[0]];
+      using ch = Channel.create({ capacity: 4 << 20, name: uniqueName("chvictim") });
+      using marks = SharedMemory.create({ name: uniqueName("chmarks"), size: MAX_SENDERS * per });
+      const opts = { timeout: 60_000 };
+      const receivers = [
+        start(tsCommand(rtVictim, PEER, ["recv", ch.name, marks.name]), opts),
+        start(tsCommand(rtOther, PEER, ["recv", ch.name, marks.name, "batch"]), opts),
+      ];
+      const victimArgs = ["victim", ch.name, "1", big ? String(3 << 20) : "300", ...(big ? [] : ["batch"])];
+      const victim = start(tsCommand(rtVictim, PEER, victimArgs), opts);
+      const before = start(tsCommand(rtOther, PEER, ["send", ch.name, "0", "500", "2000"]), opts);
+      let after: ReturnType<typeof start> | undefined;
+      try {
+        await victim.waitFor(/ready/);
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+        victim.kill("SIGKILL");
+        assert.equal((await victim.done).signal, "SIGKILL");
+        after = start(tsCommand(rtVictim, PEER, ["send", ch.name, "2", "500", "2000", "batch"]), opts);
+        for (const s of [before, after]) {
+          const out = await s.done;
+          assert.equal(out.code, 0, out.stderr);
+        }
+        ch.end();
+        for (const r of receivers) {
+          const out = await r.done;
+          assert.equal(out.code, 0, `trial ${trial}: ${out.stderr}`);
+        }
+        for (const id of [0, 2]) {
+          for (let seq = 0; seq < 500; seq++) {
+            assert.equal(marks.buf[id * per + seq], 1, `trial ${trial}: message ${id}/${seq}`);
+          }
+        }
+        // The victim's messages that arrived are a prefix of what it sent, each once (the receivers
+        // checked every byte): the one it was writing, and any after it, were dropped.
+        const got = marks.buf.subarray(per, 2 * per);
+        const delivered = got.findIndex((m) => m !== 1);
+        assert.ok(
+          got.subarray(delivered).every((m) => m === 0),
+          `trial ${trial}: a gap in the victim's messages`,
+        );
+      } finally {
+        for (const c of [...receivers, victim, before, after]) stop(c);
+      }
+    }
+  },
+  { timeout: 300_000 },
+);

@@ -10,6 +10,9 @@
 //   flood <channel> <count> <size>                  sends `count` messages of `size` bytes: seq, then seq & 255
 //   take <channel> <marks>                           receives flood messages into one buffer until done,
 //                                                    checking and marking each; prints {"count": n}
+//   victim <channel> <sender id> <max size> [batch]  prints "ready", then sends checked messages (with
+//                                                    sendManySync, 1 to 4 at a time, with "batch") until
+//                                                    killed
 //   block <channel>                                  prints "ready", then blocks in receive()
 //   end <channel>                                    ends the channel
 import { Channel } from "../../channel.ts";
@@ -43,7 +46,7 @@ if (mode === "send") {
   const last = new Array<number>(MAX_SENDERS).fill(-1);
   let count = 0;
   const batch = args[3] === "batch";
-  const buffer = new Uint8Array(8192);
+  const buffer = new Uint8Array(Math.max(8192, ch.capacity));
   const lengths = new Uint32Array(16);
   const queue: Uint8Array[] = [];
   for (;;) {
@@ -92,6 +95,19 @@ if (mode === "send") {
   }
   console.log(JSON.stringify({ count }));
   marks.close();
+} else if (mode === "victim") {
+  const id = Number(args[2]);
+  const max = Number(args[3]);
+  console.log("ready");
+  for (let seq = 0;;) {
+    if (args[4] === "batch") {
+      const batch: Uint8Array[] = [];
+      for (const end = seq + 1 + (seq % 4); seq < end; seq++) batch.push(expectedMessage(id, seq, max));
+      ch.sendManySync(batch);
+    } else {
+      ch.sendSync(expectedMessage(id, seq++, max));
+    }
+  }
 } else if (mode === "block") {
   console.log("ready");
   const msg = ch.receiveSync();
