@@ -32,7 +32,7 @@ interface Launched {
 /** Starts a peer of the same runtime; `ready` resolves when it prints "ready". */
 function launch(ctx: BenchContext, args: string[]): Launched {
   const cmd = sameRuntime(ctx.runtime, PEER, args);
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   let markReady!: () => void;

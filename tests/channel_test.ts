@@ -8,6 +8,8 @@ import { BOTH, runOk, start, tsCommand, uniqueName } from "./_process.ts";
 import { expectedMessage, MAX_SENDERS, parse } from "./children/channel_message.ts";
 
 const PEER = "tests/children/channel_peer.ts";
+/** This runtime, then the other. */
+const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
 
 /** Kills a child if it still runs (cleanup after a test, whatever happened). */
 function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
@@ -112,8 +114,8 @@ test("trySendMany, sendMany, receiveMany: batches across many laps arrive whole 
       if (n === null) assert.equal(next, expected, "nothing received with messages queued");
       let off = 0;
       for (let i = 0; i < (n ?? 0); i++) {
-        assert.deepEqual(buffer.subarray(off, off + lengths[i]), made[expected], `message ${expected}`);
-        off += lengths[i];
+        assert.deepEqual(buffer.subarray(off, off + lengths[i]!), made[expected], `message ${expected}`);
+        off += lengths[i]!;
         expected++;
       }
     }
@@ -256,12 +258,12 @@ test(
   "a receiver blocked in receive() sleeps (no busy-wait) and wakes for a message from another runtime",
   async () => {
     using ch = Channel.create({ capacity: 4096, name: uniqueName("chblock") });
-    const child = start(tsCommand(BOTH[1], PEER, ["block", ch.name]));
+    const child = start(tsCommand(RT_B, PEER, ["block", ch.name]));
     try {
       await child.waitFor(/ready/);
       await new Promise((r) => setTimeout(r, 300)); // past the short spin
       const cpu = () => {
-        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
         return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (1/100 s)
       };
       const before = cpu();
@@ -329,7 +331,7 @@ test(
     const size = 256 * 1024; // large messages: the kill lands in the middle of a copy most of the time
     using ch = Channel.create({ capacity: 1 << 20, name: uniqueName("chkill") });
     using marks = SharedMemory.create({ name: uniqueName("chmarks"), size: count });
-    const [rtA, rtB] = BOTH;
+    const [rtA, rtB] = [RT_A, RT_B];
     const victim = start(tsCommand(rtA, PEER, ["take", ch.name, marks.name]), { timeout: 60_000 });
     const sender = start(tsCommand(rtB, PEER, ["flood", ch.name, String(count), String(size)]), {
       timeout: 60_000,
@@ -376,7 +378,7 @@ test("test messages are checkable (the checker itself rejects damage)", () => {
 test("end() from a process of the other runtime wakes an async receiver here", async () => {
   using ch = Channel.create({ capacity: 1024, name: uniqueName("chend") });
   const waiting = ch.receive({ timeout: 20_000 });
-  await runOk(tsCommand(BOTH[1], PEER, ["end", ch.name]));
+  await runOk(tsCommand(RT_B, PEER, ["end", ch.name]));
   assert.equal(await waiting, null);
   assert.equal(ch.ended, true);
 });
@@ -560,7 +562,7 @@ test(
     const per = 200_000;
     for (let trial = 0; trial < trials; trial++) {
       const big = trial % 2 === 0; // 3 MiB messages that wrap in a 4 MiB ring, or small ones in batches
-      const [rtVictim, rtOther] = trial % 4 < 2 ? BOTH : [BOTH[1], BOTH[0]];
+      const [rtVictim, rtOther] = trial % 4 < 2 ? [RT_A, RT_B] : [RT_B, RT_A];
       using ch = Channel.create({ capacity: 4 << 20, name: uniqueName("chvictim") });
       using marks = SharedMemory.create({ name: uniqueName("chmarks"), size: MAX_SENDERS * per });
       const opts = { timeout: 60_000 };

@@ -18,7 +18,7 @@ import { Channel } from "../../channel.ts";
 import { SharedMemory } from "../../shared_memory.ts";
 import { sleepSync } from "../../_sync/sleep.ts";
 
-const [mode, a, b, c, d] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+const [mode, a = "", b = "", c = "", d = ""] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 
 function ready(): void {

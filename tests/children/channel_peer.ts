@@ -21,7 +21,7 @@ import { expectedMessage, MAX_SENDERS, parse } from "./channel_message.ts";
 
 const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
-const [mode, name] = args;
+const [mode, name = ""] = args;
 const ch = Channel.open(name);
 
 if (mode === "send") {
@@ -53,7 +53,7 @@ if (mode === "send") {
     if (batch && queue.length === 0) {
       const n = ch.receiveManySync(buffer, lengths, { timeout: 30_000 });
       if (n === null) break;
-      for (let i = 0, off = 0; i < n; off += lengths[i++]) queue.push(buffer.slice(off, off + lengths[i]));
+      for (let i = 0, off = 0; i < n; off += lengths[i++]!) queue.push(buffer.slice(off, off + lengths[i]!));
     }
     const msg = batch ? queue.shift()! : ch.receiveSync({ timeout: 30_000 });
     if (msg === null) break;
@@ -62,7 +62,7 @@ if (mode === "send") {
     if (msg.length !== expected.length || msg.some((b, i) => b !== expected[i])) {
       throw new Error(`Message ${sender}/${seq} arrived damaged (${msg.length} bytes)`);
     }
-    if (seq <= last[sender]) {
+    if (seq <= last[sender]!) {
       throw new Error(`Message ${sender}/${seq} arrived after ${sender}/${last[sender]}`);
     }
     last[sender] = seq;
