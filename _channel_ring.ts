@@ -166,8 +166,8 @@ export class Ring {
   readonly #log2: number;
   /** Laps whose number has none of these bits set re-stamp the inner cells of messages too. */
   readonly #refresh: number;
-  /** This thread's owner id, once known. */
-  #me = 0;
+  /** This thread's owner id. */
+  readonly #me: number;
   /** A recent value of the head: senders re-read the shared one only when this says full. */
   #head = 0;
   /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
@@ -183,6 +183,7 @@ export class Ring {
 
   constructor(shm: SharedMemory, log2: number) {
     this.name = shm.name;
+    this.#me = selfId();
     this.#log2 = log2;
     this.cells = 1 << log2;
     this.#mask = this.cells - 1;
@@ -282,11 +283,15 @@ export class Ring {
     return i - from;
   }
 
-  /** Takes the reservation lock: at once, after a short spin, or from a holder found dead. */
+  /** Takes the reservation lock: at once, or (see `#lockSlow`) after a spin or from a dead holder. */
   #lock(): boolean {
     if (this.closed) this.#closedError();
-    const me = this.#me || (this.#me = selfId());
-    if (Atomics.compareExchange(this.i32, I_LOCK, 0, me) === 0) return true;
+    return Atomics.compareExchange(this.i32, I_LOCK, 0, this.#me) === 0 || this.#lockSlow();
+  }
+
+  /** Takes the reservation lock after a short spin, or from a holder found dead; false when busy. */
+  #lockSlow(): boolean {
+    const me = this.#me;
     const i32 = this.i32;
     for (let i = 0; i < LOCK_SPINS; i++) {
       if (Atomics.load(i32, I_LOCK) === 0 && Atomics.compareExchange(i32, I_LOCK, 0, me) === 0) return true;

@@ -618,7 +618,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   receiveSync(options?: WaitOptions): Uint8Array | null {
     const w = waitOf(options, "receive from channel");
     const ring = this.#ring;
-    return this.#receiveSync(() => ring.take(null), w) === ENDED ? null : ring.out;
+    const n = ring.take(null);
+    if (n === EMPTY) return this.#receiveSync(() => ring.take(null), w) === ENDED ? null : ring.out;
+    return n === ENDED ? null : ring.out;
   }
 
   /**
@@ -686,7 +688,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     checkBuffer(buffer);
     const w = waitOf(options, "receive from channel");
     const ring = this.#ring;
-    const n = this.#receiveSync(() => ring.take(buffer), w);
+    let n = ring.take(buffer);
+    if (n === EMPTY) n = this.#receiveSync(() => ring.take(buffer), w);
     return n === ENDED ? null : n;
   }
 
@@ -763,7 +766,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     checkMany(buffer, lengths);
     const w = waitOf(options, "receive from channel");
     const ring = this.#ring;
-    const n = this.#receiveSync(() => ring.takeMany(buffer, lengths), w);
+    let n = ring.takeMany(buffer, lengths);
+    if (n === EMPTY) n = this.#receiveSync(() => ring.takeMany(buffer, lengths), w);
     return n === ENDED ? null : n;
   }
 
@@ -983,10 +987,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
-  /** Receives with `attempt`: at once, after a spin, or after sleeps (blocking the thread). */
+  /** Receives with `attempt` after a first one found nothing: after a spin, or after sleeps (blocking the thread). */
   #receiveSync(attempt: () => number, w: CheckedWait): number {
-    let n = attempt();
-    if (n !== EMPTY) return n;
+    let n: number;
     const budget = this.#rxSpin;
     for (let i = 0; i < budget; i++) {
       n = attempt();
