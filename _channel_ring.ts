@@ -10,32 +10,32 @@
  * | byte | what |
  * |---|---|
  * | 0 | magic "CHNL", 4 layout version (2), 8 log2(cells), 12 log2(cell size) = 6, 16 log2(Int32s of record per cell) = 2 |
- * | 64 | tail: the next position senders reserve; 68: the reservation lock (0, or the owner id of the sender reserving) |
+ * | 64 | tail: the next position senders reserve |
  * | 128 | head: the next position receivers take |
  * | 192 | receivers' wake word; 196: 1 while a receiver may sleep |
  * | 256 | senders' wake word; 260: 1 while a sender may sleep |
  * | 320 | ended flag |
- * | 384 | per cell a record [stamp, length, owner, position]; then the data, cells × 64 bytes |
+ * | 384 | 256 sender slots of [owner id, position, cells, 0]: what each sending thread is reserving |
+ * | 4480 | per cell a record [stamp, length, owner, position]; then the data, cells × 64 bytes |
  *
  * A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end).
  *
- * **Sending.** A sender takes the reservation lock (a compare-and-swap of its owner id, see
- * `_sync/owner.ts`), reads the tail, writes the record of the message's first cell (length, its
- * owner id, the position), moves the tail past the message and releases the lock: the lock covers
- * a few stores, never the copy. Then it copies the bytes, writes the stamp of every later cell, and
- * last the stamp of its first cell: 1 + (position >>> log2(cells)), the lap. That store commits the
- * message.
+ * **Sending.** A sending thread holds a slot (taken once, with a compare-and-swap of its owner id,
+ * see `_sync/owner.ts`). To send, it reads the tail, writes into its slot the position and the
+ * cells it means to reserve, and moves the tail past them with one compare-and-swap. Then it writes
+ * the record of the message's first cell (length, owner id, position), copies the bytes, writes the
+ * stamp of every later cell, and last the stamp of its first cell: 1 + (position >>> log2(cells)),
+ * the lap. That store commits the message.
  *
  * **Receiving.** A receiver takes the message at the head when its stamp matches the head's lap: it
  * copies the bytes out, then moves the head past it with one compare-and-swap. A receiver killed at
  * any point leaves the message for the others.
  *
- * **A dead sender.** The record names the sender of every reserved message before the tail covers
- * it, so a message still uncommitted at the head always has a known sender. Waiting receivers (and
- * senders waiting for room) check it every PROBE_MS; when that thread is dead, they move the head
- * past its messages: what it had not committed is dropped, never delivered. A sender killed while
- * it held the reservation lock is found the same way and the lock taken over; the tail it may have
- * stored is consistent either way (the records come first).
+ * **A dead sender.** Every reserved message has a known sender: its record names it, and until the
+ * record is written, the slot of the thread whose compare-and-swap won covers it. Waiting receivers
+ * (and senders waiting for room) look at a message that stays uncommitted at the head every
+ * PROBE_MS; when its sender is dead, they move the head past what it reserved: what it had not
+ * committed is dropped, never delivered.
  *
  * **Stamps.** Positions wrap at 2^32, so lap numbers repeat every 2^(32 - log2(cells)) laps.
  * Stamping every cell of every message would be costly for large messages; instead, on every
@@ -60,8 +60,13 @@ const META_SHIFT = 2;
 const R_LENGTH = 1;
 const R_OWNER = 2;
 const R_POSITION = 3;
-/** Bytes before the records. */
-const HEADER = 384;
+/** Bytes of the fixed header, then of the sender slots: the records start after both. */
+const FIXED = 384;
+const SLOTS = 256;
+const SLOT_INTS = 4;
+const HEADER = FIXED + SLOTS * SLOT_INTS * 4;
+/** Int32 index of the first slot. */
+const I_SLOTS = FIXED / 4;
 /** The fewest and most cells a ring has: 1 KiB and 1 GiB of ring space. */
 export const MIN_LOG2 = 4;
 export const MAX_LOG2 = 24;
@@ -73,7 +78,6 @@ const I_LOG2 = 2;
 const I_CELL_SHIFT = 3;
 const I_META_SHIFT = 4;
 const I_TAIL = 16; // byte 64: next position senders reserve
-const I_LOCK = 17; // byte 68: the reservation lock
 const I_HEAD = 32; // byte 128: next position receivers take
 const I_RX_SEQ = 48; // byte 192: bumped to wake receivers
 const I_RX_WAITERS = 49; // 1 while some receiver may sleep
@@ -96,13 +100,11 @@ export const EMPTY = -1;
 export const ENDED = -2;
 /** The ring is full (sends). */
 export const FULL = -3;
-/** Another sender holds the reservation lock (it may have been descheduled, or have died). */
-export const BUSY = -4;
+/** The tail moved while an attempt looked at it: look again. */
+const RETRY = -4;
 
 /** How often a waiter checks whether the sender of a stalled message (or of the lock) still lives. */
 export const PROBE_MS = 250;
-/** Loads of the reservation lock before an attempt reports BUSY. */
-const LOCK_SPINS = 256;
 
 /** Cells a message of `len` bytes takes. */
 function cellsFor(len: number): number {
@@ -132,8 +134,8 @@ export function initRing(shm: SharedMemory, log2: number): void {
 
 /** Checks the header of an existing ring; returns log2(cells), or why the segment is not a ring. */
 export function readRing(shm: SharedMemory): number | string {
-  if (shm.size < HEADER) return `it is ${shm.size} bytes long`;
-  const i32 = new Int32Array(shm.buf.buffer, 0, HEADER / 4);
+  if (shm.size < FIXED) return `it is ${shm.size} bytes long`;
+  const i32 = new Int32Array(shm.buf.buffer, 0, FIXED / 4);
   if (Atomics.load(i32, I_MAGIC) !== MAGIC) return "no channel header";
   if (i32[I_VERSION] !== VERSION) return `layout version ${i32[I_VERSION]}, expected ${VERSION}`;
   const log2 = i32[I_LOG2] ?? 0;
@@ -178,8 +180,8 @@ export class Ring {
   /** A head seen stalled on an uncommitted message, and since when (see `recover`). */
   #stallHead = 0;
   #stallSince = Infinity;
-  /** When this handle last probed the holder of the reservation lock. */
-  #lockProbedAt = -Infinity;
+  /** Int32 index of the position field of this thread's slot; 0 until the first send. */
+  #slot = 0;
 
   constructor(shm: SharedMemory, log2: number) {
     this.name = shm.name;
@@ -233,22 +235,28 @@ export class Ring {
 
   // ---- Sending ---------------------------------------------------------------------------------------
 
-  /** One attempt to send a checked message: SENT (1), FULL, BUSY or ENDED. */
+  /** One attempt to send a checked message: SENT (1), FULL or ENDED. */
   put(message: Uint8Array): number {
+    if (this.closed) this.#closedError();
+    const slot = this.#slot || this.#register();
     const len = message.length;
     const k = cellsFor(len);
-    if (!this.#lock()) return BUSY;
     const i32 = this.i32;
-    const t = Atomics.load(i32, I_TAIL);
-    if (Atomics.load(i32, I_ENDED) !== 0) return this.#unlock(ENDED);
-    const used = (t - this.#head) | 0;
-    if (used < 0 || used + k > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
-      // The cached head says full (or is too old): read the shared one, a cache line receivers own.
-      if (this.#freeCells(t) < k) return this.#unlock(FULL);
-    }
+    let t: number;
+    do {
+      t = Atomics.load(i32, I_TAIL);
+      if (Atomics.load(i32, I_ENDED) !== 0) return ENDED;
+      const used = (t - this.#head) | 0;
+      if (used < 0 || used + k > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
+        // The cached head says full (or is too old): read the shared one, a cache line receivers own.
+        const free = this.#freeCells(t);
+        if (free === RETRY) continue;
+        if (free < k) return FULL;
+      }
+      i32[slot] = t; // the slot covers the cells from here until the record names the sender
+      i32[slot + 1] = k;
+    } while (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) !== t);
     this.#record(t, len);
-    Atomics.store(i32, I_TAIL, (t + k) | 0);
-    Atomics.store(i32, I_LOCK, 0);
     this.#write(message, t);
     this.#wake(RX);
     return 1;
@@ -256,81 +264,82 @@ export class Ring {
 
   /**
    * One attempt to send checked `messages[from…]`: reserves room for as many as fit at once and
-   * writes them; returns how many (> 0), FULL, BUSY or ENDED.
+   * writes them; returns how many (> 0), FULL or ENDED.
    */
   putMany(messages: readonly Uint8Array[], from: number): number {
-    if (!this.#lock()) return BUSY;
+    if (this.closed) this.#closedError();
+    const slot = this.#slot || this.#register();
     const i32 = this.i32;
-    const t = Atomics.load(i32, I_TAIL);
-    if (Atomics.load(i32, I_ENDED) !== 0) return this.#unlock(ENDED);
-    let free = this.cells - ((t - this.#head) | 0);
-    if (free <= 0 || free > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) free = this.#freeCells(t);
-    let pos = t;
+    for (;;) {
+      const t = Atomics.load(i32, I_TAIL);
+      if (Atomics.load(i32, I_ENDED) !== 0) return ENDED;
+      let free = this.cells - ((t - this.#head) | 0);
+      if (free <= 0 || free > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) free = this.#freeCells(t);
+      if (free === RETRY) continue;
+      const [n, total] = this.#fit(messages, from, t, free);
+      if (n === 0) return FULL;
+      i32[slot] = t;
+      i32[slot + 1] = total;
+      if (Atomics.compareExchange(i32, I_TAIL, t, (t + total) | 0) !== t) continue;
+      for (let i = from, at = t; i < from + n; i++) at = this.#record(at, messages[i]!.length);
+      for (let i = from, at = t; i < from + n; i++) at = this.#write(messages[i]!, at);
+      this.#wake(RX);
+      return n;
+    }
+  }
+
+  /** How many of `messages[from…]` fit in `free` cells at `t` (re-reading the head once), and their cells. */
+  #fit(messages: readonly Uint8Array[], from: number, t: number, free: number): [number, number] {
+    let total = 0;
     let i = from;
     for (; i < messages.length; i++) {
-      const len = messages[i]!.length;
-      const k = cellsFor(len);
+      const k = cellsFor(messages[i]!.length);
       if (k > free && (i > from || (free = this.#freeCells(t)) < k)) break;
-      this.#record(pos, len);
       free -= k;
-      pos = (pos + k) | 0;
+      total += k;
     }
-    if (i === from) return this.#unlock(FULL);
-    Atomics.store(i32, I_TAIL, pos);
-    Atomics.store(i32, I_LOCK, 0);
-    for (let j = from, at = t; j < i; j++) at = this.#write(messages[j]!, at);
-    this.#wake(RX);
-    return i - from;
+    return [i - from, total];
   }
 
-  /** Takes the reservation lock: at once, or (see `#lockSlow`) after a spin or from a dead holder. */
-  #lock(): boolean {
-    if (this.closed) this.#closedError();
-    return Atomics.compareExchange(this.i32, I_LOCK, 0, this.#me) === 0 || this.#lockSlow();
-  }
-
-  /** Takes the reservation lock after a short spin, or from a holder found dead; false when busy. */
-  #lockSlow(): boolean {
-    const me = this.#me;
+  /** Takes a slot for this thread: its own, a free one, or one whose thread died. */
+  #register(): number {
     const i32 = this.i32;
-    for (let i = 0; i < LOCK_SPINS; i++) {
-      if (Atomics.load(i32, I_LOCK) === 0 && Atomics.compareExchange(i32, I_LOCK, 0, me) === 0) return true;
+    const me = this.#me;
+    for (let o = I_SLOTS; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (Atomics.load(i32, o) === me) return this.#slot = o + 1;
     }
-    const holder = Atomics.load(i32, I_LOCK);
-    if (holder === 0) return Atomics.compareExchange(i32, I_LOCK, 0, me) === 0;
-    const now = performance.now();
-    if (now - this.#lockProbedAt < PROBE_MS) return false;
-    this.#lockProbedAt = now;
-    if (ownerStatus(holder, 0) !== "dead") return false;
-    // Its records come before its tail store, so the ring is consistent wherever it died.
-    return Atomics.compareExchange(i32, I_LOCK, holder, me) === holder;
+    for (let o = I_SLOTS; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (Atomics.compareExchange(i32, o, 0, me) === 0) return this.#slot = o + 1;
+    }
+    for (let o = I_SLOTS; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      const owner = Atomics.load(i32, o);
+      if (this.#pending(o + 1) || ownerStatus(owner, 0) !== "dead") continue;
+      if (Atomics.compareExchange(i32, o, owner, me) === owner) return this.#slot = o + 1;
+    }
+    throw new Error(`Cannot send on channel "${this.name}": ${SLOTS} live threads already send on it`);
   }
 
-  #unlock(result: number): number {
-    Atomics.store(this.i32, I_LOCK, 0);
-    return result;
-  }
-
-  /** Re-reads the shared head (holding the lock); returns the free cells, checking the cursors. */
+  /** Re-reads the shared head; returns the free cells at `t`, or RETRY when the tail has moved on. */
   #freeCells(t: number): number {
     const h = Atomics.load(this.i32, I_HEAD);
-    this.#head = h;
-    this.#headAt = t;
     const used = (t - h) | 0;
     if (used < 0 || used > this.cells) {
-      Atomics.store(this.i32, I_LOCK, 0);
+      if (Atomics.load(this.i32, I_TAIL) !== t) return RETRY;
       throw this.#corrupted("send on", `its head ${h >>> 0} is not within a ring of its tail ${t >>> 0}`);
     }
+    this.#head = h;
+    this.#headAt = t;
     return this.cells - used;
   }
 
-  /** Writes the record of a message reserved at `t` (holding the lock). */
-  #record(t: number, len: number): void {
+  /** Writes the record of a message of `len` bytes reserved at `t`; returns the next position. */
+  #record(t: number, len: number): number {
     const r = (t & this.#mask) << META_SHIFT;
     const meta = this.#meta;
     meta[r + R_LENGTH] = len;
     meta[r + R_OWNER] = this.#me;
     meta[r + R_POSITION] = t;
+    return (t + cellsFor(len)) | 0;
   }
 
   /** Copies one message into the cells reserved at `t` and commits it; returns the next position. */
@@ -531,10 +540,8 @@ export class Ring {
     }
     if (now - this.#stallSince < PROBE_MS) return false;
     this.#stallSince = now;
-    const owner = this.#recordAt(h, t).owner;
-    if (owner === -1 || ownerStatus(owner, 0) !== "dead") return false;
-    const end = this.#endOfDead(h, t, owner);
-    if (Atomics.compareExchange(i32, I_HEAD, h, end) !== h) return false;
+    const end = this.#deadEnd(h, t);
+    if (end === h || Atomics.compareExchange(i32, I_HEAD, h, end) !== h) return false;
     // The next message may be another dead sender's: check it at once.
     this.#stallHead = end;
     this.#stallSince = now - PROBE_MS;
@@ -543,32 +550,85 @@ export class Ring {
     return true;
   }
 
-  /** Where the messages reserved by dead `owner` from `h` on end: its first uncommitted one and those after. */
-  #endOfDead(h: number, t: number, owner: number): number {
+  /** Where the uncommitted messages from `h` on whose senders are dead end (`h` when the first one's lives). */
+  #deadEnd(h: number, t: number): number {
+    const dead = new Set<number>();
     let pos = h;
     while (pos !== t && this.#committed(pos) < 0) {
-      const record = this.#recordAt(pos, t);
-      if (record.owner !== owner) break;
-      pos = (pos + cellsFor(record.len)) | 0;
+      const next = this.#pastDead(h, pos, t, dead);
+      if (next === pos) break;
+      pos = next;
     }
     return pos;
   }
 
-  /** The record of the message reserved at `pos` (before the tail `t`), checked. */
-  #recordAt(pos: number, t: number): { len: number; owner: number } {
+  /** The end of the reservation at `pos` when its sender is dead, else `pos`. */
+  #pastDead(h: number, pos: number, t: number, dead: Set<number>): number {
+    const record = this.#recordAt(h, pos, t);
+    if (record !== null) return this.#isDead(record.owner, dead) ? (pos + cellsFor(record.len)) | 0 : pos;
+    // No record yet: the slot of the thread whose compare-and-swap won covers the position (so may
+    // the stale slots of threads that lost it and died).
+    const ends: number[] = [];
+    for (let o = I_SLOTS + 1; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (!this.#covers(o, pos)) continue;
+      if (!this.#isDead(this.i32[o - 1]!, dead)) return pos;
+      ends.push((this.i32[o]! + this.i32[o + 1]!) | 0);
+    }
+    // The reservation ends at the nearest of these ends where another one starts (or the tail is).
+    ends.sort((a, b) => ((a - pos) | 0) - ((b - pos) | 0));
+    const end = ends.find((e) => ((e - pos) | 0) <= ((t - pos) | 0) && this.#startsHere(e, t));
+    if (end !== undefined) return end;
+    if (Atomics.load(this.i32, I_HEAD) !== h) return pos;
+    throw this.#corrupted("receive from", `no sender can be told for the message at position ${pos >>> 0}`);
+  }
+
+  /**
+   * Whether a reservation starts at `pos`, or `pos` is the tail: a record or a slot names it (a slot
+   * only ever names a position the tail held).
+   */
+  #startsHere(pos: number, t: number): boolean {
+    const r = (pos & this.#mask) << META_SHIFT;
+    if (pos === t || (this.#meta[r + R_POSITION] === pos && this.#meta[r + R_OWNER] !== 0)) return true;
+    for (let o = I_SLOTS + 1; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (this.i32[o] === pos && this.i32[o + 1]! > 0) return true;
+    }
+    return false;
+  }
+
+  /** Whether the slot whose position field is at `o` covers position `pos`. */
+  #covers(o: number, pos: number): boolean {
+    const cells = this.i32[o + 1]!;
+    const off = (pos - this.i32[o]!) | 0;
+    return cells > 0 && off >= 0 && off < cells;
+  }
+
+  /** Whether the slot whose position field is at `o` covers a position from the head to the tail. */
+  #pending(o: number): boolean {
+    const h = Atomics.load(this.i32, I_HEAD);
+    const off = (this.i32[o]! - h) | 0;
+    return off < ((Atomics.load(this.i32, I_TAIL) - h) | 0) && off + this.i32[o + 1]! > 0;
+  }
+
+  #isDead(owner: number, dead: Set<number>): boolean {
+    if (dead.has(owner)) return true;
+    if (owner === 0 || ownerStatus(owner, 0) !== "dead") return false;
+    dead.add(owner);
+    return true;
+  }
+
+  /** The record of the message reserved at `pos`, checked; null when none was written for `pos` yet. */
+  #recordAt(h: number, pos: number, t: number): { len: number; owner: number } | null {
     const r = (pos & this.#mask) << META_SHIFT;
     const meta = this.#meta;
-    const len = meta[r + R_LENGTH]!;
     const owner = meta[r + R_OWNER]!;
-    const k = cellsFor(len);
-    if (meta[r + R_POSITION] !== pos || len < 0 || k > ((t - pos) | 0) || owner === 0) {
-      if (Atomics.load(this.i32, I_HEAD) !== pos) return { len: 0, owner: -1 }; // taken meanwhile
-      throw this.#corrupted(
-        "receive from",
-        `the message reserved at position ${pos >>> 0} has an invalid record`,
-      );
-    }
-    return { len, owner };
+    if (meta[r + R_POSITION] !== pos || owner === 0) return null; // (a new ring's records are zeros)
+    const len = meta[r + R_LENGTH]!;
+    if (len >= 0 && cellsFor(len) <= ((t - pos) | 0)) return { len, owner };
+    if (Atomics.load(this.i32, I_HEAD) !== h) return null; // taken meanwhile: its record is reused
+    throw this.#corrupted(
+      "receive from",
+      `the message reserved at position ${pos >>> 0} has an invalid record`,
+    );
   }
 
   #corrupted(action: string, why: string): Error {

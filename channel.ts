@@ -11,7 +11,6 @@ import type { Sleep, WaitResult } from "./_sync/futex.ts";
 import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
 import {
-  BUSY,
   CELL,
   EMPTY,
   ENDED,
@@ -19,6 +18,7 @@ import {
   initRing,
   log2For,
   MAX_LOG2,
+  PROBE_MS,
   readRing,
   Ring,
   RX,
@@ -75,8 +75,6 @@ const MAX_CAPACITY = CELL * 2 ** MAX_LOG2;
  */
 const SPIN_MAX = 2048;
 const SPIN_MIN = 64;
-/** How long a sender sleeps when another sender held the reservation lock through its spin. */
-const BUSY_NAP_MS = 1;
 /** Empty `try*` receives between two checks for a dead sender's message at the head. */
 const TRY_RECOVER_EVERY = 1024;
 
@@ -964,7 +962,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   // ---- Waiting ---------------------------------------------------------------------------------------
 
   /**
-   * Sleeps on the word of `side` until `attempt` gives something other than EMPTY, FULL or BUSY,
+   * Sleeps on the word of `side` until `attempt` gives something other than EMPTY or FULL,
    * and returns that. Before each sleep it gives up at the deadline or on an aborted signal, and
    * lets the ring check for a dead sender (so every sleep is at most PROBE_MS long).
    */
@@ -978,12 +976,12 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     for (;;) {
       const seq = ring.prepareSleep(side);
       const r = attempt();
-      if (r !== EMPTY && r !== FULL && r !== BUSY) return r;
+      if (r !== EMPTY && r !== FULL) return r;
       w.signal?.throwIfAborted();
       const now = performance.now();
       if (now >= w.deadline) throw this.#timeout(action, w.timeout, side);
       if (ring.recover(now)) continue;
-      yield [seq, Math.min(w.deadline - now, r === BUSY ? BUSY_NAP_MS : 250)];
+      yield [seq, Math.min(w.deadline - now, PROBE_MS)];
     }
   }
 

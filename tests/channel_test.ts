@@ -479,8 +479,8 @@ test(
 );
 
 // ---- Dead senders and impossible states ----------------------------------------------------------------
-// The layout (see _channel_ring.ts): tail at byte 64, reservation lock at 68, head at 128, then at 384 a
-// record per 64-byte cell: [stamp, length, owner, position].
+// The layout (see _channel_ring.ts): tail at byte 64, head at 128, 256 sender slots of [owner, position,
+// cells, 0] at 384, then at 4480 a record per 64-byte cell: [stamp, length, owner, position].
 
 /** The owner id of a thread that is gone: the pid of a process that has exited. */
 async function deadOwner(): Promise<number> {
@@ -489,22 +489,25 @@ async function deadOwner(): Promise<number> {
   return child.pid;
 }
 
-function cursors(
-  ch: Channel,
-): { tail: Int32Array; lock: Int32Array; head: Int32Array; record(cell: number): Int32Array } {
+function cursors(ch: Channel): {
+  tail: Int32Array;
+  head: Int32Array;
+  slot(i: number): Int32Array;
+  record(cell: number): Int32Array;
+} {
   const shm = ch.shm;
   return {
     tail: shm.view(Int32Array, 64, 1),
-    lock: shm.view(Int32Array, 68, 1),
     head: shm.view(Int32Array, 128, 1),
-    record: (cell) => shm.view(Int32Array, 384 + cell * 16, 4),
+    slot: (i) => shm.view(Int32Array, 384 + i * 16, 4),
+    record: (cell) => shm.view(Int32Array, 4480 + cell * 16, 4),
   };
 }
 
-test("a message reserved by a sender that died is dropped, and the lock it held is taken over", async () => {
+test("a message reserved by a sender that died is dropped, whether or not it wrote its record", async () => {
   using ch = Channel.create({ capacity: 1024 });
   const c = cursors(ch);
-  const dead = await deadOwner();
+  const [dead, dead2] = [await deadOwner(), await deadOwner()];
   ch.sendStringSync("first");
   assert.equal(ch.receiveStringSync(), "first");
   // The dead sender reserved 100 bytes at position 1 (two cells) and never committed them.
@@ -519,11 +522,17 @@ test("a message reserved by a sender that died is dropped, and the lock it held 
   Atomics.store(c.tail, 0, 7);
   await ch.sendString("later");
   assert.equal(await ch.receiveString({ timeout: 10_000 }), "later");
-  // The reservation lock left held by the dead sender.
-  Atomics.store(c.lock, 0, dead);
-  ch.sendStringSync("taken over", { timeout: 10_000 });
-  assert.equal(Atomics.load(c.lock, 0), 0);
-  assert.equal(ch.receiveStringSync({ timeout: 1000 }), "taken over");
+  // Killed between its compare-and-swap of the tail and its record: only its slot names it.
+  c.slot(200).set([dead, 8, 3, 0]);
+  Atomics.store(c.tail, 0, 11);
+  ch.sendStringSync("next");
+  assert.equal(ch.receiveStringSync({ timeout: 10_000 }), "next");
+  // Two dead threads announced the same position: the one whose reservation ends where the next begins won.
+  c.slot(201).set([dead, 12, 2, 0]);
+  c.slot(202).set([dead2, 12, 3, 0]);
+  Atomics.store(c.tail, 0, 14);
+  ch.sendStringSync("last");
+  assert.equal(ch.receiveStringSync({ timeout: 10_000 }), "last");
   assert.equal(ch.tryReceive(), null);
 });
 
@@ -532,6 +541,11 @@ test("a message reserved by a live sender is never dropped, however long it take
   const c = cursors(ch);
   c.record(0).set([0, 10, selfId(), 0]);
   Atomics.store(c.tail, 0, 1);
+  assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
+  assert.equal(Atomics.load(c.head, 0), 0);
+  // Nor one whose sender is between its compare-and-swap and its record.
+  c.record(0).fill(0);
+  c.slot(100).set([selfId(), 0, 1, 0]);
   assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
   assert.equal(Atomics.load(c.head, 0), 0);
 });
