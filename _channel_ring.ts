@@ -9,14 +9,14 @@
  *
  * | byte | what |
  * |---|---|
- * | 0 | magic "CHNL", 4 layout version (2), 8 log2(cells), 12 log2(cell size) = 6, 16 log2(Int32s of record per cell) = 2 |
+ * | 0 | magic "CHNL", 4 layout version (2), 8 log2(cells), 12 log2(cell size) = 6, 16 log2(Int32s per cell of each record array) = 1 |
  * | 64 | tail: the next position senders reserve |
  * | 128 | head: the next position receivers take |
  * | 192 | receivers' wake word; 196: 1 while a receiver may sleep |
  * | 256 | senders' wake word; 260: 1 while a sender may sleep |
  * | 320 | ended flag |
  * | 384 | 256 sender slots of [owner id, position, cells, 0]: what each sending thread is reserving |
- * | 4480 | per cell a record [stamp, length, owner, position]; then the data, cells × 64 bytes |
+ * | 4480 | per cell [stamp, length]; then per cell [owner id, position]; then the data, cells × 64 bytes |
  *
  * A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end).
  *
@@ -55,11 +55,10 @@ const VERSION = 2;
 const CELL_SHIFT = 6;
 /** Bytes of one cell. */
 export const CELL: number = 1 << CELL_SHIFT;
-/** log2 of the Int32s of the record per cell: [stamp, length, owner, position]. */
-const META_SHIFT = 2;
+/** log2 of the Int32s per cell of the records receivers read ([stamp, length]) and of those only recovery reads ([owner, position]). */
+const META_SHIFT = 1;
 const R_LENGTH = 1;
-const R_OWNER = 2;
-const R_POSITION = 3;
+const R_POSITION = 1;
 /** Bytes of the fixed header, then of the sender slots: the records start after both. */
 const FIXED = 384;
 const SLOTS = 256;
@@ -114,7 +113,7 @@ function cellsFor(len: number): number {
 /** Bytes of a segment holding a ring of 2^log2 cells. */
 export function segmentSize(log2: number): number {
   const cells = 2 ** log2;
-  return HEADER + cells * (4 << META_SHIFT) + cells * CELL;
+  return HEADER + 2 * cells * (4 << META_SHIFT) + cells * CELL;
 }
 
 /** log2 of the cells for `capacity` bytes: at least MIN_LOG2; may be above MAX_LOG2 (the caller refuses). */
@@ -160,8 +159,10 @@ export class Ring {
   out: Uint8Array = new Uint8Array(0);
   /** Set when the handle closes: every attempt then throws. */
   closed = false;
-  /** Per cell: [stamp, length, owner, position]. */
+  /** Per cell: [stamp, length] of the message starting there. */
   readonly #meta: Int32Array;
+  /** Per cell: [owner, position] of the message starting there, apart so receivers' cache lines hold only what they read. */
+  readonly #owners: Int32Array;
   readonly #data: Uint8Array;
   readonly #data32: Int32Array;
   readonly #mask: number;
@@ -194,8 +195,9 @@ export class Ring {
     const metaBytes = this.cells * (4 << META_SHIFT);
     this.i32 = new Int32Array(buf, 0, HEADER / 4);
     this.#meta = new Int32Array(buf, HEADER, this.cells << META_SHIFT);
-    this.#data = new Uint8Array(buf, HEADER + metaBytes, this.cells * CELL);
-    this.#data32 = new Int32Array(buf, HEADER + metaBytes, this.cells * CELL / 4);
+    this.#owners = new Int32Array(buf, HEADER + metaBytes, this.cells << META_SHIFT);
+    this.#data = new Uint8Array(buf, HEADER + 2 * metaBytes, this.cells * CELL);
+    this.#data32 = new Int32Array(buf, HEADER + 2 * metaBytes, this.cells * CELL / 4);
     this.rxWord = new FutexWord(shm, I_RX_SEQ * 4);
     this.txWord = new FutexWord(shm, I_TX_SEQ * 4);
     // The first send reads the shared head (a cached head that is too old is refreshed).
@@ -243,7 +245,7 @@ export class Ring {
     const k = cellsFor(len);
     const i32 = this.i32;
     let t: number;
-    do {
+    for (;;) {
       t = Atomics.load(i32, I_TAIL);
       if (Atomics.load(i32, I_ENDED) !== 0) return ENDED;
       const used = (t - this.#head) | 0;
@@ -255,7 +257,8 @@ export class Ring {
       }
       i32[slot] = t; // the slot covers the cells from here until the record names the sender
       i32[slot + 1] = k;
-    } while (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) !== t);
+      if (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) === t) break;
+    }
     this.#record(t, len);
     this.#write(message, t);
     this.#wake(RX);
@@ -277,7 +280,10 @@ export class Ring {
       if (free <= 0 || free > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) free = this.#freeCells(t);
       if (free === RETRY) continue;
       const [n, total] = this.#fit(messages, from, t, free);
-      if (n === 0) return FULL;
+      if (n === 0) {
+        if (Atomics.load(i32, I_TAIL) !== t) continue;
+        return FULL;
+      }
       i32[slot] = t;
       i32[slot + 1] = total;
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + total) | 0) !== t) continue;
@@ -335,10 +341,9 @@ export class Ring {
   /** Writes the record of a message of `len` bytes reserved at `t`; returns the next position. */
   #record(t: number, len: number): number {
     const r = (t & this.#mask) << META_SHIFT;
-    const meta = this.#meta;
-    meta[r + R_LENGTH] = len;
-    meta[r + R_OWNER] = this.#me;
-    meta[r + R_POSITION] = t;
+    this.#meta[r + R_LENGTH] = len;
+    this.#owners[r] = this.#me;
+    this.#owners[r + R_POSITION] = t;
     return (t + cellsFor(len)) | 0;
   }
 
@@ -588,7 +593,7 @@ export class Ring {
    */
   #startsHere(pos: number, t: number): boolean {
     const r = (pos & this.#mask) << META_SHIFT;
-    if (pos === t || (this.#meta[r + R_POSITION] === pos && this.#meta[r + R_OWNER] !== 0)) return true;
+    if (pos === t || (this.#owners[r + R_POSITION] === pos && this.#owners[r] !== 0)) return true;
     for (let o = I_SLOTS + 1; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
       if (this.i32[o] === pos && this.i32[o + 1]! > 0) return true;
     }
@@ -619,10 +624,9 @@ export class Ring {
   /** The record of the message reserved at `pos`, checked; null when none was written for `pos` yet. */
   #recordAt(h: number, pos: number, t: number): { len: number; owner: number } | null {
     const r = (pos & this.#mask) << META_SHIFT;
-    const meta = this.#meta;
-    const owner = meta[r + R_OWNER]!;
-    if (meta[r + R_POSITION] !== pos || owner === 0) return null; // (a new ring's records are zeros)
-    const len = meta[r + R_LENGTH]!;
+    const owner = this.#owners[r]!;
+    if (this.#owners[r + R_POSITION] !== pos || owner === 0) return null; // (a new ring's records are zeros)
+    const len = this.#meta[r + R_LENGTH]!;
     if (len >= 0 && cellsFor(len) <= ((t - pos) | 0)) return { len, owner };
     if (Atomics.load(this.i32, I_HEAD) !== h) return null; // taken meanwhile: its record is reused
     throw this.#corrupted(

@@ -480,7 +480,7 @@ test(
 
 // ---- Dead senders and impossible states ----------------------------------------------------------------
 // The layout (see _channel_ring.ts): tail at byte 64, head at 128, 256 sender slots of [owner, position,
-// cells, 0] at 384, then at 4480 a record per 64-byte cell: [stamp, length, owner, position].
+// cells, 0] at 384, then at 4480 per 64-byte cell [stamp, length], then per cell [owner, position].
 
 /** The owner id of a thread that is gone: the pid of a process that has exited. */
 async function deadOwner(): Promise<number> {
@@ -489,18 +489,41 @@ async function deadOwner(): Promise<number> {
   return child.pid;
 }
 
+/** The record of a cell: [stamp, length] in one array, [owner, position] in the next. */
+interface Record {
+  set(values: [stamp: number, length: number, owner: number, position: number]): void;
+  clear(): void;
+  setLength(length: number): void;
+}
+
+function record(shm: SharedMemory, cells: number, cell: number): Record {
+  const meta = shm.view(Int32Array, 4480 + cell * 8, 2);
+  const owners = shm.view(Int32Array, 4480 + cells * 8 + cell * 8, 2);
+  return {
+    set: ([stamp, length, owner, position]) => {
+      meta.set([stamp, length]);
+      owners.set([owner, position]);
+    },
+    clear: () => {
+      meta.fill(0);
+      owners.fill(0);
+    },
+    setLength: (length) => (meta[1] = length),
+  };
+}
+
 function cursors(ch: Channel): {
   tail: Int32Array;
   head: Int32Array;
   slot(i: number): Int32Array;
-  record(cell: number): Int32Array;
+  record(cell: number): Record;
 } {
   const shm = ch.shm;
   return {
     tail: shm.view(Int32Array, 64, 1),
     head: shm.view(Int32Array, 128, 1),
     slot: (i) => shm.view(Int32Array, 384 + i * 16, 4),
-    record: (cell) => shm.view(Int32Array, 4480 + cell * 16, 4),
+    record: (cell) => record(shm, ch.capacity / 64, cell),
   };
 }
 
@@ -544,7 +567,7 @@ test("a message reserved by a live sender is never dropped, however long it take
   assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
   assert.equal(Atomics.load(c.head, 0), 0);
   // Nor one whose sender is between its compare-and-swap and its record.
-  c.record(0).fill(0);
+  c.record(0).clear();
   c.slot(100).set([selfId(), 0, 1, 0]);
   assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
   assert.equal(Atomics.load(c.head, 0), 0);
@@ -565,7 +588,7 @@ test("impossible cursors are a clear error: no send returns true for a message n
   Atomics.store(c.head, 0, 0);
   // A committed message whose length is impossible.
   ch.sendSync(bytes(3));
-  c.record(0)[1] = 5000;
+  c.record(0).setLength(5000);
   assert.throws(() => ch.tryReceive(), /corrupted/);
 });
 
