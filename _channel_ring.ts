@@ -259,7 +259,6 @@ export class Ring {
       i32[slot + 1] = k;
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) === t) break;
     }
-    this.#record(t, len);
     this.#write(message, t);
     this.#wake(RX);
     return 1;
@@ -287,7 +286,6 @@ export class Ring {
       i32[slot] = t;
       i32[slot + 1] = total;
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + total) | 0) !== t) continue;
-      for (let i = from, at = t; i < from + n; i++) at = this.#record(at, messages[i]!.length);
       for (let i = from, at = t; i < from + n; i++) at = this.#write(messages[i]!, at);
       this.#wake(RX);
       return n;
@@ -338,16 +336,7 @@ export class Ring {
     return this.cells - used;
   }
 
-  /** Writes the record of a message of `len` bytes reserved at `t`; returns the next position. */
-  #record(t: number, len: number): number {
-    const r = (t & this.#mask) << META_SHIFT;
-    this.#meta[r + R_LENGTH] = len;
-    this.#owners[r] = this.#me;
-    this.#owners[r + R_POSITION] = t;
-    return (t + cellsFor(len)) | 0;
-  }
-
-  /** Copies one message into the cells reserved at `t` and commits it; returns the next position. */
+  /** Writes the record of one message into the cells reserved at `t`, copies it and commits it; returns the next position. */
   #write(message: Uint8Array, t: number): number {
     const k = cellsFor(message.length);
     const cells = this.cells;
@@ -357,6 +346,10 @@ export class Ring {
     const first = cells - c;
     const meta = this.#meta;
     const refresh = this.#refresh;
+    const r = c << META_SHIFT;
+    meta[r + R_LENGTH] = message.length; // the record, then the bytes, then the commit
+    this.#owners[r] = this.#me;
+    this.#owners[r + R_POSITION] = t;
     if (k <= first) {
       this.#data.set(message, c << CELL_SHIFT);
       if ((lap & refresh) === 0) this.#stamp(c + 1, c + k, stamp);

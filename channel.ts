@@ -168,6 +168,8 @@ function parsed<T>(message: Uint8Array | null): T | null {
 export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   readonly #shm: SharedMemory;
   readonly #ring: Ring;
+  /** The largest message: the ring's bytes. */
+  readonly #max: number;
   #closed = false;
   /** Spin budgets of this handle's blocking receives and sends (see SPIN_MAX). */
   #rxSpin = SPIN_MAX;
@@ -178,6 +180,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   private constructor(shm: SharedMemory, log2: number) {
     this.#shm = shm;
     this.#ring = new Ring(shm, log2);
+    this.#max = this.#ring.cells * CELL;
   }
 
   /**
@@ -328,9 +331,11 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    */
   sendSync(message: Uint8Array, options?: WaitOptions): void {
     this.#checkMessage(message);
-    const w = waitOf(options, "send on channel");
+    const w = options === undefined ? NO_WAIT : waitOf(options, "send on channel");
     const ring = this.#ring;
-    if (this.#sent(ring.put(message))) return;
+    const r = ring.put(message);
+    if (r === 1) return;
+    this.#sent(r);
     const budget = this.#txSpin;
     for (let i = 0; i < budget; i++) {
       if (this.#sent(ring.put(message))) {
@@ -684,7 +689,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    */
   receiveIntoSync(buffer: Uint8Array, options?: WaitOptions): number | null {
     checkBuffer(buffer);
-    const w = waitOf(options, "receive from channel");
+    const w = options === undefined ? NO_WAIT : waitOf(options, "receive from channel");
     const ring = this.#ring;
     let n = ring.take(buffer);
     if (n === EMPTY) n = this.#receiveSync(() => ring.take(buffer), w);
@@ -1046,12 +1051,13 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   // ---- Checks ----------------------------------------------------------------------------------------
 
   #checkMessage(message: Uint8Array): void {
+    if (message instanceof Uint8Array && message.length <= this.#max) return;
     if (!(message instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot send on channel: the message must be a Uint8Array, got ${describe(message)}`,
       );
     }
-    if (message.length > this.#ring.cells * CELL) this.#tooLarge(message.length, "the message");
+    this.#tooLarge(message.length, "the message");
   }
 
   #checkMessages(messages: readonly Uint8Array[]): void {
