@@ -27,6 +27,8 @@ import {
   TX,
 } from "./_channel_ring.ts";
 
+export type { WaitOptions } from "./_validate.ts";
+
 /** Options of {@linkcode Channel.create}. */
 export interface ChannelOptions {
   /**

@@ -57,3 +57,4 @@ export { Condition, type ConditionWaitOptions } from "./condition.ts";
 export { Barrier, type BarrierWaitOptions } from "./barrier.ts";
 export { NotHeldError, TimeoutError } from "./errors.ts";
 export { Channel, ChannelEndedError, type ChannelOptions } from "./channel.ts";
+export type { WaitOptions } from "./_validate.ts";
