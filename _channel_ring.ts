@@ -247,7 +247,7 @@ export class Ring {
     let t: number;
     for (;;) {
       t = Atomics.load(i32, I_TAIL);
-      if (Atomics.load(i32, I_ENDED) !== 0) return ENDED;
+      if (i32[I_ENDED] !== 0) return ENDED; // a plain read: a send racing with end() may go either way
       const used = (t - this.#head) | 0;
       if (used < 0 || used + k > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
         // The cached head says full (or is too old): read the shared one, a cache line receivers own.
@@ -260,7 +260,7 @@ export class Ring {
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) === t) break;
     }
     this.#write(message, t);
-    this.#wake(RX);
+    if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
     return 1;
   }
 
@@ -274,7 +274,7 @@ export class Ring {
     const i32 = this.i32;
     for (;;) {
       const t = Atomics.load(i32, I_TAIL);
-      if (Atomics.load(i32, I_ENDED) !== 0) return ENDED;
+      if (i32[I_ENDED] !== 0) return ENDED; // a plain read: a send racing with end() may go either way
       let free = this.cells - ((t - this.#head) | 0);
       if (free <= 0 || free > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) free = this.#freeCells(t);
       if (free === RETRY) continue;
@@ -287,7 +287,7 @@ export class Ring {
       i32[slot + 1] = total;
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + total) | 0) !== t) continue;
       for (let i = from, at = t; i < from + n; i++) at = this.#write(messages[i]!, at);
-      this.#wake(RX);
+      if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
       return n;
     }
   }
@@ -371,10 +371,10 @@ export class Ring {
     for (let i = from; i < to; i++) meta[i << META_SHIFT] = stamp;
   }
 
-  /** Wakes the waiters of `side`, if one may sleep. */
+  /** Wakes the waiters of `side`, if one may sleep (callers check the flag first: the hot path stays inline). */
   #wake(side: Side): void {
     const i32 = this.i32;
-    if (Atomics.load(i32, side.waiters) !== 0 && Atomics.exchange(i32, side.waiters, 0) !== 0) {
+    if (Atomics.exchange(i32, side.waiters, 0) !== 0) {
       Atomics.add(i32, side.seq, 1);
       (side === RX ? this.rxWord : this.txWord).wake();
     }
@@ -392,7 +392,8 @@ export class Ring {
     const i32 = this.i32;
     for (;;) {
       const h = Atomics.load(i32, I_HEAD);
-      const len = this.#committed(h);
+      const r = (h & this.#mask) << META_SHIFT;
+      const len = Atomics.load(this.#meta, r) === (((h >>> this.#log2) + 1) | 0) ? this.#length(h, r) : -1;
       if (len < 0) {
         // Not committed: empty, a sender still copying, or another receiver took it meanwhile.
         if (Atomics.load(i32, I_HEAD) !== h) continue;
@@ -408,7 +409,7 @@ export class Ring {
       if (dest === null || len > 256) this.#copyOut(h & this.#mask, len, out, 0);
       else this.#copyShort(h & this.#mask, len, dest);
       if (Atomics.compareExchange(i32, I_HEAD, h, (h + cellsFor(len)) | 0) !== h) continue;
-      this.#wake(TX);
+      if (Atomics.load(i32, I_TX_WAITERS) !== 0) this.#wake(TX);
       if (dest === null) this.out = out;
       return len;
     }
@@ -447,9 +448,17 @@ export class Ring {
         return this.#emptyOrEnded(h);
       }
       if (Atomics.compareExchange(i32, I_HEAD, h, pos) !== h) continue;
-      this.#wake(TX);
+      if (Atomics.load(i32, I_TX_WAITERS) !== 0) this.#wake(TX);
       return n;
     }
+  }
+
+  /** The length in the record `r` of the message committed at `pos`, checked. */
+  #length(pos: number, r: number): number {
+    const len = this.#meta[r + R_LENGTH]!;
+    if (len >= 0 && cellsFor(len) <= this.cells) return len;
+    if (Atomics.load(this.i32, I_HEAD) !== pos) return -1; // taken meanwhile: its record is reused
+    throw this.#corrupted("receive from", `a message of ${len} bytes at position ${pos >>> 0}`);
   }
 
   /** The length of the message committed at `pos`, or -1 when none is. */
