@@ -15,8 +15,8 @@
  * | 192 | receivers' wake word; 196: 1 while a receiver may sleep |
  * | 256 | senders' wake word; 260: 1 while a sender may sleep |
  * | 320 | ended flag |
- * | 384 | 256 sender slots of [owner id, position, cells, 0]: what each sending thread is reserving |
- * | 4480 | per cell [stamp, length]; then per cell [owner id, position]; then the data, cells × 64 bytes |
+ * | 384 | 256 sender slots of 64 bytes, [owner id, position, cells, …]: what each sending thread is reserving |
+ * | 16768 | per cell [stamp, length]; then per cell [owner id, position]; then the data, cells × 64 bytes |
  *
  * A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end).
  *
@@ -62,7 +62,8 @@ const R_POSITION = 1;
 /** Bytes of the fixed header, then of the sender slots: the records start after both. */
 const FIXED = 384;
 const SLOTS = 256;
-const SLOT_INTS = 4;
+/** Int32s a slot takes: a cache line each, so that senders do not write one another's lines. */
+const SLOT_INTS = 16;
 const HEADER = FIXED + SLOTS * SLOT_INTS * 4;
 /** Int32 index of the first slot. */
 const I_SLOTS = FIXED / 4;

@@ -479,8 +479,8 @@ test(
 );
 
 // ---- Dead senders and impossible states ----------------------------------------------------------------
-// The layout (see _channel_ring.ts): tail at byte 64, head at 128, 256 sender slots of [owner, position,
-// cells, 0] at 384, then at 4480 per 64-byte cell [stamp, length], then per cell [owner, position].
+// The layout (see _channel_ring.ts): tail at byte 64, head at 128, 256 sender slots of 64 bytes [owner,
+// position, cells, …] at 384, then at 16768 per 64-byte cell [stamp, length], then per cell [owner, position].
 
 /** The owner id of a thread that is gone: the pid of a process that has exited. */
 async function deadOwner(): Promise<number> {
@@ -497,8 +497,8 @@ interface Record {
 }
 
 function record(shm: SharedMemory, cells: number, cell: number): Record {
-  const meta = shm.view(Int32Array, 4480 + cell * 8, 2);
-  const owners = shm.view(Int32Array, 4480 + cells * 8 + cell * 8, 2);
+  const meta = shm.view(Int32Array, 16768 + cell * 8, 2);
+  const owners = shm.view(Int32Array, 16768 + cells * 8 + cell * 8, 2);
   return {
     set: ([stamp, length, owner, position]) => {
       meta.set([stamp, length]);
@@ -522,7 +522,7 @@ function cursors(ch: Channel): {
   return {
     tail: shm.view(Int32Array, 64, 1),
     head: shm.view(Int32Array, 128, 1),
-    slot: (i) => shm.view(Int32Array, 384 + i * 16, 4),
+    slot: (i) => shm.view(Int32Array, 384 + i * 64, 4),
     record: (cell) => record(shm, ch.capacity / 64, cell),
   };
 }
