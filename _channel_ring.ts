@@ -528,10 +528,13 @@ export class Ring {
   recover(now: number): boolean {
     if (this.closed) this.#closedError();
     const i32 = this.i32;
+    const before = Atomics.load(i32, I_TAIL);
     const h = Atomics.load(i32, I_HEAD);
     const t = Atomics.load(i32, I_TAIL);
     const reserved = (t - h) | 0;
     if (reserved < 0 || reserved > this.cells) {
+      // Only a tail that held still while the head was read must be within a ring of it.
+      if (t !== before) return false;
       throw this.#corrupted(
         "receive from",
         `its head ${h >>> 0} is not within a ring of its tail ${t >>> 0}`,
@@ -572,7 +575,7 @@ export class Ring {
 
   /** The end of the reservation at `pos` when its sender is dead, else `pos`. */
   #pastDead(h: number, pos: number, t: number, dead: Set<number>): number {
-    const record = this.#recordAt(h, pos, t);
+    const record = this.#recordAt(pos, t);
     if (record !== null) return this.#isDead(record.owner, dead) ? (pos + cellsFor(record.len)) | 0 : pos;
     // No record yet: the slot of the thread whose compare-and-swap won covers the position (so may
     // the stale slots of threads that lost it and died).
@@ -624,18 +627,16 @@ export class Ring {
     return true;
   }
 
-  /** The record of the message reserved at `pos`, checked; null when none was written for `pos` yet. */
-  #recordAt(h: number, pos: number, t: number): { len: number; owner: number } | null {
+  /**
+   * The record of the message reserved at `pos`; null when none was written for `pos` yet (or one is
+   * being written: then the slot of its sender still covers `pos`).
+   */
+  #recordAt(pos: number, t: number): { len: number; owner: number } | null {
     const r = (pos & this.#mask) << META_SHIFT;
     const owner = this.#owners[r]!;
     if (this.#owners[r + R_POSITION] !== pos || owner === 0) return null; // (a new ring's records are zeros)
     const len = this.#meta[r + R_LENGTH]!;
-    if (len >= 0 && cellsFor(len) <= ((t - pos) | 0)) return { len, owner };
-    if (Atomics.load(this.i32, I_HEAD) !== h) return null; // taken meanwhile: its record is reused
-    throw this.#corrupted(
-      "receive from",
-      `the message reserved at position ${pos >>> 0} has an invalid record`,
-    );
+    return len >= 0 && cellsFor(len) <= ((t - pos) | 0) ? { len, owner } : null;
   }
 
   #corrupted(action: string, why: string): Error {
