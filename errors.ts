@@ -7,10 +7,6 @@
  * @module
  */
 
-import { describeErrno, Errno, type ErrnoName, type ErrorCode } from "./ffi/errno.ts";
-import { describeWinError } from "./ffi/winerror.ts";
-import { os } from "./ffi/runtime.ts";
-
 /** What a {@linkcode ShmError} carries besides its message. */
 export interface ShmErrorOptions {
   /** Symbolic error code, such as `"EEXIST"` (or a Windows `ERROR_*` name). */
@@ -49,7 +45,7 @@ export class ShmError extends Error {
   /** The segment the failing call was about, when there is one. */
   readonly segment: string | undefined;
 
-  /** Builds an error; most callers want {@linkcode osError} instead. */
+  /** Builds an error; this module builds them through its private error factory. */
   constructor(message: string, options: ShmErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
@@ -110,82 +106,6 @@ export class NotFoundError extends ShmError {}
  * ```
  */
 export class PermissionDeniedError extends ShmError {}
-
-/** Codes (POSIX and Windows) that become each subclass, so callers handle a cause the same way on every OS. */
-const CLASS_OF: Readonly<Record<string, typeof ShmError>> = {
-  EEXIST: AlreadyExistsError,
-  ERROR_ALREADY_EXISTS: AlreadyExistsError,
-  ERROR_FILE_EXISTS: AlreadyExistsError,
-  ENOENT: NotFoundError,
-  ERROR_FILE_NOT_FOUND: NotFoundError,
-  ERROR_PATH_NOT_FOUND: NotFoundError,
-  EACCES: PermissionDeniedError,
-  EPERM: PermissionDeniedError,
-  ERROR_ACCESS_DENIED: PermissionDeniedError,
-  ERROR_PRIVILEGE_NOT_HELD: PermissionDeniedError,
-};
-
-/**
- * The one factory of errors for failed calls: builds the error from what `ffi/` says about the
- * error number, of the class its code belongs to.
- *
- * The message reads `Cannot <action>: <cause> (<CODE> from <syscall>)`, for instance
- * `Cannot open shared memory segment "demo": no such file or directory (ENOENT from shm_open)`.
- *
- * Internal: not exported from `mod.ts`.
- */
-export function systemError(
-  error: ErrorCode,
-  syscall: string,
-  action: string,
-  segment?: string,
-  hint?: string,
-): ShmError {
-  let message = `Cannot ${action}: ${error.description} (${error.code} from ${syscall})`;
-  if (hint) message += `. ${hint}`;
-  const Class = CLASS_OF[error.code] ?? ShmError;
-  return new Class(message, { code: error.code, errno: error.errno, syscall, segment });
-}
-
-/**
- * The error for a failed system call of this OS, from its errno (POSIX) or `GetLastError()` code
- * (Windows), read right after the call.
- *
- * @param errno the errno value (or Windows error code) read right after the call
- * @param syscall the name of the failing call
- * @param action what was being attempted, as it reads after "Cannot "
- * @param segment the segment the call was about
- * @param hint an extra sentence to append, for causes that deserve advice
- *
- * Internal: not exported from `mod.ts`.
- */
-export function osError(
-  errno: number,
-  syscall: string,
-  action: string,
-  segment?: string,
-  hint?: string,
-): ShmError {
-  const error = os === "windows" ? describeWinError(errno) : describeErrno(errno);
-  return systemError(error, syscall, action, segment, hint);
-}
-
-/**
- * An error with a POSIX errno chosen by this module (not read from a call), such as `EINVAL` for
- * an object that is not a regular file. The message reads `Cannot <action>: <reason>`.
- *
- * Internal: not exported from `mod.ts`.
- */
-export function errnoError(
-  code: ErrnoName,
-  syscall: string,
-  action: string,
-  reason: string,
-  segment?: string,
-): ShmError {
-  const Class = CLASS_OF[code] ?? ShmError;
-  return new Class(`Cannot ${action}: ${reason}`, { code, errno: Errno[code], syscall, segment });
-}
 
 /**
  * A wait for a lock, a permit, a condition or a barrier ran past its `timeout`.

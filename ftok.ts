@@ -6,7 +6,7 @@
 
 import { cString } from "./ffi/_ffi.ts";
 import { libc } from "./ffi/libc.ts";
-import { osError } from "./errors.ts";
+import { osError } from "./_os_error.ts";
 import { checkDenoPermission } from "./_host.ts";
 import { describe } from "./_validate.ts";
 

@@ -54,4 +54,4 @@ export { Condition } from "./condition.ts";
 export { Barrier } from "./barrier.ts";
 export type { WaitOptions } from "./_validate.ts";
 export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
-export { Channel, ChannelClosedError, type ChannelOptions, type ChannelWaitOptions } from "./channel.ts";
+export { Channel, ChannelEndedError, type ChannelOptions } from "./channel.ts";

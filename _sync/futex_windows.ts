@@ -40,7 +40,7 @@ import { waitKeyOf } from "../_internal.ts";
 import { wideString } from "../ffi/_ffi.ts";
 import { handleValue, kernel32, W } from "../ffi/kernel32.ts";
 import { WinError } from "../ffi/winerror.ts";
-import { osError as winError } from "../errors.ts";
+import { osError as winError } from "../_os_error.ts";
 import { sleepOffThread } from "../_host.ts";
 
 /** The two semaphores of one word, as this process holds them. */

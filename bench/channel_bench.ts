@@ -32,7 +32,7 @@ interface Launched {
 /** Starts a peer of the same runtime; `ready` resolves when it prints "ready". */
 function launch(ctx: BenchContext, args: string[]): Launched {
   const cmd = sameRuntime(ctx.runtime, PEER, args);
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   let markReady!: () => void;
@@ -74,7 +74,7 @@ async function oneWay(ctx: BenchContext, batch: boolean): Promise<number> {
   const runs = ctx.quick ? 1 : 3;
   const rates: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const ch = Channel.create({ name: `${uniquePrefix()}_ch`, capacity: 1 << 20 });
+    using ch = Channel.create({ name: `${uniquePrefix()}_ch`, capacity: 1 << 20 });
     const peer = launch(ctx, ["recv", ch.name, String(count), "64", batch ? "batch" : "single"]);
     try {
       await peer.ready;
@@ -82,16 +82,14 @@ async function oneWay(ctx: BenchContext, batch: boolean): Promise<number> {
       if (batch) {
         const group = Array.from({ length: 64 }, () => msg);
         for (let i = 0; i < count; i += group.length) {
-          ch.sendMany(count - i >= group.length ? group : group.slice(0, count - i));
+          ch.sendManySync(count - i >= group.length ? group : group.slice(0, count - i));
         }
       } else {
-        for (let i = 0; i < count; i++) ch.send(msg);
+        for (let i = 0; i < count; i++) ch.sendSync(msg);
       }
       rates.push((count - 1) / (await resultMs(peer)) * 1000);
     } finally {
       peer.kill();
-      ch.close();
-      ch.unlink();
     }
   }
   return median(rates);
@@ -101,8 +99,8 @@ async function oneWay(ctx: BenchContext, batch: boolean): Promise<number> {
 async function fanIn(ctx: BenchContext): Promise<number> {
   const perSender = ctx.quick ? 50_000 : 500_000;
   const senders = 4;
-  const ch = Channel.create({ name: `${uniquePrefix()}_fan`, capacity: 1 << 20 });
-  const go = SharedMemory.create({ name: `${uniquePrefix()}_go`, size: 64 });
+  using ch = Channel.create({ name: `${uniquePrefix()}_fan`, capacity: 1 << 20 });
+  using go = SharedMemory.create({ name: `${uniquePrefix()}_go`, size: 64 });
   const peers = Array.from(
     { length: senders },
     () => launch(ctx, ["send", ch.name, String(perSender), "64", go.name]),
@@ -112,17 +110,13 @@ async function fanIn(ctx: BenchContext): Promise<number> {
     const buf = new Uint8Array(64);
     Atomics.store(go.view(Int32Array, 0, 1), 0, 1);
     const total = perSender * senders;
-    ch.receiveInto(buf);
+    ch.receiveIntoSync(buf);
     const start = performance.now();
-    for (let i = 1; i < total; i++) ch.receiveInto(buf);
+    for (let i = 1; i < total; i++) ch.receiveIntoSync(buf);
     const ms = performance.now() - start;
     return (total - 1) / ms * 1000;
   } finally {
     for (const p of peers) p.kill();
-    ch.close();
-    ch.unlink();
-    go.close();
-    go.unlink();
   }
 }
 
@@ -130,8 +124,8 @@ async function fanIn(ctx: BenchContext): Promise<number> {
 async function channelRoundTrip(ctx: BenchContext): Promise<number> {
   const batch = ctx.quick ? 2_000 : 50_000;
   const batches = ctx.quick ? 3 : 9;
-  const req = Channel.create({ name: `${uniquePrefix()}_req`, capacity: 1 << 16 });
-  const resp = Channel.create({ name: `${uniquePrefix()}_resp`, capacity: 1 << 16 });
+  using req = Channel.create({ name: `${uniquePrefix()}_req`, capacity: 1 << 16 });
+  using resp = Channel.create({ name: `${uniquePrefix()}_resp`, capacity: 1 << 16 });
   const peer = launch(ctx, ["echo", req.name, resp.name]);
   try {
     await peer.ready;
@@ -139,8 +133,8 @@ async function channelRoundTrip(ctx: BenchContext): Promise<number> {
     const buf = new Uint8Array(64);
     const trips = (n: number) => {
       for (let i = 0; i < n; i++) {
-        req.send(msg);
-        resp.receiveInto(buf);
+        req.sendSync(msg);
+        resp.receiveIntoSync(buf);
       }
     };
     trips(batch);
@@ -155,10 +149,6 @@ async function channelRoundTrip(ctx: BenchContext): Promise<number> {
     return median(micros);
   } finally {
     peer.kill();
-    for (const ch of [req, resp]) {
-      ch.close();
-      ch.unlink();
-    }
   }
 }
 
@@ -214,17 +204,15 @@ async function bunIpcRoundTrip(ctx: BenchContext): Promise<number> {
 async function bigMessages(ctx: BenchContext): Promise<number> {
   const size = 1 << 20;
   const count = ctx.quick ? 100 : 2_000;
-  const ch = Channel.create({ name: `${uniquePrefix()}_big`, capacity: 4 << 20 });
+  using ch = Channel.create({ name: `${uniquePrefix()}_big`, capacity: 4 << 20 });
   const peer = launch(ctx, ["recv", ch.name, String(count), String(size)]);
   try {
     await peer.ready;
     const msg = new Uint8Array(size).fill(7);
-    for (let i = 0; i < count; i++) ch.send(msg);
+    for (let i = 0; i < count; i++) ch.sendSync(msg);
     return (count - 1) * size / (await resultMs(peer)) / 1e6;
   } finally {
     peer.kill();
-    ch.close();
-    ch.unlink();
   }
 }
 

@@ -13,7 +13,7 @@
 import { cString } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
-import { osError } from "../errors.ts";
+import { osError } from "../_os_error.ts";
 import { Errno } from "../ffi/errno.ts";
 import { fileStat } from "../platform/_mmap.ts";
 import { makePosix } from "../platform/posix.ts";

@@ -21,7 +21,8 @@ import { addressOf, pointerAt } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
 import { Errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
-import { osError, type ShmError } from "../errors.ts";
+import type { ShmError } from "../errors.ts";
+import { osError } from "../_os_error.ts";
 import { anyRetired, quarantine, sweepRetired } from "./_quarantine.ts";
 
 const MAP_FAILED_UNSIGNED = 0xffff_ffff_ffff_ffffn;

@@ -7,7 +7,8 @@
  */
 
 import { os } from "../ffi/runtime.ts";
-import { errnoError, type ShmError } from "../errors.ts";
+import type { ShmError } from "../errors.ts";
+import { errnoError } from "../_os_error.ts";
 import { describe } from "../_validate.ts";
 import type { Backend, Segment } from "./_segment.ts";
 import { posixBackend } from "./posix.ts";

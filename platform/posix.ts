@@ -26,7 +26,7 @@ import { C } from "../ffi/constants.ts";
 import { Errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { maxBufferSize, os } from "../ffi/runtime.ts";
-import { errnoError, osError } from "../errors.ts";
+import { errnoError, osError } from "../_os_error.ts";
 import { NO_ATTRIBUTES, noFlush, noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
 import { sleepSync } from "../_sync/sleep.ts";
 import type { SegmentBackend } from "./backend.ts";

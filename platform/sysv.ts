@@ -22,7 +22,8 @@ import { C } from "../ffi/constants.ts";
 import { Errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { maxBufferSize, os } from "../ffi/runtime.ts";
-import { NotFoundError, osError, type ShmError } from "../errors.ts";
+import { NotFoundError, type ShmError } from "../errors.ts";
+import { osError } from "../_os_error.ts";
 import { noFlush, type Segment, type SegmentAttributes, type SysvStat } from "./_segment.ts";
 
 export type { SysvStat } from "./_segment.ts";

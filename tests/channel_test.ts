@@ -1,12 +1,15 @@
 // Channel: the ring in one process, then Deno and Bun processes sending and receiving at once.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Channel, ChannelClosedError, SharedMemory, TimeoutError } from "../mod.ts";
+import { Channel, ChannelEndedError, NotFoundError, SharedMemory, TimeoutError } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { selfId } from "../_sync/owner.ts";
 import { BOTH, runOk, start, tsCommand, uniqueName } from "./_process.ts";
 import { expectedMessage, MAX_SENDERS, parse } from "./children/channel_message.ts";
 
 const PEER = "tests/children/channel_peer.ts";
+/** This runtime, then the other. */
+const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
 
 /** Kills a child if it still runs (cleanup after a test, whatever happened). */
 function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
@@ -27,20 +30,20 @@ test("send and receive in order; strings, JSON, empty messages, into a buffer", 
   assert.equal(ch.capacity, 4096);
   assert.equal(rx.capacity, 4096);
   assert.equal(rx.tryReceive(), null);
-  assert.equal(rx.tryReceiveInto(new Uint8Array(8)), -1);
-  ch.send(bytes(3));
-  ch.send(new Uint8Array(0));
-  ch.sendString("héllo ✓");
-  ch.sendJSON({ a: [1, 2], b: null });
-  ch.send(bytes(100));
-  assert.deepEqual(rx.receive(), bytes(3));
-  assert.deepEqual(rx.receive(), new Uint8Array(0));
-  assert.equal(rx.receiveString(), "héllo ✓");
-  assert.deepEqual(rx.receiveJSON(), { a: [1, 2], b: null });
+  assert.equal(rx.tryReceiveInto(new Uint8Array(8)), null);
+  ch.sendSync(bytes(3));
+  ch.sendSync(new Uint8Array(0));
+  ch.sendStringSync("héllo ✓");
+  ch.sendJSONSync({ a: [1, 2], b: null });
+  ch.sendSync(bytes(100));
+  assert.deepEqual(rx.receiveSync(), bytes(3));
+  assert.deepEqual(rx.receiveSync(), new Uint8Array(0));
+  assert.equal(rx.receiveStringSync(), "héllo ✓");
+  assert.deepEqual(rx.receiveJSONSync(), { a: [1, 2], b: null });
   const buf = new Uint8Array(64);
-  assert.throws(() => rx.receiveInto(buf), RangeError); // 100 bytes do not fit: the message stays
+  assert.throws(() => rx.receiveIntoSync(buf), RangeError); // 100 bytes do not fit: the message stays
   const big = new Uint8Array(200);
-  assert.equal(rx.receiveInto(big), 100);
+  assert.equal(rx.receiveIntoSync(big), 100);
   assert.deepEqual(big.subarray(0, 100), bytes(100));
   assert.equal(rx.tryReceive(), null);
   assert.equal(ch.ended, false);
@@ -54,8 +57,8 @@ test("receiveInto copies every length exactly, into aligned, unaligned and alter
   for (let len = 0; len <= 300; len++) {
     const out = len % 2 ? aligned : unaligned;
     out.fill(0xee);
-    ch.send(bytes(len));
-    assert.equal(ch.receiveInto(out), len);
+    ch.sendSync(bytes(len));
+    assert.equal(ch.receiveIntoSync(out), len);
     assert.deepEqual(out.subarray(0, len), bytes(len), `length ${len}`);
     assert.equal(out[len], 0xee, `byte after a ${len}-byte message`);
   }
@@ -108,36 +111,38 @@ test("trySendMany, sendMany, receiveMany: batches across many laps arrive whole 
       next += sent;
     } else {
       const n = rx.tryReceiveMany(buffer, lengths);
-      if (n === 0) assert.equal(next, expected, "nothing received with messages queued");
+      if (n === null) assert.equal(next, expected, "nothing received with messages queued");
       let off = 0;
-      for (let i = 0; i < n; i++) {
-        assert.deepEqual(buffer.subarray(off, off + lengths[i]), made[expected], `message ${expected}`);
-        off += lengths[i];
+      for (let i = 0; i < (n ?? 0); i++) {
+        assert.deepEqual(buffer.subarray(off, off + lengths[i]!), made[expected], `message ${expected}`);
+        off += lengths[i]!;
         expected++;
       }
     }
   }
   assert.ok(partial > 0, "some batches went in part");
   // The blocking forms.
-  ch.sendMany(made.slice(0, 3));
-  assert.equal(rx.receiveMany(buffer, lengths), 3);
+  ch.sendManySync(made.slice(0, 3));
+  assert.equal(rx.receiveManySync(buffer, lengths), 3);
   ch.end();
-  assert.equal(rx.receiveMany(buffer, lengths), null);
-  assert.throws(() => rx.receiveMany(buffer, new Uint32Array(0)), TypeError);
+  assert.equal(rx.receiveManySync(buffer, lengths), null);
+  assert.throws(() => rx.receiveManySync(buffer, new Uint32Array(0)), RangeError);
+  assert.throws(() => rx.receiveManySync(buffer, [1] as never), TypeError);
 });
 
 test("receiveMany: a message longer than the buffer is a RangeError and stays", () => {
   using ch = Channel.create({ capacity: 4096 });
-  ch.sendMany([bytes(10), bytes(300), bytes(5)]);
+  ch.sendManySync([bytes(10), bytes(300), bytes(5)]);
   const lengths = new Uint32Array(8);
-  assert.equal(ch.receiveMany(new Uint8Array(100), lengths), 1); // stops before the one that does not fit
-  assert.throws(() => ch.receiveMany(new Uint8Array(100), lengths), RangeError);
+  assert.equal(ch.receiveManySync(new Uint8Array(100), lengths), 1); // stops before the one that does not fit
+  assert.throws(() => ch.receiveManySync(new Uint8Array(100), lengths), RangeError);
   const big = new Uint8Array(400);
-  assert.equal(ch.receiveMany(big, lengths), 2);
+  assert.equal(ch.receiveManySync(big, lengths), 2);
   assert.deepEqual(big.subarray(0, 300), bytes(300));
   assert.deepEqual(big.subarray(300, 305), bytes(5));
-  assert.throws(() => ch.sendMany([bytes(1), bytes(5000)]), RangeError);
-  assert.equal(ch.tryReceiveMany(big, lengths), 1, "the message before the oversized one went");
+  assert.throws(() => ch.sendManySync([bytes(1), bytes(5000)]), RangeError);
+  assert.throws(() => ch.trySendMany([bytes(1), "x" as never]), TypeError);
+  assert.equal(ch.tryReceiveMany(big, lengths), null, "nothing of a refused batch was sent");
 });
 
 test("backpressure: trySend refuses when full, a message the size of the ring fits, a larger one is a RangeError", () => {
@@ -145,50 +150,50 @@ test("backpressure: trySend refuses when full, a message the size of the ring fi
   let n = 0;
   while (ch.trySend(bytes(100, n))) n++;
   assert.equal(n, 8); // 100 bytes take two 64-byte cells; 1024 bytes are 16 cells
-  assert.throws(() => ch.send(bytes(1), { timeout: 20 }), TimeoutError);
-  assert.deepEqual(ch.receive(), bytes(100, 0));
+  assert.throws(() => ch.sendSync(bytes(1), { timeout: 20 }), TimeoutError);
+  assert.deepEqual(ch.receiveSync(), bytes(100, 0));
   assert.equal(ch.trySend(bytes(100, 99)), true);
   assert.equal(ch.trySend(new Uint8Array(0)), false);
   while (ch.tryReceive() !== null);
   assert.equal(ch.trySend(bytes(1024)), true);
-  assert.deepEqual(ch.receive(), bytes(1024));
+  assert.deepEqual(ch.receiveSync(), bytes(1024));
   assert.throws(() => ch.trySend(new Uint8Array(1025)), RangeError);
-  assert.throws(() => ch.send("text" as never), TypeError);
-  assert.throws(() => ch.receive({ timeout: -1 }), RangeError);
+  assert.throws(() => ch.sendSync("text" as never), TypeError);
+  assert.throws(() => ch.receiveSync({ timeout: -1 }), RangeError);
   assert.throws(() => Channel.create({ capacity: 0 }), RangeError);
-  assert.throws(() => Channel.create({} as never), RangeError);
+  assert.throws(() => Channel.create({} as never), TypeError);
   using tiny = Channel.create({ capacity: 1 });
   assert.equal(tiny.capacity, 1024, "rounded up to 1 KiB");
 });
 
 test("timeouts: receive and receiveAsync on an empty channel give TimeoutError", async () => {
   using ch = Channel.create({ capacity: 1024 });
-  assert.throws(() => ch.receive({ timeout: 30 }), (e: Error) => e instanceof TimeoutError);
-  await assert.rejects(ch.receiveAsync({ timeout: 30 }), TimeoutError);
-  assert.throws(() => ch.receive({ timeout: 0 }), TimeoutError);
+  assert.throws(() => ch.receiveSync({ timeout: 30 }), (e: Error) => e instanceof TimeoutError);
+  await assert.rejects(ch.receive({ timeout: 30 }), TimeoutError);
+  assert.throws(() => ch.receiveSync({ timeout: 0 }), TimeoutError);
 });
 
 test("end(): sending refused, queued messages still received, then null, and for await ends", async () => {
   using ch = Channel.create({ capacity: 4096 });
   using rx = Channel.open(ch.name);
-  ch.sendString("a");
-  ch.sendString("b");
-  ch.sendString("c");
+  ch.sendStringSync("a");
+  ch.sendStringSync("b");
+  ch.sendStringSync("c");
   ch.end();
   ch.end(); // twice is fine
   assert.equal(rx.ended, true);
   assert.equal(rx.done, false);
-  assert.throws(() => ch.send(bytes(1)), ChannelClosedError);
-  assert.throws(() => ch.trySend(bytes(1)), ChannelClosedError);
-  await assert.rejects(ch.sendAsync(bytes(1)), ChannelClosedError);
-  assert.equal(rx.receiveString(), "a");
+  assert.throws(() => ch.sendSync(bytes(1)), ChannelEndedError);
+  assert.throws(() => ch.trySend(bytes(1)), ChannelEndedError);
+  await assert.rejects(ch.send(bytes(1)), ChannelEndedError);
+  assert.equal(rx.receiveStringSync(), "a");
   const rest: string[] = [];
   for await (const m of rx) rest.push(new TextDecoder().decode(m));
   assert.deepEqual(rest, ["b", "c"]);
   assert.equal(rx.done, true);
-  assert.equal(rx.receive(), null);
-  assert.equal(await rx.receiveAsync(), null);
-  assert.equal(rx.receiveInto(new Uint8Array(8)), null);
+  assert.equal(rx.receiveSync(), null);
+  assert.equal(await rx.receive(), null);
+  assert.equal(rx.receiveIntoSync(new Uint8Array(8)), null);
   assert.equal(rx.tryReceive(), null);
 });
 
@@ -198,12 +203,12 @@ test("a blocked async receiver is woken by a message, then by end(), without blo
   let ticks = 0;
   const timer = setInterval(() => ticks++, 5);
   try {
-    const first = rx.receiveAsync({ timeout: 10_000 });
+    const first = rx.receive({ timeout: 10_000 });
     await new Promise((r) => setTimeout(r, 100));
-    ch.sendString("wake");
+    ch.sendStringSync("wake");
     assert.equal(new TextDecoder().decode((await first)!), "wake");
     assert.ok(ticks >= 5, `the event loop ran ${ticks} timer ticks while waiting`);
-    const second = rx.receiveAsync({ timeout: 10_000 });
+    const second = rx.receive({ timeout: 10_000 });
     await new Promise((r) => setTimeout(r, 50));
     ch.end();
     assert.equal(await second, null);
@@ -215,7 +220,7 @@ test("a blocked async receiver is woken by a message, then by end(), without blo
 test("a blocked async sender is woken when a receiver makes room", async () => {
   using ch = Channel.create({ capacity: 1024 });
   while (ch.trySend(bytes(64)));
-  const pending = ch.sendAsync(bytes(64, 1), { timeout: 10_000 });
+  const pending = ch.send(bytes(64, 1), { timeout: 10_000 });
   await new Promise((r) => setTimeout(r, 50));
   assert.ok(ch.tryReceive() !== null);
   await pending;
@@ -225,24 +230,21 @@ test("a blocked async sender is woken when a receiver makes room", async () => {
 });
 
 test("close(): the handle refuses use, a pending async receive rejects, the channel lives on", async () => {
-  const ch = Channel.create({ capacity: 1024 });
+  using ch = Channel.create({ capacity: 1024 });
   const rx = Channel.open(ch.name);
-  try {
-    const pending = rx.receiveAsync();
-    await new Promise((r) => setTimeout(r, 20));
-    rx.close();
-    rx.close();
-    await assert.rejects(pending, TypeError);
-    assert.equal(rx.closed, true);
-    assert.throws(() => rx.tryReceive(), TypeError);
-    assert.throws(() => rx.send(bytes(1)), TypeError);
-    ch.sendString("still here");
-    using again = Channel.open(ch.name);
-    assert.equal(again.receiveString(), "still here");
-  } finally {
-    ch.close();
-    ch.unlink();
-  }
+  const pending = rx.receive();
+  await new Promise((r) => setTimeout(r, 20));
+  rx.close();
+  rx.close();
+  await assert.rejects(pending, TypeError);
+  assert.equal(rx.closed, true);
+  assert.throws(() => rx.tryReceive(), TypeError);
+  assert.throws(() => rx.sendSync(bytes(1)), TypeError);
+  await assert.rejects(rx.send(bytes(1)), TypeError);
+  assert.throws(() => rx.ended, TypeError);
+  ch.sendStringSync("still here");
+  using again = Channel.open(ch.name);
+  assert.equal(again.receiveStringSync(), "still here");
 });
 
 test("a segment that is not a channel is a TypeError", () => {
@@ -256,19 +258,19 @@ test(
   "a receiver blocked in receive() sleeps (no busy-wait) and wakes for a message from another runtime",
   async () => {
     using ch = Channel.create({ capacity: 4096, name: uniqueName("chblock") });
-    const child = start(tsCommand(BOTH[1], PEER, ["block", ch.name]));
+    const child = start(tsCommand(RT_B, PEER, ["block", ch.name]));
     try {
       await child.waitFor(/ready/);
       await new Promise((r) => setTimeout(r, 300)); // past the short spin
       const cpu = () => {
-        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+        const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
         return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (1/100 s)
       };
       const before = cpu();
       await new Promise((r) => setTimeout(r, 1000));
       const used = cpu() - before;
       assert.ok(used < 30, `the blocked receiver used ${used}/100 s of CPU in 1 s`);
-      ch.send(bytes(77));
+      ch.sendSync(bytes(77));
       const out = await child.done;
       assert.equal(out.code, 0, out.stderr);
       assert.match(out.stdout, /"got":77/);
@@ -329,7 +331,7 @@ test(
     const size = 256 * 1024; // large messages: the kill lands in the middle of a copy most of the time
     using ch = Channel.create({ capacity: 1 << 20, name: uniqueName("chkill") });
     using marks = SharedMemory.create({ name: uniqueName("chmarks"), size: count });
-    const [rtA, rtB] = BOTH;
+    const [rtA, rtB] = [RT_A, RT_B];
     const victim = start(tsCommand(rtA, PEER, ["take", ch.name, marks.name]), { timeout: 60_000 });
     const sender = start(tsCommand(rtB, PEER, ["flood", ch.name, String(count), String(size)]), {
       timeout: 60_000,
@@ -375,8 +377,254 @@ test("test messages are checkable (the checker itself rejects damage)", () => {
 
 test("end() from a process of the other runtime wakes an async receiver here", async () => {
   using ch = Channel.create({ capacity: 1024, name: uniqueName("chend") });
-  const waiting = ch.receiveAsync({ timeout: 20_000 });
-  await runOk(tsCommand(BOTH[1], PEER, ["end", ch.name]));
+  const waiting = ch.receive({ timeout: 20_000 });
+  await runOk(tsCommand(RT_B, PEER, ["end", ch.name]));
   assert.equal(await waiting, null);
   assert.equal(ch.ended, true);
 });
+
+test("every wait checks its options on entry, even when it would not wait; bad input writes nothing", async () => {
+  using ch = Channel.create({ capacity: 4096 });
+  const m = bytes(10);
+  for (const timeout of [-1, NaN]) {
+    await assert.rejects(ch.send(m, { timeout }), RangeError);
+    assert.throws(() => ch.sendSync(m, { timeout }), RangeError);
+    await assert.rejects(ch.sendMany([m], { timeout }), RangeError);
+    assert.throws(() => ch.sendManySync([m], { timeout }), RangeError);
+  }
+  await assert.rejects(ch.send(m, { timeout: "x" as never }), TypeError);
+  await assert.rejects(ch.send(m, 5 as never), TypeError);
+  await assert.rejects(ch.send(m, { signal: {} as never }), TypeError);
+  assert.throws(() => ch.sendSync(m, { signal: "s" as never }), TypeError);
+  const aborted = AbortSignal.abort(new Error("stop"));
+  await assert.rejects(ch.send(m, { signal: aborted }), /stop/);
+  assert.throws(() => ch.sendSync(m, { signal: aborted }), /stop/);
+  await assert.rejects(ch.sendString(5 as never), TypeError);
+  assert.throws(() => ch.trySendJSON(undefined), TypeError);
+  await assert.rejects(ch.sendJSON(() => 1), TypeError);
+  assert.throws(() => ch.trySend(null as never), TypeError);
+  assert.throws(() => ch.sendManySync([m, new Uint8Array(5000)]), RangeError);
+  assert.throws(() => ch.trySendMany("ab" as never), TypeError);
+  assert.equal(ch.tryReceive(), null, "nothing was written by the refused calls");
+  ch.sendSync(m);
+  await assert.rejects(ch.receive({ timeout: NaN }), RangeError);
+  assert.throws(() => ch.receiveSync({ timeout: -5 }), RangeError);
+  assert.throws(() => ch.receiveIntoSync(new Uint8Array(64), { timeout: "1" as never }), TypeError);
+  assert.throws(
+    () => ch.receiveManySync(new Uint8Array(64), new Uint32Array(4), { signal: 1 as never }),
+    TypeError,
+  );
+  await assert.rejects(ch.receiveInto([] as never), TypeError);
+  assert.throws(() => ch.tryReceiveInto(new ArrayBuffer(8) as never), TypeError);
+  assert.throws(() => ch.receiveSync({ signal: aborted }), /stop/);
+  assert.deepEqual(ch.tryReceive(), m, "the message stayed through the refused receives");
+});
+
+test("an aborted signal ends a waiting send or receive with its reason", async () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const controller = new AbortController();
+  const waiting = ch.receive({ signal: controller.signal });
+  setTimeout(() => controller.abort(new Error("no more")), 30);
+  await assert.rejects(waiting, /no more/);
+  while (ch.trySend(bytes(64)));
+  const second = new AbortController();
+  const sending = ch.send(bytes(64), { signal: second.signal, timeout: 10_000 });
+  setTimeout(() => second.abort(), 30);
+  await assert.rejects(sending, (e: Error) => e.name === "AbortError");
+});
+
+test("capacity: checked before any segment is made; the largest is 1 GiB", () => {
+  const name = uniqueName("chcap");
+  for (const capacity of [2 ** 30 + 1, 2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+    assert.throws(() => Channel.create({ capacity, name }), RangeError, `capacity ${capacity}`);
+  }
+  assert.throws(() => Channel.create({ capacity: Infinity, name }), RangeError);
+  assert.throws(() => Channel.create({ capacity: 1.5, name }), RangeError);
+  assert.throws(() => Channel.create({ capacity: -1, name }), RangeError);
+  assert.throws(() => Channel.create({ capacity: "4096" as never, name }), TypeError);
+  assert.throws(() => Channel.create(null as never), TypeError);
+  assert.throws(() => SharedMemory.open(name), NotFoundError, "no segment was left behind");
+});
+
+test(
+  "dispose never removes a channel someone re-created under the same name",
+  () => {
+    const name = uniqueName("chredo");
+    const first = Channel.create({ capacity: 1024, name });
+    first.unlink();
+    using second = Channel.create({ capacity: 1024, name });
+    second.sendStringSync("mine");
+    first[Symbol.dispose]();
+    using again = Channel.open(name);
+    assert.equal(again.receiveStringSync({ timeout: 1000 }), "mine");
+  },
+);
+
+// ---- Dead senders and impossible states ----------------------------------------------------------------
+// The layout (see _channel_ring.ts): tail at byte 64, head at 128, 256 sender slots of 64 bytes [owner,
+// position, cells, …] at 384, then at 16768 per 64-byte cell [stamp, length], then per cell [owner, position].
+
+/** The owner id of a thread that is gone: the pid of a process that has exited. */
+async function deadOwner(): Promise<number> {
+  const child = start(["true"]);
+  await child.done;
+  return child.pid;
+}
+
+/** The record of a cell: [stamp, length] in one array, [owner, position] in the next. */
+interface Record {
+  set(values: [stamp: number, length: number, owner: number, position: number]): void;
+  clear(): void;
+  setLength(length: number): void;
+}
+
+function record(shm: SharedMemory, cells: number, cell: number): Record {
+  const meta = shm.view(Int32Array, 16768 + cell * 8, 2);
+  const owners = shm.view(Int32Array, 16768 + cells * 8 + cell * 8, 2);
+  return {
+    set: ([stamp, length, owner, position]) => {
+      meta.set([stamp, length]);
+      owners.set([owner, position]);
+    },
+    clear: () => {
+      meta.fill(0);
+      owners.fill(0);
+    },
+    setLength: (length) => (meta[1] = length),
+  };
+}
+
+function cursors(ch: Channel): {
+  tail: Int32Array;
+  head: Int32Array;
+  slot(i: number): Int32Array;
+  record(cell: number): Record;
+} {
+  const shm = ch.shm;
+  return {
+    tail: shm.view(Int32Array, 64, 1),
+    head: shm.view(Int32Array, 128, 1),
+    slot: (i) => shm.view(Int32Array, 384 + i * 64, 4),
+    record: (cell) => record(shm, ch.capacity / 64, cell),
+  };
+}
+
+test("a message reserved by a sender that died is dropped, whether or not it wrote its record", async () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  const [dead, dead2] = [await deadOwner(), await deadOwner()];
+  ch.sendStringSync("first");
+  assert.equal(ch.receiveStringSync(), "first");
+  // The dead sender reserved 100 bytes at position 1 (two cells) and never committed them.
+  c.record(1).set([0, 100, dead, 1]);
+  Atomics.store(c.tail, 0, 3);
+  ch.sendStringSync("after");
+  assert.equal(ch.tryReceive(), null, "the uncommitted message blocks the head");
+  assert.equal(ch.receiveStringSync({ timeout: 10_000 }), "after", "dropped, then the next one");
+  // The same, awaited, for a batch of two uncommitted messages.
+  c.record(4).set([0, 10, dead, 4]);
+  c.record(5).set([0, 70, dead, 5]);
+  Atomics.store(c.tail, 0, 7);
+  await ch.sendString("later");
+  assert.equal(await ch.receiveString({ timeout: 10_000 }), "later");
+  // Killed between its compare-and-swap of the tail and its record: only its slot names it.
+  c.slot(200).set([dead, 8, 3, 0]);
+  Atomics.store(c.tail, 0, 11);
+  ch.sendStringSync("next");
+  assert.equal(ch.receiveStringSync({ timeout: 10_000 }), "next");
+  // Two dead threads announced the same position: the one whose reservation ends where the next begins won.
+  c.slot(201).set([dead, 12, 2, 0]);
+  c.slot(202).set([dead2, 12, 3, 0]);
+  Atomics.store(c.tail, 0, 14);
+  ch.sendStringSync("last");
+  assert.equal(ch.receiveStringSync({ timeout: 10_000 }), "last");
+  assert.equal(ch.tryReceive(), null);
+});
+
+test("a message reserved by a live sender is never dropped, however long it takes", () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  c.record(0).set([0, 10, selfId(), 0]);
+  Atomics.store(c.tail, 0, 1);
+  assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
+  assert.equal(Atomics.load(c.head, 0), 0);
+  // Nor one whose sender is between its compare-and-swap and its record.
+  c.record(0).clear();
+  c.slot(100).set([selfId(), 0, 1, 0]);
+  assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
+  assert.equal(Atomics.load(c.head, 0), 0);
+});
+
+test("impossible cursors are a clear error: no send returns true for a message nobody can receive", async () => {
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  Atomics.store(c.head, 0, 5); // the head ahead of the tail
+  using tx = Channel.open(ch.name);
+  assert.throws(() => tx.trySend(bytes(1)), /corrupted/);
+  assert.throws(() => tx.trySendMany([bytes(1)]), /corrupted/);
+  assert.throws(() => ch.receiveSync({ timeout: 5000 }), /corrupted/);
+  await assert.rejects(ch.receive({ timeout: 5000 }), /corrupted/);
+  Atomics.store(c.head, 0, -100); // the tail more than a ring ahead of the head
+  using tx2 = Channel.open(ch.name);
+  assert.throws(() => tx2.sendSync(bytes(1), { timeout: 1000 }), /corrupted/);
+  Atomics.store(c.head, 0, 0);
+  // A committed message whose length is impossible.
+  ch.sendSync(bytes(3));
+  c.record(0).setLength(5000);
+  assert.throws(() => ch.tryReceive(), /corrupted/);
+});
+
+test(
+  "senders killed with SIGKILL at random points: the others go on, what was half written is never delivered",
+  async () => {
+    const trials = 10;
+    const per = 200_000;
+    for (let trial = 0; trial < trials; trial++) {
+      const big = trial % 2 === 0; // 3 MiB messages that wrap in a 4 MiB ring, or small ones in batches
+      const [rtVictim, rtOther] = trial % 4 < 2 ? [RT_A, RT_B] : [RT_B, RT_A];
+      using ch = Channel.create({ capacity: 4 << 20, name: uniqueName("chvictim") });
+      using marks = SharedMemory.create({ name: uniqueName("chmarks"), size: MAX_SENDERS * per });
+      const opts = { timeout: 60_000 };
+      const receivers = [
+        start(tsCommand(rtVictim, PEER, ["recv", ch.name, marks.name]), opts),
+        start(tsCommand(rtOther, PEER, ["recv", ch.name, marks.name, "batch"]), opts),
+      ];
+      const victimArgs = ["victim", ch.name, "1", big ? String(3 << 20) : "300", ...(big ? [] : ["batch"])];
+      const victim = start(tsCommand(rtVictim, PEER, victimArgs), opts);
+      const before = start(tsCommand(rtOther, PEER, ["send", ch.name, "0", "500", "2000"]), opts);
+      let after: ReturnType<typeof start> | undefined;
+      try {
+        await victim.waitFor(/ready/);
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+        victim.kill("SIGKILL");
+        assert.equal((await victim.done).signal, "SIGKILL");
+        after = start(tsCommand(rtVictim, PEER, ["send", ch.name, "2", "500", "2000", "batch"]), opts);
+        for (const s of [before, after]) {
+          const out = await s.done;
+          assert.equal(out.code, 0, out.stderr);
+        }
+        ch.end();
+        for (const r of receivers) {
+          const out = await r.done;
+          assert.equal(out.code, 0, `trial ${trial}: ${out.stderr}`);
+        }
+        for (const id of [0, 2]) {
+          for (let seq = 0; seq < 500; seq++) {
+            assert.equal(marks.buf[id * per + seq], 1, `trial ${trial}: message ${id}/${seq}`);
+          }
+        }
+        // The victim's messages that arrived are a prefix of what it sent, each once (the receivers
+        // checked every byte): the one it was writing, and any after it, were dropped.
+        const got = marks.buf.subarray(per, 2 * per);
+        const delivered = got.findIndex((m) => m !== 1);
+        assert.ok(
+          got.subarray(delivered).every((m) => m === 0),
+          `trial ${trial}: a gap in the victim's messages`,
+        );
+      } finally {
+        for (const c of [...receivers, victim, before, after]) stop(c);
+      }
+    }
+  },
+  { timeout: 300_000 },
+);

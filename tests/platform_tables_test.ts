@@ -15,7 +15,7 @@ import {
 } from "../ffi/libc.ts";
 import { INVALID_HANDLE_VALUE, kernel32, kernel32Symbols, W } from "../ffi/kernel32.ts";
 import { describeWinError, winErrorName } from "../ffi/winerror.ts";
-import { systemError } from "../errors.ts";
+import { systemError } from "../_os_error.ts";
 import { wideString } from "../ffi/_ffi.ts";
 import { arch, os } from "../ffi/runtime.ts";
 import { checkName } from "../_validate.ts";

@@ -17,12 +17,6 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-// PENDING CHECKS: the type checks of a user's project (tsc with @types/bun; deno check with
-// noUncheckedIndexedAccess) and `deno test --doc` fail today inside files other helpers are fixing.
-// They run with `--only types` / `--only doctest` and are left out of the default run and its total until
-// THE LEAD FLIPS THIS SWITCH TO true AT MERGE (or sets SHM_PENDING_CHECKS=1).
-const PENDING_CHECKS_COUNT = process.env.SHM_PENDING_CHECKS === "1" || false;
-
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => {
   const local = join(root, "node_modules", ".bin", name);
@@ -206,7 +200,7 @@ if ((!only && args.length === 0) || only === "wine") {
   }]);
 }
 
-if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "types") {
+if ((!only && args.length === 0) || only === "types") {
   // A user's projects: Bun's (tsc, @types/bun, noUncheckedIndexedAccess) and Deno's (deno check with
   // noUncheckedIndexedAccess), each importing every entry point of the module.
   phases.push(["Types", async () => {
@@ -241,7 +235,7 @@ if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "types") {
     return { passed, failed: failed.length, skipped: 0, note: failed.length ? failed.join("; ") : undefined };
   }]);
 }
-if ((!only && args.length === 0 && PENDING_CHECKS_COUNT) || only === "doctest") {
+if ((!only && args.length === 0) || only === "doctest") {
   // Deno's own runner over every JSDoc example (tests/doc_examples_test.ts runs them one by one, under both
   // runtimes, with a per-example time limit; this is Deno's check that they type-check and run).
   phases.push(["Deno doc tests", async () => {

@@ -18,7 +18,7 @@ import { Channel } from "../../channel.ts";
 import { SharedMemory } from "../../shared_memory.ts";
 import { sleepSync } from "../../_sync/sleep.ts";
 
-const [mode, a, b, c, d] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+const [mode, a = "", b = "", c = "", d = ""] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 
 function ready(): void {
@@ -34,16 +34,16 @@ if (mode === "recv") {
     const lengths = new Uint32Array(1024);
     const buf = new Uint8Array(Math.max(size * lengths.length, 1 << 16));
     ready();
-    let got = ch.receiveMany(buf, lengths)!;
+    let got = ch.receiveManySync(buf, lengths)!;
     const start = performance.now();
-    while (got < count) got += ch.receiveMany(buf, lengths)!;
+    while (got < count) got += ch.receiveManySync(buf, lengths)!;
     ms = performance.now() - start;
   } else {
     const buf = new Uint8Array(size);
     ready();
-    ch.receiveInto(buf);
+    ch.receiveIntoSync(buf);
     const start = performance.now();
-    for (let i = 1; i < count; i++) ch.receiveInto(buf);
+    for (let i = 1; i < count; i++) ch.receiveIntoSync(buf);
     ms = performance.now() - start;
   }
   console.log(JSON.stringify({ ms }));
@@ -55,7 +55,7 @@ if (mode === "recv") {
   const go = SharedMemory.open(d);
   ready();
   while (Atomics.load(go.view(Int32Array, 0, 1), 0) !== 1) sleepSync(0.1);
-  for (let i = 0; i < count; i++) ch.send(msg);
+  for (let i = 0; i < count; i++) ch.sendSync(msg);
   go.close();
   ch.close();
 } else if (mode === "echo") {
@@ -64,9 +64,9 @@ if (mode === "recv") {
   const buf = new Uint8Array(1 << 16);
   ready();
   for (;;) {
-    const n = rx.receiveInto(buf);
+    const n = rx.receiveIntoSync(buf);
     if (n === null) break;
-    tx.send(buf.subarray(0, n));
+    tx.sendSync(buf.subarray(0, n));
   }
   rx.close();
   tx.close();

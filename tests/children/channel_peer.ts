@@ -10,6 +10,9 @@
 //   flood <channel> <count> <size>                  sends `count` messages of `size` bytes: seq, then seq & 255
 //   take <channel> <marks>                           receives flood messages into one buffer until done,
 //                                                    checking and marking each; prints {"count": n}
+//   victim <channel> <sender id> <max size> [batch]  prints "ready", then sends checked messages (with
+//                                                    sendManySync, 1 to 4 at a time, with "batch") until
+//                                                    killed
 //   block <channel>                                  prints "ready", then blocks in receive()
 //   end <channel>                                    ends the channel
 import { Channel } from "../../channel.ts";
@@ -18,7 +21,7 @@ import { expectedMessage, MAX_SENDERS, parse } from "./channel_message.ts";
 
 const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
-const [mode, name] = args;
+const [mode, name = ""] = args;
 const ch = Channel.open(name);
 
 if (mode === "send") {
@@ -31,10 +34,10 @@ if (mode === "send") {
       for (const end = Math.min(count, seq + 1 + (seq % 32)); seq < end; seq++) {
         batch.push(expectedMessage(id, seq, max));
       }
-      ch.sendMany(batch);
+      ch.sendManySync(batch);
     }
   } else {
-    for (let seq = 0; seq < count; seq++) ch.send(expectedMessage(id, seq, max));
+    for (let seq = 0; seq < count; seq++) ch.sendSync(expectedMessage(id, seq, max));
   }
   console.log("sent");
 } else if (mode === "recv") {
@@ -43,23 +46,23 @@ if (mode === "send") {
   const last = new Array<number>(MAX_SENDERS).fill(-1);
   let count = 0;
   const batch = args[3] === "batch";
-  const buffer = new Uint8Array(8192);
+  const buffer = new Uint8Array(Math.max(8192, ch.capacity));
   const lengths = new Uint32Array(16);
   const queue: Uint8Array[] = [];
   for (;;) {
     if (batch && queue.length === 0) {
-      const n = ch.receiveMany(buffer, lengths, { timeout: 30_000 });
+      const n = ch.receiveManySync(buffer, lengths, { timeout: 30_000 });
       if (n === null) break;
-      for (let i = 0, off = 0; i < n; off += lengths[i++]) queue.push(buffer.slice(off, off + lengths[i]));
+      for (let i = 0, off = 0; i < n; off += lengths[i++]!) queue.push(buffer.slice(off, off + lengths[i]!));
     }
-    const msg = batch ? queue.shift()! : ch.receive({ timeout: 30_000 });
+    const msg = batch ? queue.shift()! : ch.receiveSync({ timeout: 30_000 });
     if (msg === null) break;
     const { sender, seq, max } = parse(msg);
     const expected = expectedMessage(sender, seq, max);
     if (msg.length !== expected.length || msg.some((b, i) => b !== expected[i])) {
       throw new Error(`Message ${sender}/${seq} arrived damaged (${msg.length} bytes)`);
     }
-    if (seq <= last[sender]) {
+    if (seq <= last[sender]!) {
       throw new Error(`Message ${sender}/${seq} arrived after ${sender}/${last[sender]}`);
     }
     last[sender] = seq;
@@ -74,7 +77,7 @@ if (mode === "send") {
   for (let seq = 0; seq < count; seq++) {
     msg.fill(seq & 255);
     new DataView(msg.buffer).setUint32(0, seq, true);
-    ch.send(msg);
+    ch.sendSync(msg);
   }
   console.log("sent");
 } else if (mode === "take") {
@@ -82,7 +85,7 @@ if (mode === "send") {
   const buf = new Uint8Array(ch.capacity);
   const dv = new DataView(buf.buffer);
   let count = 0;
-  for (let n; (n = ch.receiveInto(buf, { timeout: 30_000 })) !== null;) {
+  for (let n; (n = ch.receiveIntoSync(buf, { timeout: 30_000 })) !== null;) {
     const seq = dv.getUint32(0, true);
     for (let i = 4; i < n; i++) {
       if (buf[i] !== (seq & 255)) throw new Error(`Message ${seq} arrived damaged at byte ${i}`);
@@ -92,9 +95,22 @@ if (mode === "send") {
   }
   console.log(JSON.stringify({ count }));
   marks.close();
+} else if (mode === "victim") {
+  const id = Number(args[2]);
+  const max = Number(args[3]);
+  console.log("ready");
+  for (let seq = 0;;) {
+    if (args[4] === "batch") {
+      const batch: Uint8Array[] = [];
+      for (const end = seq + 1 + (seq % 4); seq < end; seq++) batch.push(expectedMessage(id, seq, max));
+      ch.sendManySync(batch);
+    } else {
+      ch.sendSync(expectedMessage(id, seq++, max));
+    }
+  }
 } else if (mode === "block") {
   console.log("ready");
-  const msg = ch.receive();
+  const msg = ch.receiveSync();
   console.log(JSON.stringify({ got: msg === null ? null : msg.length }));
 } else if (mode === "end") {
   ch.end();

@@ -355,7 +355,7 @@ test(
       let next = 0;
       // The sender sleeps whenever the ring is full; this side sleeps whenever it is empty.
       while (next < count) {
-        const msg = await ch.receiveAsync({ timeout: 30_000 });
+        const msg = await ch.receive({ timeout: 30_000 });
         assert.ok(msg, `message ${next} arrived`);
         assert.equal(msg.length, 200);
         assert.equal(new DataView(msg.buffer, msg.byteOffset).getUint32(0, true), next);

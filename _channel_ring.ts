@@ -1,0 +1,649 @@
+/**
+ * The ring under `Channel`: its layout in the segment and one attempt at each operation (send one,
+ * send many, take one, take many, drop a dead sender's message). Nothing here waits; `channel.ts`
+ * adds the waits and the public API.
+ *
+ * ## Layout
+ *
+ * Little-endian Int32s. Positions count 64-byte cells and wrap at 2^32.
+ *
+ * | byte | what |
+ * |---|---|
+ * | 0 | magic "CHNL", 4 layout version (2), 8 log2(cells), 12 log2(cell size) = 6, 16 log2(Int32s per cell of each record array) = 1 |
+ * | 64 | tail: the next position senders reserve |
+ * | 128 | head: the next position receivers take |
+ * | 192 | receivers' wake word; 196: 1 while a receiver may sleep |
+ * | 256 | senders' wake word; 260: 1 while a sender may sleep |
+ * | 320 | ended flag |
+ * | 384 | 256 sender slots of 64 bytes, [owner id, position, cells, …]: what each sending thread is reserving |
+ * | 16768 | per cell [stamp, length]; then per cell [owner id, position]; then the data, cells × 64 bytes |
+ *
+ * A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end).
+ *
+ * **Sending.** A sending thread holds a slot (taken once, with a compare-and-swap of its owner id,
+ * see `_sync/owner.ts`). To send, it reads the tail, writes into its slot the position and the
+ * cells it means to reserve, and moves the tail past them with one compare-and-swap. Then it writes
+ * the record of the message's first cell (length, owner id, position), copies the bytes, writes the
+ * stamp of every later cell, and last the stamp of its first cell: 1 + (position >>> log2(cells)),
+ * the lap. That store commits the message.
+ *
+ * **Receiving.** A receiver takes the message at the head when its stamp matches the head's lap: it
+ * copies the bytes out, then moves the head past it with one compare-and-swap. A receiver killed at
+ * any point leaves the message for the others.
+ *
+ * **A dead sender.** Every reserved message has a known sender: its record names it, and until the
+ * record is written, the slot of the thread whose compare-and-swap won covers it. Waiting receivers
+ * (and senders waiting for room) look at a message that stays uncommitted at the head every
+ * PROBE_MS; when its sender is dead, they move the head past what it reserved: what it had not
+ * committed is dropped, never delivered.
+ *
+ * **Stamps.** Positions wrap at 2^32, so lap numbers repeat every 2^(32 - log2(cells)) laps.
+ * Stamping every cell of every message would be costly for large messages; instead, on every
+ * 2^min(10, 30 - log2(cells))-th lap the senders also stamp the inner cells of their messages. Every
+ * cell then carries a stamp at most that many laps old, never old enough to equal the current
+ * lap's: a stale stamp can never pass for a committed message.
+ *
+ * @module
+ */
+
+import type { SharedMemory } from "./shared_memory.ts";
+import { FutexWord } from "./_sync/futex.ts";
+import { ownerStatus, selfId } from "./_sync/owner.ts";
+
+const MAGIC = 0x4c4e4843; // "CHNL" little-endian
+const VERSION = 2;
+const CELL_SHIFT = 6;
+/** Bytes of one cell. */
+export const CELL: number = 1 << CELL_SHIFT;
+/** log2 of the Int32s per cell of the records receivers read ([stamp, length]) and of those only recovery reads ([owner, position]). */
+const META_SHIFT = 1;
+const R_LENGTH = 1;
+const R_POSITION = 1;
+/** Bytes of the fixed header, then of the sender slots: the records start after both. */
+const FIXED = 384;
+const SLOTS = 256;
+/** Int32s a slot takes: a cache line each, so that senders do not write one another's lines. */
+const SLOT_INTS = 16;
+const HEADER = FIXED + SLOTS * SLOT_INTS * 4;
+/** Int32 index of the first slot. */
+const I_SLOTS = FIXED / 4;
+/** The fewest and most cells a ring has: 1 KiB and 1 GiB of ring space. */
+export const MIN_LOG2 = 4;
+export const MAX_LOG2 = 24;
+
+// Int32 indexes into the header.
+const I_MAGIC = 0;
+const I_VERSION = 1;
+const I_LOG2 = 2;
+const I_CELL_SHIFT = 3;
+const I_META_SHIFT = 4;
+const I_TAIL = 16; // byte 64: next position senders reserve
+const I_HEAD = 32; // byte 128: next position receivers take
+const I_RX_SEQ = 48; // byte 192: bumped to wake receivers
+const I_RX_WAITERS = 49; // 1 while some receiver may sleep
+const I_TX_SEQ = 64; // byte 256: bumped to wake senders
+const I_TX_WAITERS = 65; // 1 while some sender may sleep
+const I_ENDED = 80; // byte 320
+
+/** The two sides that wait: receivers (for a message) and senders (for room). */
+export interface Side {
+  /** Int32 index of the word this side sleeps on. */
+  readonly seq: number;
+  /** Int32 index of the "may sleep" flag. */
+  readonly waiters: number;
+}
+export const RX: Side = { seq: I_RX_SEQ, waiters: I_RX_WAITERS };
+export const TX: Side = { seq: I_TX_SEQ, waiters: I_TX_WAITERS };
+
+/** Outcomes of one attempt (lengths and counts are >= 0). */
+export const EMPTY = -1;
+export const ENDED = -2;
+/** The ring is full (sends). */
+export const FULL = -3;
+/** The tail moved while an attempt looked at it: look again. */
+const RETRY = -4;
+
+/** How often a waiter checks whether the sender of a stalled message (or of the lock) still lives. */
+export const PROBE_MS = 250;
+
+/** Cells a message of `len` bytes takes. */
+function cellsFor(len: number): number {
+  return len === 0 ? 1 : (len + CELL - 1) >>> CELL_SHIFT;
+}
+
+/** Bytes of a segment holding a ring of 2^log2 cells. */
+export function segmentSize(log2: number): number {
+  const cells = 2 ** log2;
+  return HEADER + 2 * cells * (4 << META_SHIFT) + cells * CELL;
+}
+
+/** log2 of the cells for `capacity` bytes: at least MIN_LOG2; may be above MAX_LOG2 (the caller refuses). */
+export function log2For(capacity: number): number {
+  return Math.max(MIN_LOG2, Math.ceil(Math.log2(Math.ceil(capacity / CELL))));
+}
+
+/** Writes the header of a new ring; its magic last. */
+export function initRing(shm: SharedMemory, log2: number): void {
+  const i32 = new Int32Array(shm.buf.buffer, 0, HEADER / 4);
+  i32[I_VERSION] = VERSION;
+  i32[I_LOG2] = log2;
+  i32[I_CELL_SHIFT] = CELL_SHIFT;
+  i32[I_META_SHIFT] = META_SHIFT;
+  Atomics.store(i32, I_MAGIC, MAGIC);
+}
+
+/** Checks the header of an existing ring; returns log2(cells), or why the segment is not a ring. */
+export function readRing(shm: SharedMemory): number | string {
+  if (shm.size < FIXED) return `it is ${shm.size} bytes long`;
+  const i32 = new Int32Array(shm.buf.buffer, 0, FIXED / 4);
+  if (Atomics.load(i32, I_MAGIC) !== MAGIC) return "no channel header";
+  if (i32[I_VERSION] !== VERSION) return `layout version ${i32[I_VERSION]}, expected ${VERSION}`;
+  const log2 = i32[I_LOG2] ?? 0;
+  if (
+    i32[I_CELL_SHIFT] !== CELL_SHIFT || i32[I_META_SHIFT] !== META_SHIFT || log2 < MIN_LOG2 ||
+    log2 > MAX_LOG2
+  ) {
+    return "its geometry is invalid";
+  }
+  if (shm.size < segmentSize(log2)) return `it is truncated to ${shm.size} bytes`;
+  return log2;
+}
+
+/** One process's view of a ring: the attempts, and what they cache. */
+export class Ring {
+  readonly name: string;
+  readonly cells: number;
+  readonly i32: Int32Array;
+  readonly rxWord: FutexWord;
+  readonly txWord: FutexWord;
+  /** The copy made by the last `take(null)`. */
+  out: Uint8Array = new Uint8Array(0);
+  /** Set when the handle closes: every attempt then throws. */
+  closed = false;
+  /** Per cell: [stamp, length] of the message starting there. */
+  readonly #meta: Int32Array;
+  /** Per cell: [owner, position] of the message starting there, apart so receivers' cache lines hold only what they read. */
+  readonly #owners: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #data32: Int32Array;
+  readonly #mask: number;
+  readonly #log2: number;
+  /** Laps whose number has none of these bits set re-stamp the inner cells of messages too. */
+  readonly #refresh: number;
+  /** This thread's owner id. */
+  readonly #me: number;
+  /** A recent value of the head: senders re-read the shared one only when this says full. */
+  #head = 0;
+  /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
+  #headAt: number;
+  /** The last buffer received into, and an Int32 view of it when it is 4-byte aligned. */
+  #lastOut: Uint8Array | null = null;
+  #lastOut32: Int32Array | null = null;
+  /** A head seen stalled on an uncommitted message, and since when (see `recover`). */
+  #stallHead = 0;
+  #stallSince = Infinity;
+  /** Int32 index of the position field of this thread's slot; 0 until the first send. */
+  #slot = 0;
+
+  constructor(shm: SharedMemory, log2: number) {
+    this.name = shm.name;
+    this.#me = selfId();
+    this.#log2 = log2;
+    this.cells = 1 << log2;
+    this.#mask = this.cells - 1;
+    this.#refresh = (1 << Math.min(10, 30 - log2)) - 1;
+    const buf = shm.buf.buffer;
+    const metaBytes = this.cells * (4 << META_SHIFT);
+    this.i32 = new Int32Array(buf, 0, HEADER / 4);
+    this.#meta = new Int32Array(buf, HEADER, this.cells << META_SHIFT);
+    this.#owners = new Int32Array(buf, HEADER + metaBytes, this.cells << META_SHIFT);
+    this.#data = new Uint8Array(buf, HEADER + 2 * metaBytes, this.cells * CELL);
+    this.#data32 = new Int32Array(buf, HEADER + 2 * metaBytes, this.cells * CELL / 4);
+    this.rxWord = new FutexWord(shm, I_RX_SEQ * 4);
+    this.txWord = new FutexWord(shm, I_TX_SEQ * 4);
+    // The first send reads the shared head (a cached head that is too old is refreshed).
+    this.#headAt = (Atomics.load(this.i32, I_TAIL) - 0x40000000) | 0;
+  }
+
+  /** Whether the channel has ended. */
+  get ended(): boolean {
+    return Atomics.load(this.i32, I_ENDED) !== 0;
+  }
+
+  /** Whether every reserved message has been taken. */
+  get drained(): boolean {
+    return Atomics.load(this.i32, I_HEAD) === Atomics.load(this.i32, I_TAIL);
+  }
+
+  /** Ends the channel and wakes every waiter of both sides. */
+  end(): void {
+    Atomics.store(this.i32, I_ENDED, 1);
+    this.wakeAll();
+  }
+
+  /** Wakes every waiter of both sides (they re-check). */
+  wakeAll(): void {
+    Atomics.add(this.i32, I_RX_SEQ, 1);
+    Atomics.add(this.i32, I_TX_SEQ, 1);
+    this.rxWord.wake();
+    this.txWord.wake();
+  }
+
+  /** Reads the word of `side` and says it may sleep: the caller then re-checks, then sleeps on it. */
+  prepareSleep(side: Side): number {
+    const seq = Atomics.load(this.i32, side.seq);
+    Atomics.store(this.i32, side.waiters, 1);
+    return seq;
+  }
+
+  // ---- Sending ---------------------------------------------------------------------------------------
+
+  /** One attempt to send a checked message: SENT (1), FULL or ENDED. */
+  put(message: Uint8Array): number {
+    if (this.closed) this.#closedError();
+    const slot = this.#slot || this.#register();
+    const len = message.length;
+    const k = cellsFor(len);
+    const i32 = this.i32;
+    let t: number;
+    for (;;) {
+      t = Atomics.load(i32, I_TAIL);
+      if (i32[I_ENDED] !== 0) return ENDED; // a plain read: a send racing with end() may go either way
+      const used = (t - this.#head) | 0;
+      if (used < 0 || used + k > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
+        // The cached head says full (or is too old): read the shared one, a cache line receivers own.
+        const free = this.#freeCells(t);
+        if (free === RETRY) continue;
+        if (free < k) return FULL;
+      }
+      i32[slot] = t; // the slot covers the cells from here until the record names the sender
+      i32[slot + 1] = k;
+      if (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) === t) break;
+    }
+    this.#write(message, t);
+    if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
+    return 1;
+  }
+
+  /**
+   * One attempt to send checked `messages[from…]`: reserves room for as many as fit at once and
+   * writes them; returns how many (> 0), FULL or ENDED.
+   */
+  putMany(messages: readonly Uint8Array[], from: number): number {
+    if (this.closed) this.#closedError();
+    const slot = this.#slot || this.#register();
+    const i32 = this.i32;
+    for (;;) {
+      const t = Atomics.load(i32, I_TAIL);
+      if (i32[I_ENDED] !== 0) return ENDED; // a plain read: a send racing with end() may go either way
+      let free = this.cells - ((t - this.#head) | 0);
+      if (free <= 0 || free > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) free = this.#freeCells(t);
+      if (free === RETRY) continue;
+      const [n, total] = this.#fit(messages, from, t, free);
+      if (n === 0) {
+        if (Atomics.load(i32, I_TAIL) !== t) continue;
+        return FULL;
+      }
+      i32[slot] = t;
+      i32[slot + 1] = total;
+      if (Atomics.compareExchange(i32, I_TAIL, t, (t + total) | 0) !== t) continue;
+      for (let i = from, at = t; i < from + n; i++) at = this.#write(messages[i]!, at);
+      if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
+      return n;
+    }
+  }
+
+  /** How many of `messages[from…]` fit in `free` cells at `t` (re-reading the head once), and their cells. */
+  #fit(messages: readonly Uint8Array[], from: number, t: number, free: number): [number, number] {
+    let total = 0;
+    let i = from;
+    for (; i < messages.length; i++) {
+      const k = cellsFor(messages[i]!.length);
+      if (k > free && (i > from || (free = this.#freeCells(t)) < k)) break;
+      free -= k;
+      total += k;
+    }
+    return [i - from, total];
+  }
+
+  /** Takes a slot for this thread: its own, a free one, or one whose thread died. */
+  #register(): number {
+    const i32 = this.i32;
+    const me = this.#me;
+    for (let o = I_SLOTS; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (Atomics.load(i32, o) === me) return this.#slot = o + 1;
+    }
+    for (let o = I_SLOTS; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (Atomics.compareExchange(i32, o, 0, me) === 0) return this.#slot = o + 1;
+    }
+    for (let o = I_SLOTS; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      const owner = Atomics.load(i32, o);
+      if (this.#pending(o + 1) || ownerStatus(owner, 0) !== "dead") continue;
+      if (Atomics.compareExchange(i32, o, owner, me) === owner) return this.#slot = o + 1;
+    }
+    throw new Error(`Cannot send on channel "${this.name}": ${SLOTS} live threads already send on it`);
+  }
+
+  /** Re-reads the shared head; returns the free cells at `t`, or RETRY when the tail has moved on. */
+  #freeCells(t: number): number {
+    const h = Atomics.load(this.i32, I_HEAD);
+    const used = (t - h) | 0;
+    if (used < 0 || used > this.cells) {
+      if (Atomics.load(this.i32, I_TAIL) !== t) return RETRY;
+      throw this.#corrupted("send on", `its head ${h >>> 0} is not within a ring of its tail ${t >>> 0}`);
+    }
+    this.#head = h;
+    this.#headAt = t;
+    return this.cells - used;
+  }
+
+  /** Writes the record of one message into the cells reserved at `t`, copies it and commits it; returns the next position. */
+  #write(message: Uint8Array, t: number): number {
+    const k = cellsFor(message.length);
+    const cells = this.cells;
+    const c = t & this.#mask;
+    const lap = t >>> this.#log2;
+    const stamp = (lap + 1) | 0;
+    const first = cells - c;
+    const meta = this.#meta;
+    const refresh = this.#refresh;
+    const r = c << META_SHIFT;
+    meta[r + R_LENGTH] = message.length; // the record, then the bytes, then the commit
+    this.#owners[r] = this.#me;
+    this.#owners[r + R_POSITION] = t;
+    if (k <= first) {
+      this.#data.set(message, c << CELL_SHIFT);
+      if ((lap & refresh) === 0) this.#stamp(c + 1, c + k, stamp);
+    } else {
+      const split = first << CELL_SHIFT;
+      this.#data.set(message.subarray(0, split), c << CELL_SHIFT);
+      this.#data.set(message.subarray(split), 0);
+      if ((lap & refresh) === 0) this.#stamp(c + 1, cells, stamp);
+      const next = ((t + first) | 0) >>> this.#log2;
+      if ((next & refresh) === 0) this.#stamp(0, k - first, (next + 1) | 0);
+    }
+    Atomics.store(meta, c << META_SHIFT, stamp);
+    return (t + k) | 0;
+  }
+
+  /** Stamps the inner cells `from` to `to` (exclusive). */
+  #stamp(from: number, to: number, stamp: number): void {
+    const meta = this.#meta;
+    for (let i = from; i < to; i++) meta[i << META_SHIFT] = stamp;
+  }
+
+  /** Wakes the waiters of `side`, if one may sleep (callers check the flag first: the hot path stays inline). */
+  #wake(side: Side): void {
+    const i32 = this.i32;
+    if (Atomics.exchange(i32, side.waiters, 0) !== 0) {
+      Atomics.add(i32, side.seq, 1);
+      (side === RX ? this.rxWord : this.txWord).wake();
+    }
+  }
+
+  // ---- Receiving -------------------------------------------------------------------------------------
+
+  /**
+   * One attempt to receive: copies the message at the head out (into `dest`, or into a new `out`
+   * when `dest` is null), then claims it with a compare-and-swap of the head. Returns its length,
+   * EMPTY or ENDED.
+   */
+  take(dest: Uint8Array | null): number {
+    if (this.closed) this.#closedError();
+    const i32 = this.i32;
+    for (;;) {
+      const h = Atomics.load(i32, I_HEAD);
+      const r = (h & this.#mask) << META_SHIFT;
+      const len = Atomics.load(this.#meta, r) === (((h >>> this.#log2) + 1) | 0) ? this.#length(h, r) : -1;
+      if (len < 0) {
+        // Not committed: empty, a sender still copying, or another receiver took it meanwhile.
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        return this.#emptyOrEnded(h);
+      }
+      const out = dest ?? new Uint8Array(len);
+      if (len > out.length) {
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        throw new RangeError(
+          `Cannot receive from channel "${this.name}": the next message is ${len} bytes and the buffer holds ${out.length}`,
+        );
+      }
+      if (dest === null || len > 256) this.#copyOut(h & this.#mask, len, out, 0);
+      else this.#copyShort(h & this.#mask, len, dest);
+      if (Atomics.compareExchange(i32, I_HEAD, h, (h + cellsFor(len)) | 0) !== h) continue;
+      if (Atomics.load(i32, I_TX_WAITERS) !== 0) this.#wake(TX);
+      if (dest === null) this.out = out;
+      return len;
+    }
+  }
+
+  /**
+   * One attempt to receive many: copies out every committed message from the head that fits in
+   * `buffer` (and `lengths`), then claims them with one compare-and-swap. Returns how many (> 0),
+   * EMPTY or ENDED.
+   */
+  takeMany(buffer: Uint8Array, lengths: Uint32Array): number {
+    if (this.closed) this.#closedError();
+    const i32 = this.i32;
+    retry: for (;;) {
+      const h = Atomics.load(i32, I_HEAD);
+      let pos = h;
+      let off = 0;
+      let n = 0;
+      while (n < lengths.length && ((pos - h) | 0) < this.cells) {
+        const len = this.#committed(pos);
+        if (len < 0 || ((pos + cellsFor(len) - h) | 0) > this.cells) break;
+        if (off + len > buffer.length) {
+          if (n > 0) break;
+          if (Atomics.load(i32, I_HEAD) !== h) continue retry;
+          throw new RangeError(
+            `Cannot receive from channel "${this.name}": the next message is ${len} bytes and the buffer holds ${buffer.length}`,
+          );
+        }
+        this.#copyOut(pos & this.#mask, len, buffer, off);
+        lengths[n++] = len;
+        off += len;
+        pos = (pos + cellsFor(len)) | 0;
+      }
+      if (n === 0) {
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        return this.#emptyOrEnded(h);
+      }
+      if (Atomics.compareExchange(i32, I_HEAD, h, pos) !== h) continue;
+      if (Atomics.load(i32, I_TX_WAITERS) !== 0) this.#wake(TX);
+      return n;
+    }
+  }
+
+  /** The length in the record `r` of the message committed at `pos`, checked. */
+  #length(pos: number, r: number): number {
+    const len = this.#meta[r + R_LENGTH]!;
+    if (len >= 0 && cellsFor(len) <= this.cells) return len;
+    if (Atomics.load(this.i32, I_HEAD) !== pos) return -1; // taken meanwhile: its record is reused
+    throw this.#corrupted("receive from", `a message of ${len} bytes at position ${pos >>> 0}`);
+  }
+
+  /** The length of the message committed at `pos`, or -1 when none is. */
+  #committed(pos: number): number {
+    const r = (pos & this.#mask) << META_SHIFT;
+    if (Atomics.load(this.#meta, r) !== (((pos >>> this.#log2) + 1) | 0)) return -1;
+    const len = this.#meta[r + R_LENGTH]!;
+    if (len >= 0 && cellsFor(len) <= this.cells) return len;
+    if (Atomics.load(this.i32, I_HEAD) !== pos) return -1; // taken meanwhile: its record is reused
+    throw this.#corrupted("receive from", `a message of ${len} bytes at position ${pos >>> 0}`);
+  }
+
+  #emptyOrEnded(h: number): number {
+    const i32 = this.i32;
+    return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_TAIL) === h ? ENDED : EMPTY;
+  }
+
+  /** Copies `len` bytes from cell `c` on into `out` at `off`. */
+  #copyOut(c: number, len: number, out: Uint8Array, off: number): void {
+    const data = this.#data;
+    const at = c << CELL_SHIFT;
+    const first = (this.cells - c) << CELL_SHIFT;
+    if (len > first) {
+      out.set(data.subarray(at, at + first), off);
+      out.set(data.subarray(0, len - first), off + first);
+    } else if (len > 64) {
+      out.set(data.subarray(at, at + len), off);
+    } else {
+      for (let i = 0; i < len; i++) out[off + i] = data[at + i]!;
+    }
+  }
+
+  /** Copies a short message (that does not wrap) into the start of `out`: a plain loop beats set(), by words when `out` is aligned. */
+  #copyShort(c: number, len: number, out: Uint8Array): void {
+    const at = c << CELL_SHIFT;
+    if (len > (this.cells - c) << CELL_SHIFT) return this.#copyOut(c, len, out, 0);
+    if (out !== this.#lastOut || this.#lastOut32?.length !== out.length >>> 2) this.#cacheOut(out);
+    const out32 = this.#lastOut32;
+    let i = 0;
+    if (out32 !== null) {
+      const data32 = this.#data32;
+      const w = at >>> 2;
+      for (const end = len >>> 2; i < end; i++) out32[i] = data32[w + i]!;
+      i <<= 2;
+    }
+    const data = this.#data;
+    for (; i < len; i++) out[i] = data[at + i]!;
+  }
+
+  #cacheOut(out: Uint8Array): void {
+    this.#lastOut = out;
+    this.#lastOut32 = out.byteOffset % 4 === 0
+      ? new Int32Array(out.buffer, out.byteOffset, out.length >>> 2)
+      : null;
+  }
+
+  // ---- Recovery --------------------------------------------------------------------------------------
+
+  /**
+   * Called by waiters before they sleep: when the message at the head has stayed uncommitted for
+   * PROBE_MS, checks whether its sender lives; when it died, moves the head past the messages it
+   * reserved and did not commit (they are dropped). Returns true when it dropped some.
+   *
+   * @throws {Error} when the cursors are in a state no sender or receiver can leave
+   */
+  recover(now: number): boolean {
+    if (this.closed) this.#closedError();
+    const i32 = this.i32;
+    const before = Atomics.load(i32, I_TAIL);
+    const h = Atomics.load(i32, I_HEAD);
+    const t = Atomics.load(i32, I_TAIL);
+    const reserved = (t - h) | 0;
+    if (reserved < 0 || reserved > this.cells) {
+      // Only a tail that held still while the head was read must be within a ring of it.
+      if (t !== before) return false;
+      throw this.#corrupted(
+        "receive from",
+        `its head ${h >>> 0} is not within a ring of its tail ${t >>> 0}`,
+      );
+    }
+    if (reserved === 0 || this.#committed(h) >= 0) {
+      this.#stallSince = Infinity;
+      return false;
+    }
+    if (h !== this.#stallHead || this.#stallSince === Infinity) {
+      this.#stallHead = h;
+      this.#stallSince = now;
+      return false;
+    }
+    if (now - this.#stallSince < PROBE_MS) return false;
+    this.#stallSince = now;
+    const end = this.#deadEnd(h, t);
+    if (end === h || Atomics.compareExchange(i32, I_HEAD, h, end) !== h) return false;
+    // The next message may be another dead sender's: check it at once.
+    this.#stallHead = end;
+    this.#stallSince = now - PROBE_MS;
+    Atomics.add(i32, I_TX_SEQ, 1);
+    this.txWord.wake();
+    return true;
+  }
+
+  /** Where the uncommitted messages from `h` on whose senders are dead end (`h` when the first one's lives). */
+  #deadEnd(h: number, t: number): number {
+    const dead = new Set<number>();
+    let pos = h;
+    while (pos !== t && this.#committed(pos) < 0) {
+      const next = this.#pastDead(h, pos, t, dead);
+      if (next === pos) break;
+      pos = next;
+    }
+    return pos;
+  }
+
+  /** The end of the reservation at `pos` when its sender is dead, else `pos`. */
+  #pastDead(h: number, pos: number, t: number, dead: Set<number>): number {
+    const record = this.#recordAt(pos, t);
+    if (record !== null) return this.#isDead(record.owner, dead) ? (pos + cellsFor(record.len)) | 0 : pos;
+    // No record yet: the slot of the thread whose compare-and-swap won covers the position (so may
+    // the stale slots of threads that lost it and died).
+    const ends: number[] = [];
+    for (let o = I_SLOTS + 1; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (!this.#covers(o, pos)) continue;
+      if (!this.#isDead(this.i32[o - 1]!, dead)) return pos;
+      ends.push((this.i32[o]! + this.i32[o + 1]!) | 0);
+    }
+    // The reservation ends at the nearest of these ends where another one starts (or the tail is).
+    ends.sort((a, b) => ((a - pos) | 0) - ((b - pos) | 0));
+    const end = ends.find((e) => ((e - pos) | 0) <= ((t - pos) | 0) && this.#startsHere(e, t));
+    if (end !== undefined) return end;
+    if (Atomics.load(this.i32, I_HEAD) !== h) return pos;
+    throw this.#corrupted("receive from", `no sender can be told for the message at position ${pos >>> 0}`);
+  }
+
+  /**
+   * Whether a reservation starts at `pos`, or `pos` is the tail: a record or a slot names it (a slot
+   * only ever names a position the tail held).
+   */
+  #startsHere(pos: number, t: number): boolean {
+    const r = (pos & this.#mask) << META_SHIFT;
+    if (pos === t || (this.#owners[r + R_POSITION] === pos && this.#owners[r] !== 0)) return true;
+    for (let o = I_SLOTS + 1; o < I_SLOTS + SLOTS * SLOT_INTS; o += SLOT_INTS) {
+      if (this.i32[o] === pos && this.i32[o + 1]! > 0) return true;
+    }
+    return false;
+  }
+
+  /** Whether the slot whose position field is at `o` covers position `pos`. */
+  #covers(o: number, pos: number): boolean {
+    const cells = this.i32[o + 1]!;
+    const off = (pos - this.i32[o]!) | 0;
+    return cells > 0 && off >= 0 && off < cells;
+  }
+
+  /** Whether the slot whose position field is at `o` covers a position from the head to the tail. */
+  #pending(o: number): boolean {
+    const h = Atomics.load(this.i32, I_HEAD);
+    const off = (this.i32[o]! - h) | 0;
+    return off < ((Atomics.load(this.i32, I_TAIL) - h) | 0) && off + this.i32[o + 1]! > 0;
+  }
+
+  #isDead(owner: number, dead: Set<number>): boolean {
+    if (dead.has(owner)) return true;
+    if (owner === 0 || ownerStatus(owner, 0) !== "dead") return false;
+    dead.add(owner);
+    return true;
+  }
+
+  /**
+   * The record of the message reserved at `pos`; null when none was written for `pos` yet (or one is
+   * being written: then the slot of its sender still covers `pos`).
+   */
+  #recordAt(pos: number, t: number): { len: number; owner: number } | null {
+    const r = (pos & this.#mask) << META_SHIFT;
+    const owner = this.#owners[r]!;
+    if (this.#owners[r + R_POSITION] !== pos || owner === 0) return null; // (a new ring's records are zeros)
+    const len = this.#meta[r + R_LENGTH]!;
+    return len >= 0 && cellsFor(len) <= ((t - pos) | 0) ? { len, owner } : null;
+  }
+
+  #corrupted(action: string, why: string): Error {
+    return new Error(`Cannot ${action} channel "${this.name}": it is corrupted (${why})`);
+  }
+
+  #closedError(): never {
+    throw new TypeError(`Cannot use channel "${this.name}": this handle is closed`);
+  }
+}
