@@ -48,6 +48,7 @@
 
 import type { SharedMemory } from "./shared_memory.ts";
 import { FutexWord } from "./_sync/futex.ts";
+import type { Readiness } from "./_sync/readiness.ts";
 import { ownerStatus, selfId } from "./_sync/owner.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
@@ -213,6 +214,11 @@ export class Ring {
   /** Whether every reserved message has been taken. */
   get drained(): boolean {
     return Atomics.load(this.i32, I_HEAD) === Atomics.load(this.i32, I_TAIL);
+  }
+
+  /** Cells free now (senders need `cellsFor(length)` of them for a message). */
+  freeCells(): number {
+    return this.cells - ((Atomics.load(this.i32, I_TAIL) - Atomics.load(this.i32, I_HEAD)) | 0);
   }
 
   /** Ends the channel and wakes every waiter of both sides. */
@@ -646,4 +652,29 @@ export class Ring {
   #closedError(): never {
     throw new TypeError(`Cannot use channel "${this.name}": this handle is closed`);
   }
+}
+
+/**
+ * A channel's readiness for WaitSet (`_sync/readiness.ts`): readable when a message is reserved
+ * (`tryReceive` may still find it half-written: a race the caller handles) or the channel ended;
+ * writable when a message of up to one cell fits, or the channel ended (`trySend` throws then).
+ * A sleeper raises the side's waiters flag, as the channel's own waits do.
+ */
+export function ringReadiness(ring: Ring): Record<"readable" | "writable", Readiness> {
+  const side = (s: Side, word: FutexWord, ready: () => boolean): Readiness => ({
+    word,
+    ready: () => {
+      if (ring.closed) throw new TypeError(`Cannot wait on channel "${ring.name}": the handle is closed`);
+      return ready();
+    },
+    prepare: () => {
+      const seq = ring.prepareSleep(s);
+      return ready() ? null : seq;
+    },
+    done: () => {},
+  });
+  return {
+    readable: side(RX, ring.rxWord, () => ring.ended || !ring.drained),
+    writable: side(TX, ring.txWord, () => ring.ended || ring.freeCells() >= cellsFor(1)),
+  };
 }

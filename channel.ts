@@ -10,6 +10,7 @@ import { TimeoutError } from "./errors.ts";
 import type { Sleep, WaitResult } from "./_sync/futex.ts";
 import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
+import { readinessOf } from "./_sync/readiness.ts";
 import {
   CELL,
   EMPTY,
@@ -21,6 +22,7 @@ import {
   PROBE_MS,
   readRing,
   Ring,
+  ringReadiness,
   RX,
   segmentSize,
   type Side,
@@ -183,6 +185,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#shm = shm;
     this.#ring = new Ring(shm, log2);
     this.#max = this.#ring.cells * CELL;
+    readinessOf.set(this, ringReadiness(this.#ring)); // for WaitSet
   }
 
   /**

@@ -55,3 +55,4 @@ export { Barrier } from "./barrier.ts";
 export type { WaitOptions } from "./_validate.ts";
 export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
 export { Channel, ChannelEndedError, type ChannelOptions } from "./channel.ts";
+export { type Interest, type Ready, WaitSet } from "./wait_set.ts";

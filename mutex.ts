@@ -39,6 +39,7 @@ import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_sync/owner.ts
 import { NotHeldError, TimeoutError } from "./errors.ts";
 import { closedError, NO_WAIT, regionOf, SLICE_MS, SPINS } from "./_sync/region.ts";
 import { type CheckedWait, checkWaitOptions, type WaitOptions } from "./_validate.ts";
+import { readinessOf } from "./_sync/readiness.ts";
 
 /** Bit 30 of the lock word: a thread may be sleeping on it, so `unlock` must wake one. */
 const WAITERS = 0x4000_0000;
@@ -151,6 +152,24 @@ export class Mutex {
     this.#cells = regionOf(shm, byteOffset, Mutex.BYTE_LENGTH, "mutex");
     this.#shm = shm;
     this.#futex = new FutexWord(shm, byteOffset, "place a mutex");
+    // For WaitSet: ready when free; a sleeper sets the waiters bit, as `lock` does, so unlock wakes.
+    const cells = this.#cells;
+    readinessOf.set(this, {
+      lock: {
+        word: this.#futex,
+        ready: () => Atomics.load(this.#live("read the mutex"), 0) === 0,
+        prepare: () => {
+          for (;;) {
+            const v = Atomics.load(cells, 0);
+            if (v === 0) return null;
+            if ((v & WAITERS) !== 0 || Atomics.compareExchange(cells, 0, v, v | WAITERS) === v) {
+              return v | WAITERS;
+            }
+          }
+        },
+        done: () => {},
+      },
+    });
   }
 
   /** Whether some thread (in any process) holds the mutex now. */

@@ -25,6 +25,7 @@ import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { TimeoutError } from "./errors.ts";
 import { addSleeper, checkCount, closedError, NO_WAIT, regionOf, SLICE_MS, SPINS } from "./_sync/region.ts";
 import { type CheckedWait, checkWaitOptions, type WaitOptions } from "./_validate.ts";
+import { readinessOf } from "./_sync/readiness.ts";
 
 const MAX_PERMITS = 0x7fff_ffff;
 
@@ -66,6 +67,23 @@ export class Semaphore {
     this.#cells = regionOf(shm, byteOffset, Semaphore.BYTE_LENGTH, "semaphore");
     this.#shm = shm;
     this.#futex = new FutexWord(shm, byteOffset, "place a semaphore");
+    // For WaitSet: ready when a permit is there; a sleeper counts itself in, as `acquire` does.
+    const cells = this.#cells;
+    readinessOf.set(this, {
+      acquire: {
+        word: this.#futex,
+        ready: () => Atomics.load(this.#live("read the semaphore"), 0) > 0,
+        prepare: () => {
+          addSleeper(cells, 1);
+          const c = Atomics.load(cells, 0);
+          if (c > 0) Atomics.sub(cells, 1, 1);
+          return c > 0 ? null : c;
+        },
+        done: () => {
+          if (cells.length !== 0) Atomics.sub(cells, 1, 1);
+        },
+      },
+    });
   }
 
   /** Permits available now. */

@@ -89,6 +89,14 @@ function getNative(): Native | null {
   return native = darwinNative();
 }
 
+/**
+ * Whether async waits sleep on waiter threads (`waiters.ts`), which look at every word each slice
+ * themselves: a waiter then needs no slice of its own to catch a lost wake-up.
+ */
+export function asyncWaitsWatched(): boolean {
+  return getNative()?.cancellable === true;
+}
+
 function checkArgs(shm: SharedMemory, byteOffset: number, what: string): Int32Array {
   if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0) {
     throw new RangeError(
