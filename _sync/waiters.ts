@@ -9,8 +9,8 @@
  * reused Worker; both through `sleepOffThread` in `_host.ts`). The call returns when one entry is
  * woken, or at once when a word no longer holds its value. Back on the event loop, every entry
  * that was woken or whose word changed resolves all its waits ("ok": they re-check, as after any
- * wake-up), the table is compacted, and the next round starts on the next turn of the event loop
- * (so the waits just woken can register again first, and one round covers them).
+ * wake-up), the table is compacted, and the next round starts at once (when entries are left; a
+ * thread with none starts again with its next entry).
  *
  * Adding an entry while a round sleeps appends it past the slots that round was given (the kernel
  * copied those when the call began) and rings the doorbell (`Atomics.add` and `FUTEX_WAKE` on it),
@@ -121,7 +121,7 @@ class WaiterThread {
   live = 0;
   /** A round is in flight, given this many slots. */
   #inFlight = 0;
-  /** A round is due on the next turn of the event loop. */
+  /** A round is due after a pause. */
   #scheduled = false;
   #rung = false;
 
@@ -159,8 +159,10 @@ class WaiterThread {
     lib.syscall(F.SYS_FUTEX, pointerAt(this.#doorbellAddress), F.FUTEX_WAKE, 1, null, null, 0);
   }
 
+  /** Starts the next round now, or after `delay` ms (a call that failed for no visible reason). */
   #schedule(delay = 0): void {
     if (this.#scheduled || this.#inFlight) return;
+    if (delay === 0) return this.#sleep();
     this.#scheduled = true;
     setTimeout(() => {
       this.#scheduled = false;
@@ -301,19 +303,14 @@ export function waitOnWaiterThread(
 ): Promise<WaitResult> {
   const key = `${word.address}:${expected | 0}`;
   let e = entries.get(key);
+  const fresh = !e;
   if (!e) {
     e = { key, word, expected: expected | 0, waits: new Set(), thread: null };
     entries.set(key, e);
     sliceTimer ??= setTimeout(lookAgain, SLICE_MS);
-    const t = threadWithRoom();
-    if (t) t.add(e);
-    else {
-      overflow.add(e);
-      overflowTimer ??= setTimeout(pollOverflow, OVERFLOW_POLL_MS);
-    }
   }
   const entry = e;
-  return new Promise<WaitResult>((resolve, reject) => {
+  const promise = new Promise<WaitResult>((resolve, reject) => {
     const p: Pending = { entry, resolve, reject };
     entry.waits.add(p);
     if (entry.thread) entry.thread.live++;
@@ -335,6 +332,18 @@ export function waitOnWaiterThread(
       signal.addEventListener("abort", p.onAbort, { once: true });
     }
   });
+  // A new entry goes to a thread only now that it has its wait (a round drops entries without).
+  if (fresh) {
+    const t = threadWithRoom();
+    if (t) {
+      t.live += entry.waits.size;
+      t.add(entry);
+    } else {
+      overflow.add(entry);
+      overflowTimer ??= setTimeout(pollOverflow, OVERFLOW_POLL_MS);
+    }
+  }
+  return promise;
 }
 
 /** Ends the waits on words of `shm` (it is closing; their callers were told already) and rings their threads. */

@@ -71,7 +71,8 @@ const fsReadMs = performance.now() - t;
 const pendingBefore = waits.length - woken;
 t = performance.now();
 for (let i = 0; i < SEGMENTS; i++) {
-  const semWaits = Math.floor((N - special) / SEGMENTS) + (i < (N - special) % SEGMENTS ? 1 : 0);
+  const total = Math.max(0, N - special);
+  const semWaits = Math.floor(total / SEGMENTS) + (i < total % SEGMENTS ? 1 : 0);
   if (semWaits) sems[i]!.release(semWaits);
   guards[i]!.unlock();
   condMutexes[i]!.lockSync();
