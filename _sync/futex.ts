@@ -11,9 +11,10 @@
  * | Windows | two named semaphores per word (`WaitOnAddress` is per-process only) | `futex_windows.ts` | yes, checked under Wine |
  * | none of these | polling with `Atomics.load`, backoff capped at 1 ms | `futex_poll.ts` | yes |
  *
- * Async waits never block the event loop: the OS wait is made on another thread, chosen by the
- * host layer (`sleepOffThread` in `_host.ts`: a Deno `nonblocking` FFI call, or a reused Bun
- * worker). Each such sleep lasts at most 1 s before the wait re-checks (see
+ * Async waits never block the event loop. On Linux 5.16+ they sleep on a few waiter threads shared
+ * by the whole process (`waiters.ts`, `futex_waitv`). Elsewhere each sleeps on a thread of its own,
+ * chosen by the host layer (`sleepOffThread` in `_host.ts`: a Deno `nonblocking` FFI call, or a
+ * reused Bun worker), at most 1 s at a time before the wait re-checks (see
  * {@linkcode MAX_ASYNC_SLEEP_MS}). Nothing spins.
  *
  * Every wait can return early for no reason ("spurious wake-up"): callers re-check their condition
