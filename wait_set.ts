@@ -82,6 +82,13 @@ export class WaitSet {
    * @throws {TypeError} for anything else, or a channel without an interest
    */
   add(source: Mutex | Semaphore): this;
+  /**
+   * Adds a Channel for `"readable"` (a `try*` receive would find a message, or the channel ended)
+   * or `"writable"` (a `trySend` of up to 16 bytes would fit, or the channel ended). Adding a pair
+   * twice changes nothing. Returns the set, so calls chain.
+   *
+   * @throws {TypeError} for another interest
+   */
   add(source: Channel, interest: "readable" | "writable"): this;
   add(source: Mutex | Semaphore | Channel, interest?: "readable" | "writable"): this {
     const [r, name] = this.#find(source, interest, "add to the wait set");
