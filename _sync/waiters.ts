@@ -204,6 +204,10 @@ class WaiterThread {
       const e = old[i]!;
       if (e.waits.size === 0) {
         if (entries.get(e.key) === e) entries.delete(e.key);
+        // Woken for waits that ended meanwhile: pass the wake-up on to a waiter that still sleeps.
+        if (i === woken && !e.word.shm.closed) {
+          linuxFutex().syscall(F.SYS_FUTEX, pointerAt(e.word.address), F.FUTEX_WAKE, 1, null, null, 0);
+        }
         continue;
       }
       if (i === woken || changed(e)) {
