@@ -336,7 +336,7 @@ test("barrier: 4 bun.exe processes released together, 3 rounds", async () => {
     const lines = await Promise.all(peers.map((p) => finished(p, /^indexes/, 120_000)));
     // Each round hands out the arrival indexes 0..3 once.
     for (let r = 0; r < 3; r++) {
-      const got = lines.map((l) => Number(l.split(" ")[1]?.split(",")[r])).sort();
+      const got = lines.map((l) => Number(l.split(" ")[1]?.split(",")[r])).sort((a, b) => a - b);
       assert.deepEqual(got, [0, 1, 2, 3], `round ${r}`);
     }
   } finally {
