@@ -54,4 +54,11 @@ export { Condition } from "./condition.ts";
 export { Barrier } from "./barrier.ts";
 export type { WaitOptions } from "./_validate.ts";
 export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
+export {
+  type MapValue,
+  type SetOptions,
+  SharedMap,
+  type SharedMapOpenOptions,
+  type SharedMapOptions,
+} from "./shared_map.ts";
 export { Channel, ChannelClosedError, type ChannelOptions, type ChannelWaitOptions } from "./channel.ts";

@@ -867,7 +867,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if (Atomics.load(i32, w + E_VERSION) !== v1 || Atomics.load(i32, base + b) !== p) return RETRY;
       if (exp !== 0 && exp <= Date.now()) break; // expired: absent
       if (this.#g.lru) {
-        const clock = Atomics.load(i32, H_CLOCK);
+        // Writes stamp even clock values; a read stamps the one after the last write's.
+        const clock = Atomics.load(i32, H_CLOCK) + 1;
         if (i32[w + E_STAMP] !== clock) Atomics.store(i32, w + E_STAMP, clock);
       }
       result = value ?? true;
@@ -964,7 +965,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       i32[w + E_HASH] = hash;
       i32[w + E_KEY_LEN] = klen;
       i32[w + E_VALUE_LEN] = next.length;
-      i32[w + E_STAMP] = this.#g.lru ? Atomics.add(i32, H_CLOCK, 1) + 1 : 0;
+      i32[w + E_STAMP] = this.#g.lru ? Atomics.add(i32, H_CLOCK, 2) + 2 : 0;
       let exp = 0;
       if (next.ttl > 0) {
         exp = Date.now() + next.ttl;
@@ -1088,7 +1089,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const w = this.#slot(i) >> 2;
       if (Atomics.load(i32, w + E_STATE) === 0) continue;
       const stamp = i32[w + E_STAMP]!;
-      if (best < 0 || stamp - bestStamp < 0) {
+      if (best < 0 || ((stamp - bestStamp) | 0) < 0) {
         best = i;
         bestStamp = stamp;
       }
