@@ -228,6 +228,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   readonly #key: Uint8Array;
   /** A string value of the call in progress, encoded. */
   readonly #value: Uint8Array;
+  /** The hash of the key `#encodeKey` encoded last. */
+  #hash = 0;
   #cursor: number;
   #closed = false;
 
@@ -476,7 +478,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
    */
   get(key: string): Uint8Array | undefined {
     const klen = this.#encodeKey(key, "get a value from");
-    const r = this.#read(hashBytes(this.#key, klen), klen, true);
+    const r = this.#read(this.#hash, klen, true);
     return r === false ? undefined : r as Uint8Array;
   }
 
@@ -499,7 +501,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   /** Whether `key` is present (and not expired). Takes no lock. */
   has(key: string): boolean {
     const klen = this.#encodeKey(key, "look up a key in");
-    return this.#read(hashBytes(this.#key, klen), klen, false) !== false;
+    return this.#read(this.#hash, klen, false) !== false;
   }
 
   /**
@@ -757,6 +759,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     return this.#slotsAt + i * this.#g.slotSize;
   }
 
+  /** Encodes `key` into `#key` and its hash into `#hash`; returns its length in bytes. */
   #encodeKey(key: unknown, action: string): number {
     this.#check(action);
     if (typeof key !== "string") {
@@ -764,7 +767,24 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         `Cannot ${action} shared map "${this.name}": the key must be a string, got ${describe(key)}`,
       );
     }
-    const { read, written } = encoder.encodeInto(key, this.#key);
+    // ASCII, the common case, byte by byte: TextEncoder's call costs more than the loop.
+    const out = this.#key;
+    const n = key.length;
+    if (n <= this.#g.maxKeyBytes) {
+      let h = 0x811c_9dc5 | 0;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = key.charCodeAt(i);
+        if (c >= 0x80) break;
+        out[i] = c;
+        h = Math.imul(h ^ c, 0x0100_0193);
+      }
+      if (i === n) {
+        this.#hash = fmix(h);
+        return n;
+      }
+    }
+    const { read, written } = encoder.encodeInto(key, out);
     if (read < key.length || written > this.#g.maxKeyBytes) {
       throw new RangeError(
         `Cannot ${action} shared map "${this.name}": the key is longer than ${this.#g.maxKeyBytes} UTF-8 bytes`,
@@ -775,6 +795,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         `Cannot ${action} shared map "${this.name}": the key contains a lone UTF-16 surrogate (no UTF-8 form)`,
       );
     }
+    this.#hash = hashBytes(out, written);
     return written;
   }
 
@@ -862,7 +883,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if (copy) {
         const from = at + SLOT_HEAD + this.#g.maxKeyBytes;
         if (vlen < 0 || vlen > this.#g.maxValueBytes) return RETRY;
-        value = u8.slice(from, from + vlen);
+        value = copyOut(u8, from, vlen);
       }
       if (Atomics.load(i32, w + E_VERSION) !== v1 || Atomics.load(i32, base + b) !== p) return RETRY;
       if (exp !== 0 && exp <= Date.now()) break; // expired: absent
@@ -921,7 +942,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     ) => { bytes: Uint8Array; length: number; ttl: number; keepExpiry?: boolean } | null | undefined,
   ): void {
     const i32 = this.#i32;
-    const hash = hashBytes(this.#key, klen);
+    const hash = this.#hash;
     const s = hash & this.#stripeMask;
     const st = this.#stripe(s);
     const guard = this.#lock(s);
@@ -1220,6 +1241,28 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       }
     }
   }
+}
+
+/**
+ * Values of up to 1 KiB are copied into views of a shared 16 KiB pool, as Node's `Buffer` does:
+ * allocating an ArrayBuffer per value costs more than the rest of a `get` under Deno. Such a
+ * value's `.buffer` holds other values too.
+ */
+const POOL_BYTES = 16 * 1024;
+const POOLED = 1024;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolUsed = 0;
+
+function copyOut(from: Uint8Array, at: number, length: number): Uint8Array {
+  if (length > POOLED) return from.slice(at, at + length);
+  if (poolUsed + length > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolUsed = 0;
+  }
+  const out = new Uint8Array(pool, poolUsed, length);
+  poolUsed = (poolUsed + length + 7) & ~7;
+  out.set(from.subarray(at, at + length));
+  return out;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
