@@ -255,13 +255,13 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   /**
    * The bytes a map of these dimensions takes: about `capacity × (32 + maxKeyBytes + maxValueBytes)`
-   * for the entries (each rounded up to 8), plus 32 bytes of index per entry and 64 per stripe.
+   * for the entries (each rounded up to 8), plus 16 to 64 bytes of index per entry and 64 per stripe.
    *
    * @example
    * ```ts
    * import { SharedMap } from "@x/shm";
    *
-   * console.log(SharedMap.byteLength({ capacity: 100_000, maxKeyBytes: 32, maxValueBytes: 64 })); // 16_… bytes
+   * console.log(SharedMap.byteLength({ capacity: 100_000, maxKeyBytes: 32, maxValueBytes: 64 })); // 17006848
    * ```
    */
   static byteLength(options: SharedMapOptions): number {
@@ -606,7 +606,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
    * ```
    */
   increment(key: string, delta: number): number;
+  /** Adds a `bigint` `delta` in signed 64-bit integers and returns the new value as a `bigint`. */
   increment(key: string, delta: bigint): bigint;
+  /** Adds 1 and returns the new value. */
   increment(key: string): number;
   increment(key: string, delta: number | bigint = 1): number | bigint {
     const action = "increment a value in";
