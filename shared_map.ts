@@ -221,6 +221,11 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   readonly #f64: Float64Array;
   readonly #mutexes: Mutex[];
   readonly #stripeMask: number;
+  readonly #log2Stripes: number;
+  readonly #maxKeyBytes: number;
+  readonly #maxValueBytes: number;
+  readonly #slotSize: number;
+  readonly #lru: boolean;
   readonly #bucketMask: number;
   readonly #bucketsAt: number; // Int32 index
   readonly #slotsAt: number; // byte offset
@@ -245,6 +250,11 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       this.#mutexes.push(new Mutex(shm, HEADER + s * STRIPE_BYTES));
     }
     this.#stripeMask = 2 ** g.log2Stripes - 1;
+    this.#log2Stripes = g.log2Stripes;
+    this.#maxKeyBytes = g.maxKeyBytes;
+    this.#maxValueBytes = g.maxValueBytes;
+    this.#slotSize = g.slotSize;
+    this.#lru = g.lru;
     this.#bucketMask = 2 ** g.log2Buckets - 1;
     this.#bucketsAt = bucketsOffset(g) >> 2;
     this.#slotsAt = slotsOffset(g);
@@ -425,17 +435,17 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   /** The longest key, in UTF-8 bytes. */
   get maxKeyBytes(): number {
-    return this.#g.maxKeyBytes;
+    return this.#maxKeyBytes;
   }
 
   /** The longest value, in bytes. */
   get maxValueBytes(): number {
-    return this.#g.maxValueBytes;
+    return this.#maxValueBytes;
   }
 
   /** `"lru"` for a cache, undefined for a map that refuses inserts when full. */
   get evict(): "lru" | undefined {
-    return this.#g.lru ? "lru" : undefined;
+    return this.#lru ? "lru" : undefined;
   }
 
   /** True once `close()` has been called. */
@@ -649,7 +659,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       result = big ? next : Number(next);
       const text = String(next);
       const bytes = encoder.encode(text);
-      if (bytes.length > this.#g.maxValueBytes) {
+      if (bytes.length > this.#maxValueBytes) {
         throw new RangeError(
           `Cannot ${action} shared map "${this.name}": ${text} is longer than maxValueBytes`,
         );
@@ -758,7 +768,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   /** Byte offset of slot `i`. */
   #slot(i: number): number {
-    return this.#slotsAt + i * this.#g.slotSize;
+    return this.#slotsAt + i * this.#slotSize;
   }
 
   /** Encodes `key` into `#key` and its hash into `#hash`; returns its length in bytes. */
@@ -772,7 +782,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     // ASCII, the common case, byte by byte: TextEncoder's call costs more than the loop.
     const out = this.#key;
     const n = key.length;
-    if (n <= this.#g.maxKeyBytes) {
+    if (n <= this.#maxKeyBytes) {
       let h = 0x811c_9dc5 | 0;
       let i = 0;
       for (; i < n; i++) {
@@ -787,9 +797,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       }
     }
     const { read, written } = encoder.encodeInto(key, out);
-    if (read < key.length || written > this.#g.maxKeyBytes) {
+    if (read < key.length || written > this.#maxKeyBytes) {
       throw new RangeError(
-        `Cannot ${action} shared map "${this.name}": the key is longer than ${this.#g.maxKeyBytes} UTF-8 bytes`,
+        `Cannot ${action} shared map "${this.name}": the key is longer than ${this.#maxKeyBytes} UTF-8 bytes`,
       );
     }
     if (!key.isWellFormed()) {
@@ -804,9 +814,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   #encodeValue(value: unknown, action: string): [Uint8Array, number] {
     if (typeof value === "string") {
       const { read, written } = encoder.encodeInto(value, this.#value);
-      if (read < value.length || written > this.#g.maxValueBytes) {
+      if (read < value.length || written > this.#maxValueBytes) {
         throw new RangeError(
-          `Cannot ${action} shared map "${this.name}": the value is longer than ${this.#g.maxValueBytes} bytes`,
+          `Cannot ${action} shared map "${this.name}": the value is longer than ${this.#maxValueBytes} bytes`,
         );
       }
       return [this.#value, written];
@@ -818,9 +828,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         }`,
       );
     }
-    if (value.length > this.#g.maxValueBytes) {
+    if (value.length > this.#maxValueBytes) {
       throw new RangeError(
-        `Cannot ${action} shared map "${this.name}": the value is ${value.length} bytes, more than ${this.#g.maxValueBytes}`,
+        `Cannot ${action} shared map "${this.name}": the value is ${value.length} bytes, more than ${this.#maxValueBytes}`,
       );
     }
     return [value, value.length];
@@ -855,7 +865,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const gen = Atomics.load(i32, genAt);
     const B = this.#bucketMask + 1;
     const base = this.#bucketsAt + (s * 2 + (gen & 1)) * B;
-    let b = (hash >>> this.#g.log2Stripes) & this.#bucketMask;
+    let b = (hash >>> this.#log2Stripes) & this.#bucketMask;
     let result: Uint8Array | boolean = false;
     for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
       const p = Atomics.load(i32, base + b);
@@ -883,13 +893,13 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const vlen = i32[w + E_VALUE_LEN]!;
       let value: Uint8Array | undefined;
       if (copy) {
-        const from = at + SLOT_HEAD + this.#g.maxKeyBytes;
-        if (vlen < 0 || vlen > this.#g.maxValueBytes) return RETRY;
-        value = copyOut(u8, from, vlen);
+        const from = at + SLOT_HEAD + this.#maxKeyBytes;
+        if (vlen < 0 || vlen > this.#maxValueBytes) return RETRY;
+        value = copyOut(u8, this.#i32, from, vlen);
       }
       if (Atomics.load(i32, w + E_VERSION) !== v1 || Atomics.load(i32, base + b) !== p) return RETRY;
       if (exp !== 0 && exp <= Date.now()) break; // expired: absent
-      if (this.#g.lru) {
+      if (this.#lru) {
         // Writes stamp even clock values; a read stamps the one after the last write's.
         const clock = Atomics.load(i32, H_CLOCK) + 1;
         if (i32[w + E_STAMP] !== clock) Atomics.store(i32, w + E_STAMP, clock);
@@ -911,10 +921,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if ((v1 & 1) !== 0) return null;
       const klen = i32[w + E_KEY_LEN]!;
       const vlen = i32[w + E_VALUE_LEN]!;
-      if (klen < 0 || klen > this.#g.maxKeyBytes || vlen < 0 || vlen > this.#g.maxValueBytes) return null;
+      if (klen < 0 || klen > this.#maxKeyBytes || vlen < 0 || vlen > this.#maxValueBytes) return null;
       const exp = this.#f64[(at + 24) >> 3]!;
       const key = this.#u8.slice(at + SLOT_HEAD, at + SLOT_HEAD + klen);
-      const from = at + SLOT_HEAD + this.#g.maxKeyBytes;
+      const from = at + SLOT_HEAD + this.#maxKeyBytes;
       const value = this.#u8.slice(from, from + vlen);
       if (Atomics.load(i32, w + E_VERSION) !== v1) continue;
       if (Atomics.load(i32, bucket) !== p) return null;
@@ -957,7 +967,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         const at = this.#slot(oldSlot);
         oldExp = this.#f64[(at + 24) >> 3]!;
         if (oldExp === 0 || oldExp > Date.now()) {
-          const from = at + SLOT_HEAD + this.#g.maxKeyBytes;
+          const from = at + SLOT_HEAD + this.#maxKeyBytes;
           old = this.#u8.subarray(from, from + i32[(at >> 2) + E_VALUE_LEN]!);
         }
       }
@@ -988,7 +998,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       i32[w + E_HASH] = hash;
       i32[w + E_KEY_LEN] = klen;
       i32[w + E_VALUE_LEN] = next.length;
-      i32[w + E_STAMP] = this.#g.lru ? Atomics.add(i32, H_CLOCK, 2) + 2 : 0;
+      i32[w + E_STAMP] = this.#lru ? Atomics.add(i32, H_CLOCK, 2) + 2 : 0;
       let exp = 0;
       if (next.ttl > 0) {
         exp = Date.now() + next.ttl;
@@ -996,7 +1006,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       } else if (next.keepExpiry && old !== null) exp = oldExp;
       this.#f64[(at + 24) >> 3] = exp;
       this.#u8.set(this.#key.subarray(0, klen), at + SLOT_HEAD);
-      this.#u8.set(next.bytes.subarray(0, next.length), at + SLOT_HEAD + this.#g.maxKeyBytes);
+      this.#u8.set(next.bytes.subarray(0, next.length), at + SLOT_HEAD + this.#maxKeyBytes);
       Atomics.add(i32, w + E_VERSION, 1); // even: complete
       if (oldSlot >= 0) {
         Atomics.store(i32, base + found, slot + 1); // publish in place of the old copy
@@ -1019,7 +1029,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const B = this.#bucketMask + 1;
     const base = this.#bucketsAt + (s * 2 + (Atomics.load(i32, this.#stripe(s) + S_GEN) & 1)) * B;
     let free = -1;
-    let b = (hash >>> this.#g.log2Stripes) & this.#bucketMask;
+    let b = (hash >>> this.#log2Stripes) & this.#bucketMask;
     for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
       const p = i32[base + b]!;
       if (p === 0) return [base, -1, free < 0 ? b : free];
@@ -1075,8 +1085,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       for (let t = 0; t <= this.#stripeMask; t++) total += Atomics.load(i32, this.#stripe(t) + S_COUNT);
       if (total <= this.#g.capacity) return;
       if (round === 0 && Atomics.load(i32, H_TTL_USED) !== 0 && this.#sweepExpired(s) > 0) continue;
-      if (this.#g.lru && round < 1000 && this.#evictOne(s)) continue;
-      if (this.#g.lru && round < 1000) continue;
+      if (this.#lru && round < 1000 && this.#evictOne(s)) continue;
+      if (this.#lru && round < 1000) continue;
       Atomics.sub(i32, st + S_COUNT, 1);
       throw new RangeError(
         `Cannot ${action} shared map "${this.name}": it is full (capacity ${this.#g.capacity}; create it with evict: "lru" for a cache)`,
@@ -1135,7 +1145,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if (Atomics.load(i32, (this.#slot(i) >> 2) + E_STATE) !== t + 1) return false;
       const B = this.#bucketMask + 1;
       const base = this.#bucketsAt + (t * 2 + (Atomics.load(i32, this.#stripe(t) + S_GEN) & 1)) * B;
-      let b = (i32[(this.#slot(i) >> 2) + E_HASH]! >>> this.#g.log2Stripes) & this.#bucketMask;
+      let b = (i32[(this.#slot(i) >> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
       for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
         const p = i32[base + b]!;
         if (p === 0) return false;
@@ -1157,7 +1167,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     for (let pass = 0; pass < 3; pass++) {
       let i = this.#cursor;
       for (let k = 0; k < n; k++) {
-        const w = (this.#slotsAt + i * this.#g.slotSize) >> 2;
+        const w = (this.#slotsAt + i * this.#slotSize) >> 2;
         if (
           Atomics.load(i32, w + E_STATE) === 0 && Atomics.compareExchange(i32, w + E_STATE, 0, s + 1) === 0
         ) {
@@ -1177,6 +1187,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const w = this.#slot(i) >> 2;
     Atomics.add(this.#i32, w + E_VERSION, 2); // readers holding a stale pointer see the change
     Atomics.store(this.#i32, w + E_STATE, 0);
+    // The next claim of this handle looks here first: in a full map free slots are few, and a scan
+    // for one would cost far more than the write.
+    this.#cursor = i;
   }
 
   /** Rebuilds stripe `s`'s index without tombstones in its other array, then switches to it. */
@@ -1191,7 +1204,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     for (let b = 0; b < B; b++) {
       const p = i32[from + b]!;
       if (p <= 0) continue;
-      let c = (i32[(this.#slot(p - 1) >> 2) + E_HASH]! >>> this.#g.log2Stripes) & this.#bucketMask;
+      let c = (i32[(this.#slot(p - 1) >> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
       while (i32[to + c] !== 0) c = (c + 1) & this.#bucketMask;
       i32[to + c] = p;
     }
@@ -1253,17 +1266,33 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 const POOL_BYTES = 16 * 1024;
 const POOLED = 1024;
 let pool = new ArrayBuffer(POOL_BYTES);
+let pool32 = new Int32Array(pool);
+let pool8 = new Uint8Array(pool);
 let poolUsed = 0;
 
-function copyOut(from: Uint8Array, at: number, length: number): Uint8Array {
+function copyOut(from: Uint8Array, words: Int32Array, at: number, length: number): Uint8Array {
   if (length > POOLED) return from.slice(at, at + length);
   if (poolUsed + length > POOL_BYTES) {
     pool = new ArrayBuffer(POOL_BYTES);
+    pool32 = new Int32Array(pool);
+    pool8 = new Uint8Array(pool);
     poolUsed = 0;
   }
-  const out = new Uint8Array(pool, poolUsed, length);
-  poolUsed = (poolUsed + length + 7) & ~7;
-  out.set(from.subarray(at, at + length));
+  const start = poolUsed;
+  const out = new Uint8Array(pool, start, length);
+  poolUsed = (start + length + 7) & ~7;
+  // Word by word when the source is 4-byte aligned (it is when maxKeyBytes is a multiple of 4).
+  let i = 0;
+  if ((at & 3) === 0) {
+    const p32 = pool32;
+    const src = at >> 2;
+    const dst = start >> 2;
+    const n = length >> 2;
+    for (; i < n; i++) p32[dst + i] = words[src + i]!;
+    i <<= 2;
+  }
+  const p8 = pool8;
+  for (; i < length; i++) p8[start + i] = from[at + i]!;
   return out;
 }
 
