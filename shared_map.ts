@@ -242,9 +242,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     this.#shm = shm;
     this.#g = g;
     const buffer = shm.buf.buffer;
-    this.#i32 = new Int32Array(buffer, 0, shm.size >> 2);
+    this.#i32 = new Int32Array(buffer, 0, shm.size >>> 2);
     this.#u8 = new Uint8Array(buffer, 0, shm.size);
-    this.#f64 = new Float64Array(buffer, 0, shm.size >> 3);
+    this.#f64 = new Float64Array(buffer, 0, shm.size >>> 3);
     this.#mutexes = [];
     for (let s = 0; s < 2 ** g.log2Stripes; s++) {
       this.#mutexes.push(new Mutex(shm, HEADER + s * STRIPE_BYTES));
@@ -256,7 +256,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     this.#slotSize = g.slotSize;
     this.#lru = g.lru;
     this.#bucketMask = 2 ** g.log2Buckets - 1;
-    this.#bucketsAt = bucketsOffset(g) >> 2;
+    this.#bucketsAt = bucketsOffset(g) >>> 2;
     this.#slotsAt = slotsOffset(g);
     this.#key = new Uint8Array(g.maxKeyBytes + 4);
     this.#value = new Uint8Array(g.maxValueBytes + 4);
@@ -463,8 +463,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const now = Date.now();
       for (let i = 0; i < this.#g.slots; i++) {
         const at = this.#slot(i);
-        if (Atomics.load(i32, (at >> 2) + E_STATE) !== 0) {
-          const exp = this.#f64[(at + 24) >> 3]!;
+        if (Atomics.load(i32, (at >>> 2) + E_STATE) !== 0) {
+          const exp = this.#f64[(at + 24) >>> 3]!;
           if (exp !== 0 && exp <= now) n--;
         }
       }
@@ -763,7 +763,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   /** Int32 index of stripe `s`'s words. */
   #stripe(s: number): number {
-    return (HEADER + s * STRIPE_BYTES) >> 2;
+    return (HEADER + s * STRIPE_BYTES) >>> 2;
   }
 
   /** Byte offset of slot `i`. */
@@ -872,7 +872,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if (p === 0) break;
       if (p === TOMB) continue;
       const at = this.#slot(p - 1);
-      const w = at >> 2;
+      const w = at >>> 2;
       const v1 = Atomics.load(i32, w + E_VERSION);
       let match = (v1 & 1) === 0 && i32[w + E_HASH] === hash && i32[w + E_KEY_LEN] === klen;
       if (match) {
@@ -889,7 +889,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         if (Atomics.load(i32, w + E_VERSION) !== v1 || Atomics.load(i32, base + b) !== p) return RETRY;
         continue;
       }
-      const exp = this.#f64[(at + 24) >> 3]!;
+      const exp = this.#f64[(at + 24) >>> 3]!;
       const vlen = i32[w + E_VALUE_LEN]!;
       let value: Uint8Array | undefined;
       if (copy) {
@@ -915,14 +915,14 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   #readSlot(i: number, bucket: number, p: number): [string, Uint8Array] | null {
     const i32 = this.#i32;
     const at = this.#slot(i);
-    const w = at >> 2;
+    const w = at >>> 2;
     for (let attempt = 0; attempt < 8; attempt++) {
       const v1 = Atomics.load(i32, w + E_VERSION);
       if ((v1 & 1) !== 0) return null;
       const klen = i32[w + E_KEY_LEN]!;
       const vlen = i32[w + E_VALUE_LEN]!;
       if (klen < 0 || klen > this.#maxKeyBytes || vlen < 0 || vlen > this.#maxValueBytes) return null;
-      const exp = this.#f64[(at + 24) >> 3]!;
+      const exp = this.#f64[(at + 24) >>> 3]!;
       const key = this.#u8.slice(at + SLOT_HEAD, at + SLOT_HEAD + klen);
       const from = at + SLOT_HEAD + this.#maxKeyBytes;
       const value = this.#u8.slice(from, from + vlen);
@@ -965,10 +965,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       let oldExp = 0;
       if (oldSlot >= 0) {
         const at = this.#slot(oldSlot);
-        oldExp = this.#f64[(at + 24) >> 3]!;
+        oldExp = this.#f64[(at + 24) >>> 3]!;
         if (oldExp === 0 || oldExp > Date.now()) {
           const from = at + SLOT_HEAD + this.#maxKeyBytes;
-          old = this.#u8.subarray(from, from + i32[(at >> 2) + E_VALUE_LEN]!);
+          old = this.#u8.subarray(from, from + i32[(at >>> 2) + E_VALUE_LEN]!);
         }
       }
       const next = decide(old);
@@ -993,7 +993,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       }
       const slot = this.#claim(s);
       const at = this.#slot(slot);
-      const w = at >> 2;
+      const w = at >>> 2;
       Atomics.add(i32, w + E_VERSION, 1); // odd: being written
       i32[w + E_HASH] = hash;
       i32[w + E_KEY_LEN] = klen;
@@ -1004,7 +1004,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         exp = Date.now() + next.ttl;
         if (Atomics.load(i32, H_TTL_USED) === 0) Atomics.store(i32, H_TTL_USED, 1);
       } else if (next.keepExpiry && old !== null) exp = oldExp;
-      this.#f64[(at + 24) >> 3] = exp;
+      this.#f64[(at + 24) >>> 3] = exp;
       this.#u8.set(this.#key.subarray(0, klen), at + SLOT_HEAD);
       this.#u8.set(next.bytes.subarray(0, next.length), at + SLOT_HEAD + this.#maxKeyBytes);
       Atomics.add(i32, w + E_VERSION, 1); // even: complete
@@ -1042,7 +1042,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   #keyIs(slot: number, hash: number, klen: number): boolean {
     const at = this.#slot(slot);
-    const w = at >> 2;
+    const w = at >>> 2;
     if (this.#i32[w + E_HASH] !== hash || this.#i32[w + E_KEY_LEN] !== klen) return false;
     const u8 = this.#u8;
     const key = this.#key;
@@ -1069,7 +1069,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         c = (c - 1) & this.#bucketMask;
       }
     }
-    if (Atomics.load(i32, st + S_TOMBS) > (this.#bucketMask + 1) >> 2) this.#rebuild(s);
+    if (Atomics.load(i32, st + S_TOMBS) > (this.#bucketMask + 1) >>> 2) this.#rebuild(s);
   }
 
   /**
@@ -1101,9 +1101,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     let removed = 0;
     for (let i = 0; i < this.#g.slots; i++) {
       const at = this.#slot(i);
-      const state = Atomics.load(i32, (at >> 2) + E_STATE);
+      const state = Atomics.load(i32, (at >>> 2) + E_STATE);
       if (state === 0) continue;
-      const exp = this.#f64[(at + 24) >> 3]!;
+      const exp = this.#f64[(at + 24) >>> 3]!;
       if (exp !== 0 && exp <= now && this.#removeSlot(i, state - 1, own)) removed++;
     }
     return removed;
@@ -1119,7 +1119,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     let best = -1;
     let bestStamp = 0;
     for (let k = 0, i = start; k < sample; k++, i = (i + step) % n) {
-      const w = this.#slot(i) >> 2;
+      const w = this.#slot(i) >>> 2;
       if (Atomics.load(i32, w + E_STATE) === 0) continue;
       const stamp = i32[w + E_STAMP]!;
       if (best < 0 || ((stamp - bestStamp) | 0) < 0) {
@@ -1128,7 +1128,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       }
     }
     if (best < 0) return false;
-    const state = Atomics.load(i32, (this.#slot(best) >> 2) + E_STATE);
+    const state = Atomics.load(i32, (this.#slot(best) >>> 2) + E_STATE);
     return state !== 0 && this.#removeSlot(best, state - 1, own);
   }
 
@@ -1142,10 +1142,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     }
     try {
       const i32 = this.#i32;
-      if (Atomics.load(i32, (this.#slot(i) >> 2) + E_STATE) !== t + 1) return false;
+      if (Atomics.load(i32, (this.#slot(i) >>> 2) + E_STATE) !== t + 1) return false;
       const B = this.#bucketMask + 1;
       const base = this.#bucketsAt + (t * 2 + (Atomics.load(i32, this.#stripe(t) + S_GEN) & 1)) * B;
-      let b = (i32[(this.#slot(i) >> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
+      let b = (i32[(this.#slot(i) >>> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
       for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
         const p = i32[base + b]!;
         if (p === 0) return false;
@@ -1167,7 +1167,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     for (let pass = 0; pass < 3; pass++) {
       let i = this.#cursor;
       for (let k = 0; k < n; k++) {
-        const w = (this.#slotsAt + i * this.#slotSize) >> 2;
+        const w = (this.#slotsAt + i * this.#slotSize) >>> 2;
         if (
           Atomics.load(i32, w + E_STATE) === 0 && Atomics.compareExchange(i32, w + E_STATE, 0, s + 1) === 0
         ) {
@@ -1184,7 +1184,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   /** Frees slot `i` (its stripe's lock held, no bucket pointing at it). */
   #free(i: number): void {
-    const w = this.#slot(i) >> 2;
+    const w = this.#slot(i) >>> 2;
     Atomics.add(this.#i32, w + E_VERSION, 2); // readers holding a stale pointer see the change
     Atomics.store(this.#i32, w + E_STATE, 0);
     // The next claim of this handle looks here first: in a full map free slots are few, and a scan
@@ -1204,7 +1204,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     for (let b = 0; b < B; b++) {
       const p = i32[from + b]!;
       if (p <= 0) continue;
-      let c = (i32[(this.#slot(p - 1) >> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
+      let c = (i32[(this.#slot(p - 1) >>> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
       while (i32[to + c] !== 0) c = (c + 1) & this.#bucketMask;
       i32[to + c] = p;
     }
@@ -1229,7 +1229,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       else if (p === TOMB) tombs++;
     }
     for (let i = 0; i < this.#g.slots; i++) {
-      const w = this.#slot(i) >> 2;
+      const w = this.#slot(i) >>> 2;
       if (Atomics.load(i32, w + E_STATE) !== s + 1 || linked.has(i)) continue;
       if ((i32[w + E_VERSION]! & 1) !== 0) Atomics.add(i32, w + E_VERSION, 1); // a write cut short
       this.#free(i);
@@ -1285,9 +1285,9 @@ function copyOut(from: Uint8Array, words: Int32Array, at: number, length: number
   let i = 0;
   if ((at & 3) === 0) {
     const p32 = pool32;
-    const src = at >> 2;
-    const dst = start >> 2;
-    const n = length >> 2;
+    const src = at >>> 2;
+    const dst = start >>> 2;
+    const n = length >>> 2;
     for (; i < n; i++) p32[dst + i] = words[src + i]!;
     i <<= 2;
   }
@@ -1355,14 +1355,18 @@ function checkCreate(options: unknown, action: string): Geometry {
     );
   }
   const g = geometry(capacity, maxKeyBytes, maxValueBytes, o.evict === "lru");
-  if (totalBytes(g) > Number.MAX_SAFE_INTEGER || !Number.isSafeInteger(totalBytes(g))) {
-    throw new RangeError(`Cannot ${action}: ${totalBytes(g)} bytes is too large`);
+  if (totalBytes(g) >= 2 ** 32) {
+    throw new RangeError(
+      `Cannot ${action}: it would take ${
+        totalBytes(g)
+      } bytes; a shared map is at most 4 GiB (lower capacity, maxKeyBytes or maxValueBytes)`,
+    );
   }
   return g;
 }
 
 function writeHeader(shm: SharedMemory, g: Geometry): void {
-  const i32 = shm.view(Int32Array, 0, HEADER >> 2);
+  const i32 = shm.view(Int32Array, 0, HEADER >>> 2);
   i32[1] = VERSION;
   i32[H_CAPACITY] = g.capacity;
   i32[H_MAX_KEY] = g.maxKeyBytes;
@@ -1379,7 +1383,7 @@ function readHeader(shm: SharedMemory, action: string): Geometry {
   const bad = (why: string) =>
     new TypeError(`Cannot ${action} "${shm.name}": the segment is not a shared map (${why})`);
   if (shm.size < HEADER) throw bad(`it is ${shm.size} bytes long`);
-  const i32 = shm.view(Int32Array, 0, HEADER >> 2);
+  const i32 = shm.view(Int32Array, 0, HEADER >>> 2);
   const deadline = performance.now() + INIT_WAIT_MS;
   while (Atomics.load(i32, 0) !== MAGIC) {
     // A creator may still be writing the header (openOrCreate races): wait a little for it.

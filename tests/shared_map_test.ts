@@ -244,6 +244,12 @@ test("bad input is a TypeError or RangeError on entry, and changes nothing", asy
     ["capacity 1.5", () => SharedMap.create({ capacity: 1.5 }), RangeError, /capacity/],
     ["capacity NaN", () => SharedMap.create({ capacity: NaN }), RangeError, /capacity/],
     ["capacity 2^40", () => SharedMap.create({ capacity: 2 ** 40 }), RangeError, /capacity/],
+    [
+      "4 GiB or more",
+      () => SharedMap.create({ capacity: 1 << 20, maxValueBytes: 1 << 12 }),
+      RangeError,
+      /4 GiB/,
+    ],
     ["maxKeyBytes 0", () => SharedMap.create({ capacity: 1, maxKeyBytes: 0 }), RangeError, /maxKeyBytes/],
     [
       "maxKeyBytes '1'",
