@@ -226,6 +226,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   readonly #maxValueBytes: number;
   readonly #slotSize: number;
   readonly #lru: boolean;
+  readonly #slots: number;
   readonly #bucketMask: number;
   readonly #bucketsAt: number; // Int32 index
   readonly #slotsAt: number; // byte offset
@@ -255,6 +256,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     this.#maxValueBytes = g.maxValueBytes;
     this.#slotSize = g.slotSize;
     this.#lru = g.lru;
+    this.#slots = g.slots;
     this.#bucketMask = 2 ** g.log2Buckets - 1;
     this.#bucketsAt = bucketsOffset(g) >>> 2;
     this.#slotsAt = slotsOffset(g);
@@ -529,7 +531,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       for (let b = 0; b < B; b++) {
         if (this.#closed || this.#shm.closed) return;
         const p = Atomics.load(i32, base + b);
-        if (p <= 0) continue;
+        if (p <= 0 || p > this.#slots) continue;
         const entry = this.#readSlot(p - 1, base + b, p);
         if (entry) yield entry;
       }
@@ -725,7 +727,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
           const p = i32[base + b]!;
           if (p === 0) continue;
           Atomics.store(i32, base + b, 0);
-          if (p > 0) this.#free(p - 1);
+          if (p > 0 && p <= this.#slots) this.#free(p - 1);
         }
         Atomics.store(i32, st + S_COUNT, 0);
         Atomics.store(i32, st + S_TOMBS, 0);
@@ -871,6 +873,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const p = Atomics.load(i32, base + b);
       if (p === 0) break;
       if (p === TOMB) continue;
+      if (p < 0 || p > this.#slots) return RETRY; // only a corrupted word: read under the lock
       const at = this.#slot(p - 1);
       const w = at >>> 2;
       const v1 = Atomics.load(i32, w + E_VERSION);
@@ -1035,6 +1038,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if (p === 0) return [base, -1, free < 0 ? b : free];
       if (p === TOMB) {
         if (free < 0) free = b;
+      } else if (p < 0 || p > this.#slots) {
+        throw new Error(
+          `Cannot use shared map "${this.name}": its index is corrupted (bucket ${b} holds ${p})`,
+        );
       } else if (this.#keyIs(p - 1, hash, klen)) return [base, b, free];
     }
     return [base, -1, free];
@@ -1203,7 +1210,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     i32.fill(0, to, to + B);
     for (let b = 0; b < B; b++) {
       const p = i32[from + b]!;
-      if (p <= 0) continue;
+      if (p <= 0 || p > this.#slots) continue;
       let c = (i32[(this.#slot(p - 1) >>> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
       while (i32[to + c] !== 0) c = (c + 1) & this.#bucketMask;
       i32[to + c] = p;
@@ -1225,7 +1232,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     let tombs = 0;
     for (let b = 0; b < B; b++) {
       const p = i32[base + b]!;
-      if (p > 0) linked.add(p - 1);
+      if (p > 0 && p <= this.#slots) linked.add(p - 1);
       else if (p === TOMB) tombs++;
     }
     for (let i = 0; i < this.#g.slots; i++) {

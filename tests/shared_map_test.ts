@@ -357,7 +357,7 @@ test("writers killed with SIGKILL at random points never corrupt the map nor lea
     maxKeyBytes: 16,
     maxValueBytes: 256,
   });
-  for (let trial = 0; trial < 6; trial++) {
+  for (let trial = 0; trial < 10; trial++) {
     const rts = trial % 2 ? ["bun", "deno"] as const : ["deno", "bun"] as const;
     const peers = rts.map((rt, id) =>
       start(tsCommand(rt, PEER, ["churn", map.name, String(trial * 2 + id)]))
@@ -405,4 +405,20 @@ test("stripes left locked by dead writers, with half-written slots, are taken ov
   map.clear(); // takes every stripe over
   assert.equal(fill(map, "f"), 64, "the orphaned slots were freed");
   for (let s = 0; s < stripes; s++) assert.equal(Atomics.load(i32, (256 + s * 64) >> 2), 0);
+});
+
+test("a corrupted index word is a clear error, never an engine message or a read outside the map", () => {
+  using map = SharedMap.create({ capacity: 1 }); // one stripe of 8 buckets, two arrays: bytes 320..383
+  map.set("x", "1");
+  const i32 = map.shm.view(Int32Array);
+  for (let i = 320 / 4; i < 384 / 4; i++) i32[i] = 0x7fff_ffff;
+  assert.throws(
+    () => map.get("x"),
+    (e: Error) => /corrupted/.test(e.message) && !/bounds|detached/.test(e.message),
+  );
+  assert.throws(() => map.set("x", "2"), (e: Error) => /corrupted/.test(e.message));
+  assert.deepEqual([...map], [], "iteration skips what it cannot read");
+  map.clear(); // empties the index
+  map.set("x", "3");
+  assert.equal(map.getString("x"), "3");
 });
