@@ -20,6 +20,7 @@ import { Mutex } from "./mutex.ts";
 import { ID_MASK, ownerStatus, selfId } from "./_sync/owner.ts";
 import { checkOptions, describe } from "./_validate.ts";
 import type { Backend } from "./platform/_segment.ts";
+import { runtime } from "./ffi/runtime.ts";
 
 // ---- Layout (little-endian; byte offsets) ------------------------------------------------------------
 // Header, 256 bytes: 0 magic "SMAP", 4 version, 8 capacity, 12 maxKeyBytes, 16 maxValueBytes,
@@ -1266,10 +1267,11 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 }
 
 /**
- * Values of up to 1 KiB are copied into views of a shared 16 KiB pool, as Node's `Buffer` does:
- * allocating an ArrayBuffer per value costs more than the rest of a `get` under Deno. Such a
- * value's `.buffer` holds other values too.
+ * Under Deno, values of up to 1 KiB are copied into views of a shared 16 KiB pool, as Node's `Buffer`
+ * does: allocating an ArrayBuffer per value (500 ns) costs more than the rest of a `get` there. Such a
+ * value's `.buffer` holds other values too. Bun allocates one in 75 ns: each value gets its own.
  */
+const POOL = runtime === "deno";
 const POOL_BYTES = 16 * 1024;
 const POOLED = 1024;
 let pool = new ArrayBuffer(POOL_BYTES);
@@ -1278,7 +1280,7 @@ let pool8 = new Uint8Array(pool);
 let poolUsed = 0;
 
 function copyOut(from: Uint8Array, words: Int32Array, at: number, length: number): Uint8Array {
-  if (length > POOLED) return from.slice(at, at + length);
+  if (length > POOLED || !POOL) return from.slice(at, at + length);
   if (poolUsed + length > POOL_BYTES) {
     pool = new ArrayBuffer(POOL_BYTES);
     pool32 = new Int32Array(pool);
