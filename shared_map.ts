@@ -478,7 +478,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   // ---- Reads ---------------------------------------------------------------------------------------
 
   /**
-   * The value of `key` (a copy), or undefined when it is absent or expired. Takes no lock.
+   * The value of `key` (a copy), or undefined when it is absent or expired. Takes no lock. Under
+   * Deno a value of up to 1 KiB is a view of a pooled buffer, as Node's `Buffer` makes them (its
+   * `.buffer` holds other values too): `slice()` it for a buffer of its own.
    *
    * @example
    * ```ts
@@ -878,7 +880,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const at = this.#slot(p - 1);
       const w = at >>> 2;
       const v1 = Atomics.load(i32, w + E_VERSION);
-      let match = (v1 & 1) === 0 && i32[w + E_HASH] === hash && i32[w + E_KEY_LEN] === klen;
+      // A published slot is never being written: odd means it was freed and reused under us.
+      if ((v1 & 1) !== 0) return RETRY;
+      let match = i32[w + E_HASH] === hash && i32[w + E_KEY_LEN] === klen;
       if (match) {
         const k = at + SLOT_HEAD;
         for (let j = 0; j < klen; j++) {
