@@ -48,12 +48,6 @@ export type {
   SysvStat,
 } from "./shared_memory.ts";
 export { ShareableList, type ShareableListOptions, type ShareableValue } from "./shareable_list.ts";
-export { Mutex, MutexGuard } from "./mutex.ts";
-export { Semaphore } from "./semaphore.ts";
-export { Condition } from "./condition.ts";
-export { Barrier } from "./barrier.ts";
-export type { WaitOptions } from "./_validate.ts";
-export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
 export {
   type MapValue,
   type SetOptions,
@@ -61,4 +55,10 @@ export {
   type SharedMapOpenOptions,
   type SharedMapOptions,
 } from "./shared_map.ts";
+export { Mutex, MutexGuard } from "./mutex.ts";
+export { Semaphore } from "./semaphore.ts";
+export { Condition } from "./condition.ts";
+export { Barrier } from "./barrier.ts";
+export type { WaitOptions } from "./_validate.ts";
+export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
 export { Channel, ChannelClosedError, type ChannelOptions, type ChannelWaitOptions } from "./channel.ts";
