@@ -48,6 +48,13 @@ export type {
   SysvStat,
 } from "./shared_memory.ts";
 export { ShareableList, type ShareableListOptions, type ShareableValue } from "./shareable_list.ts";
+export {
+  type MapValue,
+  type SetOptions,
+  SharedMap,
+  type SharedMapOpenOptions,
+  type SharedMapOptions,
+} from "./shared_map.ts";
 export { Mutex, MutexGuard } from "./mutex.ts";
 export { Semaphore } from "./semaphore.ts";
 export { Condition } from "./condition.ts";

@@ -63,7 +63,7 @@ const env = (name: string): string | undefined =>
 /** The topic of a suite file (`core` for `core_bench.ts`), or null if it is not one. */
 export function suiteTopic(file: string): string | null {
   const m = /^([a-z0-9][a-z0-9_]*)_bench\.ts$/.exec(file);
-  return m ? m[1] : null;
+  return m?.[1] ?? null;
 }
 
 /** Checks a row a suite returned; the problems found (none: a well-formed row). */
@@ -154,10 +154,10 @@ function printRows(rows: readonly ResultRow[]): void {
     ]
   );
   const head = ["", "ours", "reference", "advantage", "target", "reference is"];
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]?.length ?? 0)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")
-      .trimEnd();
+    cells.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ").trimEnd();
   console.log(line(head));
   for (const t of table) console.log(line(t));
 }
@@ -167,9 +167,13 @@ function parseArgs(args: readonly string[]): { out?: string; dir: string; filter
   let dir = fileURLToPath(new URL(".", import.meta.url));
   const filters: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--out") out = args[++i];
-    else if (args[i] === "--dir") dir = resolve(args[++i]);
-    else filters.push(args[i]);
+    const arg = args[i]!; // i < args.length
+    if (arg === "--out") out = args[++i];
+    else if (arg === "--dir") {
+      const folder = args[++i];
+      if (folder === undefined) throw new TypeError("Cannot run the benchmarks: --dir needs a folder");
+      dir = resolve(folder);
+    } else filters.push(arg);
   }
   return { out, dir, filters };
 }
@@ -187,7 +191,7 @@ export async function runSuites(args: readonly string[]): Promise<ResultRow[]> {
     const suite = suiteTopic(file)!;
     console.log(`\n# ${suite} (${runtime}${quick ? ", quick" : ""})`);
     const started = performance.now();
-    const loadBefore = loadavg()[0];
+    const [loadBefore = 0] = loadavg();
     let outcome: { rows: unknown[] } | { error: string };
     try {
       const mod = await import(pathToFileURL(`${dir}/${file}`).href) as { default?: unknown };
@@ -200,7 +204,7 @@ export async function runSuites(args: readonly string[]): Promise<ResultRow[]> {
     } catch (error) {
       outcome = { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
     }
-    const loadAfter = loadavg()[0];
+    const [loadAfter = 0] = loadavg();
     const load = { average: Math.round(Math.max(loadBefore, loadAfter) * 100) / 100, cpus: cpus().length };
     const rows = "error" in outcome
       ? [errorRow(suite, `${suite} suite`, outcome.error, quick, load)]

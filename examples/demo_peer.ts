@@ -10,8 +10,9 @@ import { SharedMemory } from "../mod.ts";
 const name = (globalThis as { Deno?: { args: string[] } }).Deno?.args[0] ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv[2];
 const runtime = "Bun" in globalThis ? "Bun" : "Deno";
+if (name === undefined) throw new TypeError("usage: demo_peer.ts <segment name>");
 
 using shm = SharedMemory.open(name);
 const values = shm.view(BigInt64Array);
-for (let i = 0; i < values.length; i++) values[i] += 10n;
+for (const [i, value] of values.entries()) values[i] = value + 10n;
 console.log(`${runtime}: attached to ${name} and added 10 to each value`);

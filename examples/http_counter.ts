@@ -50,8 +50,9 @@ interface Options {
 function options(args: string[]): Options {
   const o: Options = { port: 8080, workers: 2, limit: 10, window: 60 };
   for (let i = 0; i < args.length; i += 2) {
-    const key = args[i].replace(/^--/, "") as keyof Options;
-    const value = Number(args[i + 1]);
+    const [flag = "", text] = args.slice(i, i + 2);
+    const key = flag.replace(/^--/, "") as keyof Options;
+    const value = Number(text);
     if (!(key in o) || !Number.isInteger(value) || value < 0) {
       console.error(
         `usage: bun examples/http_counter.ts [--port N] [--workers N] [--limit N] [--window SECONDS]`,
@@ -219,5 +220,6 @@ if (!("Bun" in globalThis)) {
   process.exit(2);
 }
 const argv = process.argv.slice(2);
-if (argv[0] === "--worker") await worker(argv[1], Number(argv[2]), options(argv.slice(3)));
+const [mode, name, index] = argv;
+if (mode === "--worker" && name !== undefined) await worker(name, Number(index), options(argv.slice(3)));
 else await primary(options(argv));

@@ -13,19 +13,22 @@ import { Barrier, Mutex, SharedMemory } from "../mod.ts";
 const script = fileURLToPath(import.meta.url);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-if (process.argv[2] === "child") {
+const [role, name, label] = process.argv.slice(2);
+
+if (role === "child") {
   // A child: open the segment by name and do three increments under the lock.
-  using shm = SharedMemory.open(process.argv[3]);
+  if (!name) throw new TypeError("usage: increment_under_lock.ts child <segment name> <label>");
+  using shm = SharedMemory.open(name);
   const mutex = new Mutex(shm, 0); // bytes 0..7: the lock
   const value = shm.view(Int32Array, Mutex.BYTE_LENGTH, 1); // bytes 8..11: the value it guards
   await new Barrier(shm, 16, 3).wait({ timeout: 30_000 }); // bytes 16..27: start all three together
   for (let i = 0; i < 3; i++) {
     {
       using _guard = await mutex.lock({ timeout: 10_000 });
-      const read = value[0];
+      const read = value[0]!; // the view holds one value
       await sleep(5 + Math.random() * 10); // the others run meanwhile, and wait for the lock
       value[0] = read + 1;
-      console.log(`  ${process.argv[4]} (pid ${process.pid}): ${read} -> ${read + 1}`);
+      console.log(`  ${label} (pid ${process.pid}): ${read} -> ${read + 1}`);
     } // unlocked here
     await sleep(Math.random() * 20);
   }
@@ -35,7 +38,7 @@ if (process.argv[2] === "child") {
   const runtimes = [current(), other() ?? current(), current()];
   console.log(`3 processes (${runtimes.map((r) => r.name).join(", ")}) x 3 increments under a Mutex:`);
   await Promise.all(runtimes.map((rt, i) => child(rt, [shm.name, `${rt.name} #${i + 1}`])));
-  const result = shm.view(Int32Array, Mutex.BYTE_LENGTH, 1)[0];
+  const [result] = shm.view(Int32Array, Mutex.BYTE_LENGTH, 1);
   console.log(`result: ${result} (expected 9)`);
   shm.unlink();
   if (result !== 9) process.exitCode = 1;
@@ -43,13 +46,15 @@ if (process.argv[2] === "child") {
 
 interface Runtime {
   name: "deno" | "bun";
-  command: string[];
+  /** The program to start, and the arguments that make it run this script. */
+  program: string;
+  args: string[];
 }
 
 function current(): Runtime {
   return "Bun" in globalThis
-    ? { name: "bun", command: [process.execPath, script] }
-    : { name: "deno", command: [process.execPath, "run", "-A", script] };
+    ? { name: "bun", program: process.execPath, args: [script] }
+    : { name: "deno", program: process.execPath, args: ["run", "-A", script] };
 }
 
 /** The other runtime, from this repository's node_modules or the PATH; undefined when absent. */
@@ -61,12 +66,12 @@ function other(): Runtime | undefined {
   );
   const binary = existsSync(local) ? local : onPath;
   if (!binary) return undefined;
-  return { name, command: name === "deno" ? [binary, "run", "-A", script] : [binary, script] };
+  return { name, program: binary, args: name === "deno" ? ["run", "-A", script] : [script] };
 }
 
 function child(rt: Runtime, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn(rt.command[0], [...rt.command.slice(1), "child", ...args], { stdio: "inherit" });
+    const p = spawn(rt.program, [...rt.args, "child", ...args], { stdio: "inherit" });
     p.on("error", reject);
     p.on(
       "close",

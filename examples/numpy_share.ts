@@ -34,11 +34,9 @@ for (let r = 0; r < ROWS; r++) {
   matrix[r * COLS + 1] = 2 * r + 1; //  column 1: 1 … 1999
   matrix[r * COLS + 2] = Math.sin(r); // column 2
 }
-const expected = [0, 1, 2].map((c) => {
-  let sum = 0;
-  for (let r = 0; r < ROWS; r++) sum += matrix[r * COLS + c];
-  return sum / ROWS;
-});
+const expected = [0, 1, 2].map((c) =>
+  matrix.reduce((sum, value, i) => (i % COLS === c ? sum + value : sum), 0) / ROWS
+);
 const before = matrix.slice(); // to check the in-place update
 console.log(`created /dev/shm/${shm.name}: a ${ROWS}×${COLS} float64 matrix; running NumPy on it`);
 
@@ -47,9 +45,9 @@ const report = JSON.parse(output.trim().split("\n").pop()!);
 console.log(`Python ${report.python}, NumPy ${report.numpy}: column means ${JSON.stringify(report.means)}`);
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a));
-const meansOk = expected.every((m, c) => close(means[c], m));
-let centred = true;
-for (let i = 0; i < matrix.length; i++) centred &&= close(matrix[i], before[i] - expected[i % COLS]);
+// Every index below is in range: `expected` has COLS values, and `before` is a copy of `matrix`.
+const meansOk = means.every((mean, c) => close(mean, expected[c]!));
+const centred = matrix.every((value, i) => close(value, before[i]! - expected[i % COLS]!));
 console.log(`means written by NumPy into shared memory match: ${meansOk}`);
 console.log(`matrix centred in place by NumPy, seen here without a copy: ${centred}`);
 if (!meansOk || !centred) process.exitCode = 1;

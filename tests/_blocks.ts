@@ -31,20 +31,35 @@ export interface Block {
 
 const TS_LANGS = new Set(["ts", "typescript", "js", "javascript", "tsx", "jsx", "mts"]);
 
+/** The opening fence on a line: its language and the rest of its info string, or null. */
+function openingFence(line: string): { lang: string; info: string } | null {
+  const m = /^```(\S*)\s*(.*)$/.exec(line);
+  if (!m) return null;
+  const [, lang = "", info = ""] = m;
+  return { lang, info };
+}
+
+/** The lines of a fenced block's body: from `from` up to its closing fence (or the end). */
+function fenceBody(lines: readonly string[], from: number): string[] {
+  const end = lines.findIndex((l, i) => i >= from && /^```\s*$/.test(l));
+  return lines.slice(from, end < 0 ? lines.length : end);
+}
+
 /** Every `ts` fenced block of a Markdown file. */
 export function markdownBlocks(file: string): Block[] {
   const lines = readFileSync(join(ROOT, file), "utf8").split("\n");
   const blocks: Block[] = [];
   let heading = "(top)";
   for (let i = 0; i < lines.length; i++) {
-    const h = /^#+\s+(.*)$/.exec(lines[i]);
-    if (h) heading = h[1];
-    const fence = /^```(\S*)\s*(.*)$/.exec(lines[i]);
+    const line = lines[i]!; // i < lines.length
+    const title = /^#+\s+(.*)$/.exec(line)?.[1];
+    if (title !== undefined) heading = title;
+    const fence = openingFence(line);
     if (!fence) continue;
     const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !/^```\s*$/.test(lines[i]); i++) body.push(lines[i]);
-    if (fence[1] === "ts" && !/\bignore\b/.test(fence[2])) {
+    const body = fenceBody(lines, i + 1);
+    i += body.length + 1; // on the closing fence
+    if (fence.lang === "ts" && !/\bignore\b/.test(fence.info)) {
       blocks.push({ file, line: start + 1, where: heading, code: body.join("\n") + "\n" });
     }
   }
@@ -84,11 +99,14 @@ function declared(after: string, klass: string | undefined): { name: string; isC
   const top =
     /^export\s+(?:declare\s+)?(?:default\s+)?(?:abstract\s+)?(?:async\s+)?(class|function\*?|const|let|var|interface|type|enum)\s+([\w$]+)/
       .exec(line.trim());
-  if (top) return { name: top[2], isClass: top[1] === "class" };
+  if (top) {
+    const [, kind, name = ""] = top;
+    return { name, isClass: kind === "class" };
+  }
   const member =
     /^(?:(?:public|static|readonly|async|get|set|override|abstract|declare)\s+)*(\*?\[?[\w$.]+\]?)/
       .exec(line.trim());
-  const name = member ? member[1] : line.trim().slice(0, 30);
+  const name = member?.[1] ?? line.trim().slice(0, 30);
   return { name: klass ? `${klass}.${name}` : name, isClass: false };
 }
 
@@ -100,29 +118,30 @@ export function jsdocBlocks(file: string): Block[] {
   let klass: string | undefined;
   let classEnd = -1;
   for (let m; (m = comment.exec(text));) {
+    const [whole, doc = ""] = m;
     const startLine = text.slice(0, m.index).split("\n").length;
-    const inner = m[1].split("\n").map((l) => l.replace(/^\s*\* ?/, ""));
-    const after = text.slice(m.index + m[0].length, m.index + m[0].length + 400);
+    const inner = doc.split("\n").map((l) => l.replace(/^\s*\* ?/, ""));
+    const after = text.slice(m.index + whole.length, m.index + whole.length + 400);
     if (m.index > classEnd) klass = undefined;
     let where: string;
-    if (/@module\b/.test(m[1])) where = "@module";
+    if (/@module\b/.test(doc)) where = "@module";
     else {
       const d = declared(after, klass);
       where = d.name;
       if (d.isClass) {
         klass = d.name;
         // The class body ends at the first "\n}" at column 0 after it.
-        const end = text.indexOf("\n}", m.index + m[0].length);
+        const end = text.indexOf("\n}", m.index + whole.length);
         classEnd = end < 0 ? text.length : end;
       }
     }
     for (let i = 0; i < inner.length; i++) {
-      const fence = /^```(\S*)\s*(.*)$/.exec(inner[i]);
+      const fence = openingFence(inner[i]!); // i < inner.length
       if (!fence) continue;
       const start = i;
-      const body: string[] = [];
-      for (i++; i < inner.length && !/^```\s*$/.test(inner[i]); i++) body.push(inner[i]);
-      if (TS_LANGS.has(fence[1]) && !/\bignore\b/.test(fence[2])) {
+      const body = fenceBody(inner, i + 1);
+      i += body.length + 1; // on the closing fence
+      if (TS_LANGS.has(fence.lang) && !/\bignore\b/.test(fence.info)) {
         blocks.push({ file, line: startLine + start, where, code: body.join("\n") + "\n" });
       }
     }
@@ -138,9 +157,9 @@ function exportedNames(file: string): string[] {
     const m of text.matchAll(
       /^export\s+(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?(?:class|function\*?|const|let|var|interface|type|enum)\s+([\w$]+)/gm,
     )
-  ) names.add(m[1]);
-  for (const m of text.matchAll(/^export\s+(?:type\s+)?\{([^}]*)\}/gm)) {
-    for (const part of m[1].split(",")) {
+  ) names.add(m[1]!); // the group always takes part in a match
+  for (const [, list = ""] of text.matchAll(/^export\s+(?:type\s+)?\{([^}]*)\}/gm)) {
+    for (const part of list.split(",")) {
       const n = part.trim().replace(/^type\s+/, "").split(/\s+as\s+/).pop()?.trim();
       if (n) names.add(n);
     }
@@ -174,8 +193,8 @@ export function pointAtCheckout(block: Block): string {
   if (!block.file.endsWith(".md")) {
     // As `deno test --doc`: the names the file exports are in scope unless the block imports them.
     const imported = new Set<string>();
-    for (const m of code.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from/g)) {
-      for (const part of m[1].split(",")) {
+    for (const [, list = ""] of code.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from/g)) {
+      for (const part of list.split(",")) {
         const n = part.trim().replace(/^type\s+/, "").split(/\s+as\s+/).pop()?.trim();
         if (n) imported.add(n);
       }

@@ -68,7 +68,9 @@ export interface Child {
 
 /** Starts `cmd` and returns at once. */
 export function start(cmd: readonly string[], options: RunOptions = {}): Child {
-  const child = spawn(cmd[0], cmd.slice(1), {
+  const [command, ...args] = cmd;
+  if (command === undefined) throw new TypeError("Cannot start a child process: the command line is empty");
+  const child = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["pipe", "pipe", "pipe"],
@@ -163,7 +165,7 @@ export function hasCommand(name: string): boolean {
 
 /** A unique segment name for one test, so parallel runs never collide. */
 export function uniqueName(tag: string): string {
-  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0");
   return `shmtest_${tag}_${process.pid}_${rand}`;
 }
 

@@ -65,7 +65,9 @@ test("bench/run.ts core (quick) writes four well-formed rows and leaves /dev/shm
       assert.ok(row.referenceName.length > 0);
       assert.ok(row.load.average >= 0 && row.load.cpus >= 1);
     }
-    assert.match(rows[3].referenceName, runtime === "deno" ? /Deno\.connect/ : /Bun\.connect/);
+    const roundTrip = rows[3];
+    assert.ok(roundTrip, "the round-trip row");
+    assert.match(roundTrip.referenceName, runtime === "deno" ? /Deno\.connect/ : /Bun\.connect/);
     // Every segment the suite (and its Python reference) makes is named shmbench_<runner pid>_….
     assert.deepEqual(leftovers(child.pid), []);
   } finally {
@@ -95,14 +97,16 @@ test("bench/run.ts reports a failing or malformed suite as an error row and runs
     assert.equal(r.code, 1, "a failed suite makes the exit code 1");
     const rows = JSON.parse(readFileSync(out, "utf8")) as Row[];
     assert.deepEqual(rows.map((row) => row.suite), ["a_boom", "b_bad", "c_good"]);
-    assert.match(rows[0].error ?? "", /kaboom/);
-    assert.equal(rows[0].ours, null);
-    assert.match(rows[1].error ?? "", /malformed row: .*ours is -1/);
-    assert.equal(rows[1].name, "half a row");
-    assert.equal(rows[2].error, undefined);
-    assert.equal(rows[2].name, `good ${runtime} true`);
-    assert.equal(rows[2].advantage, 4);
-    assert.equal(rows[2].met, true);
+    const [boom, bad, good] = rows;
+    assert.ok(boom && bad && good, "three rows");
+    assert.match(boom.error ?? "", /kaboom/);
+    assert.equal(boom.ours, null);
+    assert.match(bad.error ?? "", /malformed row: .*ours is -1/);
+    assert.equal(bad.name, "half a row");
+    assert.equal(good.error, undefined);
+    assert.equal(good.name, `good ${runtime} true`);
+    assert.equal(good.advantage, 4);
+    assert.equal(good.met, true);
 
     const filtered = await run(tsCommand(runtime, "bench/run.ts", ["--dir", dir, "--out", out, "good"]));
     assert.equal(filtered.code, 0, filtered.stdout + filtered.stderr);

@@ -6,10 +6,10 @@ import { BOTH, runOk, tsCommand } from "./_process.ts";
 for (const rt of BOTH) {
   test(`the demo, started under ${rt}, ends with [11, 12, 13, 14, 15]`, async () => {
     const out = await runOk(tsCommand(rt, "examples/demo.ts"));
-    const lines = out.trim().split("\n");
+    const [created = "", attached = "", holds = ""] = out.trim().split("\n");
     const other = rt === "deno" ? "Bun" : "Deno";
-    assert.match(lines[0], /created \/dev\/shm\/psm_[0-9a-f]{8} holding \[1, 2, 3, 4, 5\]$/);
-    assert.match(lines[1], new RegExp(`^${other}: attached to psm_[0-9a-f]{8} and added 10 to each value$`));
-    assert.match(lines[2], /the segment now holds \[11, 12, 13, 14, 15\]$/);
+    assert.match(created, /created \/dev\/shm\/psm_[0-9a-f]{8} holding \[1, 2, 3, 4, 5\]$/);
+    assert.match(attached, new RegExp(`^${other}: attached to psm_[0-9a-f]{8} and added 10 to each value$`));
+    assert.match(holds, /the segment now holds \[11, 12, 13, 14, 15\]$/);
   });
 }

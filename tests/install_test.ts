@@ -14,7 +14,7 @@ function recipe(file: string): string {
   const text = readFileSync(join(ROOT, "README.md"), "utf8");
   const m = new RegExp("```jsonc\\n(// " + file.replace(".", "\\.") + "\\n[\\s\\S]*?)```").exec(text);
   assert.ok(m, `README.md has a jsonc block starting with // ${file}`);
-  return m[1];
+  return m[1]!; // the group always takes part in a match
 }
 
 const config = runtime === "deno" ? "deno.json" : "tsconfig.json";
@@ -28,6 +28,7 @@ test(`${runtime}: a project with the README's ${config} imports @x/shm from a ch
     writeFileSync(join(app, config), recipe(config));
     if (runtime === "bun") writeFileSync(join(app, "package.json"), '{ "name": "app", "private": true }\n');
     const intro = markdownBlocks("README.md")[0];
+    assert.ok(intro, "README.md has a ts block");
     writeFileSync(
       join(app, "main.ts"),
       `${intro.code}import { Mutex } from "@x/shm/mutex";\nconsole.log(typeof Mutex);\n`,

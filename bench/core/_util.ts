@@ -18,12 +18,13 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError("Cannot take the median of no values");
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  // Both indexes are in range: there is at least one value, and an even count has at least two.
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** A name prefix no other process uses: `shmbench_<pid>_<random>`. */
 export function uniquePrefix(): string {
-  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0");
   return `shmbench_${pid()}_${rand}`;
 }
 
@@ -61,7 +62,11 @@ export interface Peer {
  * @throws {Error} when it exits first or takes more than `timeoutMs`
  */
 export function startPeer(cmd: readonly string[], timeoutMs = 30_000): Promise<Peer> {
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  const [command, ...args] = cmd;
+  if (command === undefined) {
+    throw new TypeError("Cannot start the benchmark peer: the command line is empty");
+  }
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   const exited = new Promise<number | null>((resolve) => {

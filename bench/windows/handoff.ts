@@ -35,6 +35,7 @@ function awaitValue(shm: SharedMemory, word: Int32Array, value: number): void {
 }
 
 if (role === "child") {
+  if (name === undefined) throw new TypeError("Cannot run the hand-off child: no segment name or port given");
   if (mode === "polling") usePollingFallback(true);
   if (mode === "tcp") {
     const socket = createConnection(Number(name), "127.0.0.1");
@@ -107,7 +108,7 @@ if (role === "child") {
   const semaphores = await futexRun("semaphores");
   const polling = await futexRun("polling");
   const tcp = await tcpRun();
-  const rows = [
+  const rows: [what: string, value: string][] = [
     ["hand-off round trip, named semaphores", `${semaphores.roundTripUs.toFixed(1)} µs`],
     ["hand-off round trip, polling fallback (reference)", `${polling.roundTripUs.toFixed(1)} µs`],
     ["TCP 127.0.0.1 round trip, 1 byte (reference)", `${tcp.toFixed(1)} µs`],

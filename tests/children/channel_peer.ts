@@ -24,6 +24,13 @@ const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args 
 const [mode, name = ""] = args;
 const ch = Channel.open(name);
 
+/** Argument `i`, which the mode needs. */
+function required(i: number): string {
+  const value = args[i];
+  if (value === undefined) throw new TypeError(`channel_peer.ts ${mode}: argument ${i} is missing`);
+  return value;
+}
+
 if (mode === "send") {
   const id = Number(args[2]);
   const count = Number(args[3]);
@@ -41,7 +48,7 @@ if (mode === "send") {
   }
   console.log("sent");
 } else if (mode === "recv") {
-  const marks = SharedMemory.open(args[2]);
+  const marks = SharedMemory.open(required(2));
   const per = marks.size / MAX_SENDERS;
   const last = new Array<number>(MAX_SENDERS).fill(-1);
   let count = 0;
@@ -81,7 +88,7 @@ if (mode === "send") {
   }
   console.log("sent");
 } else if (mode === "take") {
-  const marks = SharedMemory.open(args[2]);
+  const marks = SharedMemory.open(required(2));
   const buf = new Uint8Array(ch.capacity);
   const dv = new DataView(buf.buffer);
   let count = 0;

@@ -2,8 +2,9 @@
 // JSON, then stores a few values of its own.
 import { ShareableList, type ShareableValue } from "../../shareable_list.ts";
 
-const name: string = (globalThis as { Deno?: { args: string[] } }).Deno?.args[0] ??
+const name = (globalThis as { Deno?: { args: string[] } }).Deno?.args[0] ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv[2];
+if (name === undefined) throw new TypeError("usage: list_peer.ts <list name>");
 
 function typed(v: ShareableValue): unknown {
   if (typeof v === "bigint") return { bigint: String(v) };

@@ -11,7 +11,7 @@ let counter = 0;
 
 /** A name no other test or run uses. */
 export function uniqueName(tag: string): string {
-  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(16);
+  const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16);
   return `shmtest_${tag}_${proc.pid}_${++counter}_${random}`;
 }
 

@@ -6,6 +6,8 @@ import { SharedMemory, ShmError } from "../../mod.ts";
 
 const [command, name, arg] = (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 
+if (name === undefined) throw new TypeError("usage: child.ts add|rowrite|open NAME [N|ro]");
+
 function print(value: unknown): void {
   console.log(JSON.stringify(value));
 }
