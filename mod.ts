@@ -54,4 +54,10 @@ export { Condition } from "./condition.ts";
 export { Barrier } from "./barrier.ts";
 export type { WaitOptions } from "./_validate.ts";
 export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
-export { Channel, ChannelEndedError, type ChannelOptions } from "./channel.ts";
+export {
+  Channel,
+  type ChannelBorrow,
+  ChannelEndedError,
+  type ChannelLoan,
+  type ChannelOptions,
+} from "./channel.ts";
