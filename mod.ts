@@ -61,3 +61,4 @@ export {
   type ChannelLoan,
   type ChannelOptions,
 } from "./channel.ts";
+export { Subscription, Topic, type TopicOptions, type TopicPolicy } from "./topic.ts";
