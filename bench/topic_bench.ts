@@ -9,6 +9,9 @@
  *   streaming through 64 MiB; target 1×.
  * - A Topic with 1 publisher and 8 subscriber processes, 64 B, block policy: deliveries per second
  *   summed over the subscribers, against the Channel's one-to-one rate (copying path); target 1×.
+ * - One-way latency p50 and p99 of 64 B and 1 MiB messages through loans and borrows (half of a
+ *   round trip to a process that answers with a loan of the same size): 64 B against half the median
+ *   round trip of a Unix socket echoing 64 B (target 1×); 1 MiB next to one streaming copy of 1 MiB.
  *
  * @module
  */
@@ -16,7 +19,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { median, sameRuntime, uniquePrefix } from "./core/_util.ts";
+import { median, sameRuntime, uniquePrefix, unixSocketRoundTrip } from "./core/_util.ts";
 import { Channel } from "../channel.ts";
 import { Topic } from "../topic.ts";
 
@@ -139,6 +142,39 @@ async function fanOut(ctx: BenchContext, subs: number): Promise<number> {
   }
 }
 
+/**
+ * One-way latency in µs (half a round trip; p50 and p99 of single trips) of `size`-byte messages
+ * through loans and borrows to an echoing process that answers with a loan of the same size.
+ */
+async function latency(ctx: BenchContext, size: number): Promise<{ p50: number; p99: number }> {
+  const trips = ctx.quick ? 200 : size > 4096 ? 2_000 : 20_000;
+  using req = Channel.create({ name: `${uniquePrefix()}_lq`, capacity: Math.max(1 << 16, 4 * size) });
+  using resp = Channel.create({ name: `${uniquePrefix()}_lr`, capacity: Math.max(1 << 16, 4 * size) });
+  const peer = launch(ctx, ["echo", req.name, resp.name]);
+  try {
+    await peer.ready;
+    const msg = new Uint8Array(size).fill(3);
+    const samples: number[] = [];
+    for (let i = 0; i < trips * 1.1; i++) {
+      const start = performance.now();
+      const loan = req.loanSync(size);
+      loan.bytes.set(msg);
+      loan.send();
+      resp.borrowSync()!.release();
+      if (i >= trips * 0.1) samples.push((performance.now() - start) * 1000 / 2);
+    }
+    req.end();
+    await peer.done;
+    samples.sort((a, b) => a - b);
+    return {
+      p50: samples[Math.floor(samples.length * 0.5)]!,
+      p99: samples[Math.floor(samples.length * 0.99)]!,
+    };
+  } finally {
+    peer.kill();
+  }
+}
+
 const suite: BenchSuite = async (ctx) => {
   const rows: BenchRow[] = [];
   const small = ctx.quick ? 100_000 : 2_000_000;
@@ -172,6 +208,39 @@ const suite: BenchSuite = async (ctx) => {
     higherIsBetter: true,
     target: 1,
   });
+  const small64 = await latency(ctx, 64);
+  const socket = (await unixSocketRoundTrip(
+    ctx.runtime,
+    64,
+    ctx.quick ? { warmup: 50, batch: 50, batches: 3 } : { warmup: 5_000, batch: 5_000, batches: 9 },
+  )) / 2;
+  for (const [which, value] of [["p50", small64.p50], ["p99", small64.p99]] as const) {
+    rows.push({
+      name: `one-way latency ${which}, 64 B, loan → borrow (half a round trip answered by a loan)`,
+      unit: "µs",
+      ours: value,
+      reference: socket,
+      referenceName: `Unix socket, half the median round trip of 64 B echoed (${
+        ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
+      })`,
+      higherIsBetter: false,
+      target: 1,
+    });
+  }
+  // The shared Unix socket helper writes a message with one write() call, which sends only part of
+  // 1 MiB: the 1 MiB latency is put next to one streaming copy of 1 MiB instead (no target).
+  const big1 = await latency(ctx, 1 << 20);
+  const copyMicros = (1 << 20) / (streamed * 1e9) * 1e6;
+  for (const [which, value] of [["p50", big1.p50], ["p99", big1.p99]] as const) {
+    rows.push({
+      name: `one-way latency ${which}, 1 MiB, loan → borrow (half a round trip answered by a loan)`,
+      unit: "µs",
+      ours: value,
+      reference: copyMicros,
+      referenceName: "one Uint8Array.set of 1 MiB streaming through 64 MiB, same run",
+      higherIsBetter: false,
+    });
+  }
   return rows;
 };
 

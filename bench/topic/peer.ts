@@ -4,6 +4,8 @@
  * - `peer.ts recv <channel> <count> <size>`: receives `count` messages into one buffer
  *   (`receiveIntoSync`), then prints `{"ms": …}`, the time from the first message to the last.
  * - `peer.ts borrow <channel> <count>`: the same with `borrowSync` and `release`, reading nothing.
+ * - `peer.ts echo <requests> <responses>`: borrows each request and sends it back through a loan,
+ *   until the requests end.
  * - `peer.ts sub <topic> <count>`: subscribes, then receives `count` messages (`receiveSync`), and
  *   prints `{"ms": …, "got": …}` (`got` counts what it received; the topic blocks, so all of them).
  *
@@ -37,6 +39,18 @@ if (mode === "recv") {
   for (let i = 1; i < count; i++) ch.borrowSync()!.release();
   console.log(JSON.stringify({ ms: performance.now() - start }));
   ch.close();
+} else if (mode === "echo") {
+  const rx = Channel.open(a);
+  const tx = Channel.open(b);
+  console.log("ready");
+  for (let msg; (msg = rx.borrowSync()) !== null;) {
+    const loan = tx.loanSync(msg.bytes.length);
+    loan.bytes.set(msg.bytes);
+    msg.release();
+    loan.send();
+  }
+  rx.close();
+  tx.close();
 } else if (mode === "sub") {
   const sub = Topic.subscribe(a);
   const count = Number(b);
