@@ -9,16 +9,19 @@
  *
  * | byte | what |
  * |---|---|
- * | 0 | magic "CHNL", 4 layout version (2), 8 log2(cells), 12 log2(cell size) = 6, 16 log2(Int32s per cell of each record array) = 1 |
+ * | 0 | magic "CHNL", 4 layout version (3), 8 log2(cells), 12 log2(cell size) = 6, 16 log2(Int32s per cell of each record array) = 1 |
  * | 64 | tail: the next position senders reserve |
- * | 128 | head: the next position receivers take |
+ * | 128 | head: the next position receivers take; 132: borrowed messages whose receiver died |
  * | 192 | receivers' wake word; 196: 1 while a receiver may sleep |
  * | 256 | senders' wake word; 260: 1 while a sender may sleep |
- * | 320 | ended flag |
+ * | 320 | ended flag; 324: borrow slots ever used |
  * | 384 | 256 sender slots of 64 bytes, [owner id, position, cells, …]: what each sending thread is reserving |
- * | 16768 | per cell [stamp, length]; then per cell [owner id, position]; then the data, cells × 64 bytes |
+ * | 16768 | 32 borrow slots of 64 bytes, [owner id, position, cells, …]: messages receivers hold in place |
+ * | 18816 | per cell [stamp, length]; then per cell [owner id, position]; then the data, cells × 64 bytes |
  *
- * A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end).
+ * A message of n bytes takes max(1, ceil(n / 64)) consecutive cells (it may wrap past the end). A
+ * record whose length is negative, -k, is a dropped message of k cells (a discarded loan, or the
+ * padding before a loan): receivers, and senders short of room, move the head past it.
  *
  * **Sending.** A sending thread holds a slot (taken once, with a compare-and-swap of its owner id,
  * see `_sync/owner.ts`). To send, it reads the tail, writes into its slot the position and the
@@ -30,6 +33,23 @@
  * **Receiving.** A receiver takes the message at the head when its stamp matches the head's lap: it
  * copies the bytes out, then moves the head past it with one compare-and-swap. A receiver killed at
  * any point leaves the message for the others.
+ *
+ * **Loans.** A loan reserves its cells like a send and writes its record at once; the holder
+ * writes the bytes in place and commits (or drops) later. A loan is one contiguous range: when its
+ * cells would wrap past the end, the sender first reserves the cells up to the end and commits them
+ * as a dropped message (padding), then reserves again from the ring's start.
+ *
+ * **Borrows.** A receiver takes a borrow slot (a compare-and-swap of its owner id from 0), writes
+ * into it the position and cells of the message at the head, then moves the head past the message
+ * with one compare-and-swap: other receivers go on behind it. Senders that find the ring full count
+ * its used cells from the oldest position a borrow slot names (only slots below the "ever used"
+ * mark are read), so the message stays in place until the release frees the slot. A message that
+ * wraps the ring's end is handed over as a copy instead. Waiters look at the borrow slots every
+ * PROBE_MS: a slot whose owner died becomes an orphan (owner -1, counted at byte 132), and the next
+ * receive takes it first, by copy, after checking that its record still names its position (a
+ * receiver that died between announcing and losing the head to another left a slot over cells that
+ * may have been reused: dropped). Delivery of a dead borrower's message is thus at least once. An
+ * ended channel is drained only when no other thread holds a borrow, since a holder may die.
  *
  * **A dead sender.** Every reserved message has a known sender: its record names it, and until the
  * record is written, the slot of the thread whose compare-and-swap won covers it. Waiting receivers
@@ -52,7 +72,7 @@ import type { Readiness } from "./_sync/readiness.ts";
 import { ownerStatus, selfId } from "./_sync/owner.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
-const VERSION = 2;
+const VERSION = 3;
 const CELL_SHIFT = 6;
 /** Bytes of one cell. */
 export const CELL: number = 1 << CELL_SHIFT;
@@ -65,9 +85,15 @@ const FIXED = 384;
 const SLOTS = 256;
 /** Int32s a slot takes: a cache line each, so that senders do not write one another's lines. */
 const SLOT_INTS = 16;
-const HEADER = FIXED + SLOTS * SLOT_INTS * 4;
+/** Borrow slots: [owner id, position, cells] of a message a receiver holds in place, a cache line each. */
+const BSLOTS = 32;
+const HEADER = FIXED + (SLOTS + BSLOTS) * SLOT_INTS * 4;
 /** Int32 index of the first slot. */
 const I_SLOTS = FIXED / 4;
+/** Int32 index of the first borrow slot. */
+const I_BSLOTS = I_SLOTS + SLOTS * SLOT_INTS;
+/** The owner id of a borrow slot whose holder died: its message waits for the next receiver. */
+const ORPHAN = -1;
 /** The fewest and most cells a ring has: 1 KiB and 1 GiB of ring space. */
 export const MIN_LOG2 = 4;
 export const MAX_LOG2 = 24;
@@ -80,11 +106,13 @@ const I_CELL_SHIFT = 3;
 const I_META_SHIFT = 4;
 const I_TAIL = 16; // byte 64: next position senders reserve
 const I_HEAD = 32; // byte 128: next position receivers take
+const I_ORPHANS = 33; // byte 132: borrowed messages whose receiver died, to deliver again
 const I_RX_SEQ = 48; // byte 192: bumped to wake receivers
 const I_RX_WAITERS = 49; // 1 while some receiver may sleep
 const I_TX_SEQ = 64; // byte 256: bumped to wake senders
 const I_TX_WAITERS = 65; // 1 while some sender may sleep
 const I_ENDED = 80; // byte 320
+const I_BORROW_HIGH = 81; // byte 324: borrow slots ever used (senders look at these only)
 
 /** The two sides that wait: receivers (for a message) and senders (for room). */
 export interface Side {
@@ -185,6 +213,15 @@ export class Ring {
   #stallSince = Infinity;
   /** Int32 index of the position field of this thread's slot; 0 until the first send. */
   #slot = 0;
+  /** Byte offset of the data in the segment. */
+  readonly dataOffset: number;
+  /** The position of the last `reserve`'s cells. */
+  reserved = 0;
+  /** The borrow slot (Int32 index of its owner field) and position of the last `borrow`; the slot is 0 when it gave a copy in `out`. */
+  borrowSlot = 0;
+  borrowPos = 0;
+  /** When `recover` last looked for dead borrowers. */
+  #borrowProbe = -Infinity;
 
   constructor(shm: SharedMemory, log2: number) {
     this.name = shm.name;
@@ -200,6 +237,7 @@ export class Ring {
     this.#owners = new Int32Array(buf, HEADER + metaBytes, this.cells << META_SHIFT);
     this.#data = new Uint8Array(buf, HEADER + 2 * metaBytes, this.cells * CELL);
     this.#data32 = new Int32Array(buf, HEADER + 2 * metaBytes, this.cells * CELL / 4);
+    this.dataOffset = HEADER + 2 * metaBytes;
     this.rxWord = new FutexWord(shm, I_RX_SEQ * 4);
     this.txWord = new FutexWord(shm, I_TX_SEQ * 4);
     // The first send reads the shared head (a cached head that is too old is refreshed).
@@ -211,9 +249,9 @@ export class Ring {
     return Atomics.load(this.i32, I_ENDED) !== 0;
   }
 
-  /** Whether every reserved message has been taken. */
+  /** Whether every reserved message has been taken and no borrowed one may come back. */
   get drained(): boolean {
-    return Atomics.load(this.i32, I_HEAD) === Atomics.load(this.i32, I_TAIL);
+    return Atomics.load(this.i32, I_HEAD) === Atomics.load(this.i32, I_TAIL) && !this.#borrowsHeld();
   }
 
   /** Cells free now (senders need `cellsFor(length)` of them for a message). */
@@ -269,6 +307,68 @@ export class Ring {
     this.#write(message, t);
     if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
     return 1;
+  }
+
+  /**
+   * One attempt to reserve the cells of a loan of `len` bytes (at most the ring): 1 (its position in
+   * `reserved`, its record written), FULL or ENDED. A loan never wraps: when it would, the cells up
+   * to the ring's end are first committed as a dropped message (padding) that receivers skip.
+   */
+  reserve(len: number): number {
+    if (this.closed) this.#closedError();
+    const slot = this.#slot || this.#register();
+    const k = cellsFor(len);
+    const i32 = this.i32;
+    for (;;) {
+      const t = Atomics.load(i32, I_TAIL);
+      if (i32[I_ENDED] !== 0) return ENDED;
+      const room = this.cells - (t & this.#mask);
+      const need = k > room ? room : k;
+      const used = (t - this.#head) | 0;
+      if (used < 0 || used + need > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
+        const free = this.#freeCells(t);
+        if (free === RETRY) continue;
+        if (free < need) return FULL;
+      }
+      i32[slot] = t;
+      i32[slot + 1] = need;
+      if (Atomics.compareExchange(i32, I_TAIL, t, (t + need) | 0) !== t) continue;
+      this.#record(t, need === k ? len : -need);
+      if (need === k) {
+        this.reserved = t;
+        return 1;
+      }
+      this.commit(t, -need); // the padding: then the loan starts at the ring's start
+    }
+  }
+
+  /**
+   * Commits the reservation at `t` whose record says `len` bytes; with a negative `len`, the record
+   * first becomes a dropped message of -len cells, which receivers skip.
+   */
+  commit(t: number, len: number): void {
+    const c = t & this.#mask;
+    const r = c << META_SHIFT;
+    if (len < 0) this.#meta[r + R_LENGTH] = len;
+    const k = len < 0 ? -len : cellsFor(len);
+    const lap = t >>> this.#log2;
+    const stamp = (lap + 1) | 0;
+    if ((lap & this.#refresh) === 0) this.#stamp(c + 1, c + k, stamp);
+    Atomics.store(this.#meta, r, stamp);
+    if (Atomics.load(this.i32, I_RX_WAITERS) !== 0) this.#wake(RX);
+  }
+
+  /** Byte offset in the segment of the data of position `t`. */
+  offsetOf(t: number): number {
+    return this.dataOffset + ((t & this.#mask) << CELL_SHIFT);
+  }
+
+  /** Writes the record of the message reserved at `t`: its length (or -cells when dropped), owner and position. */
+  #record(t: number, len: number): void {
+    const r = (t & this.#mask) << META_SHIFT;
+    this.#meta[r + R_LENGTH] = len;
+    this.#owners[r] = this.#me;
+    this.#owners[r + R_POSITION] = t;
   }
 
   /**
@@ -332,15 +432,21 @@ export class Ring {
 
   /** Re-reads the shared head; returns the free cells at `t`, or RETRY when the tail has moved on. */
   #freeCells(t: number): number {
-    const h = Atomics.load(this.i32, I_HEAD);
+    let h = Atomics.load(this.i32, I_HEAD);
+    // Dropped messages at the head (discarded loans, paddings) are passed over by senders too.
+    for (let drop; h !== t && (drop = this.#committed(h)) < -1 && ((t - h) | 0) > 0;) {
+      this.#skip(h, drop);
+      h = Atomics.load(this.i32, I_HEAD);
+    }
     const used = (t - h) | 0;
     if (used < 0 || used > this.cells) {
       if (Atomics.load(this.i32, I_TAIL) !== t) return RETRY;
       throw this.#corrupted("send on", `its head ${h >>> 0} is not within a ring of its tail ${t >>> 0}`);
     }
-    this.#head = h;
+    const floor = this.i32[I_BORROW_HIGH] === 0 ? used : this.#borrowFloor(t, used);
+    this.#head = (t - floor) | 0;
     this.#headAt = t;
-    return this.cells - used;
+    return this.cells - floor;
   }
 
   /** Writes the record of one message into the cells reserved at `t`, copies it and commits it; returns the next position. */
@@ -397,11 +503,19 @@ export class Ring {
   take(dest: Uint8Array | null): number {
     if (this.closed) this.#closedError();
     const i32 = this.i32;
+    if (i32[I_ORPHANS] !== 0) {
+      const n = this.#takeOrphan(dest);
+      if (n >= 0) return n;
+    }
     for (;;) {
       const h = Atomics.load(i32, I_HEAD);
       const r = (h & this.#mask) << META_SHIFT;
       const len = Atomics.load(this.#meta, r) === (((h >>> this.#log2) + 1) | 0) ? this.#length(h, r) : -1;
       if (len < 0) {
+        if (len < -1) {
+          this.#skip(h, len);
+          continue;
+        }
         // Not committed: empty, a sender still copying, or another receiver took it meanwhile.
         if (Atomics.load(i32, I_HEAD) !== h) continue;
         return this.#emptyOrEnded(h);
@@ -430,6 +544,13 @@ export class Ring {
   takeMany(buffer: Uint8Array, lengths: Uint32Array): number {
     if (this.closed) this.#closedError();
     const i32 = this.i32;
+    if (i32[I_ORPHANS] !== 0 && lengths.length > 0) {
+      const n = this.#takeOrphan(buffer);
+      if (n >= 0) {
+        lengths[0] = n;
+        return 1;
+      }
+    }
     retry: for (;;) {
       const h = Atomics.load(i32, I_HEAD);
       let pos = h;
@@ -437,6 +558,10 @@ export class Ring {
       let n = 0;
       while (n < lengths.length && ((pos - h) | 0) < this.cells) {
         const len = this.#committed(pos);
+        if (len < -1 && ((pos - len - 1 - h) | 0) <= this.cells) {
+          pos = (pos - len - 1) | 0; // a dropped message
+          continue;
+        }
         if (len < 0 || ((pos + cellsFor(len) - h) | 0) > this.cells) break;
         if (off + len > buffer.length) {
           if (n > 0) break;
@@ -449,6 +574,12 @@ export class Ring {
         lengths[n++] = len;
         off += len;
         pos = (pos + cellsFor(len)) | 0;
+      }
+      if (n === 0 && pos !== h) {
+        if (Atomics.compareExchange(i32, I_HEAD, h, pos) === h && Atomics.load(i32, I_TX_WAITERS) !== 0) {
+          this.#wake(TX);
+        }
+        continue;
       }
       if (n === 0) {
         if (Atomics.load(i32, I_HEAD) !== h) continue;
@@ -464,23 +595,204 @@ export class Ring {
   #length(pos: number, r: number): number {
     const len = this.#meta[r + R_LENGTH]!;
     if (len >= 0 && cellsFor(len) <= this.cells) return len;
+    if (len < 0 && -len <= this.cells) return len - 1; // dropped: -1 - its cells
     if (Atomics.load(this.i32, I_HEAD) !== pos) return -1; // taken meanwhile: its record is reused
     throw this.#corrupted("receive from", `a message of ${len} bytes at position ${pos >>> 0}`);
   }
 
-  /** The length of the message committed at `pos`, or -1 when none is. */
+  /** The length of the message committed at `pos`; -1 when none is; -1 - its cells when it was dropped. */
   #committed(pos: number): number {
     const r = (pos & this.#mask) << META_SHIFT;
     if (Atomics.load(this.#meta, r) !== (((pos >>> this.#log2) + 1) | 0)) return -1;
-    const len = this.#meta[r + R_LENGTH]!;
-    if (len >= 0 && cellsFor(len) <= this.cells) return len;
-    if (Atomics.load(this.i32, I_HEAD) !== pos) return -1; // taken meanwhile: its record is reused
-    throw this.#corrupted("receive from", `a message of ${len} bytes at position ${pos >>> 0}`);
+    return this.#length(pos, r);
+  }
+
+  /** Moves the head past the dropped message at `h` (`drop` is -1 - its cells), if no one did. */
+  #skip(h: number, drop: number): void {
+    if (Atomics.compareExchange(this.i32, I_HEAD, h, (h - drop - 1) | 0) !== h) return;
+    if (Atomics.load(this.i32, I_TX_WAITERS) !== 0) this.#wake(TX);
   }
 
   #emptyOrEnded(h: number): number {
     const i32 = this.i32;
-    return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_TAIL) === h ? ENDED : EMPTY;
+    return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_TAIL) === h && !this.#borrowsHeld()
+      ? ENDED
+      : EMPTY;
+  }
+
+  // ---- Borrowing -------------------------------------------------------------------------------------
+
+  /**
+   * One attempt to borrow the message at the head: claims a borrow slot, writes into it the
+   * message's position and cells, then moves the head past it with one compare-and-swap. Returns
+   * its length (in place at `borrowPos`, `borrowSlot` set; or, for a message that wraps the ring's
+   * end or one a dead receiver held, a copy in `out` and `borrowSlot` 0), EMPTY or ENDED.
+   */
+  borrow(): number {
+    if (this.closed) this.#closedError();
+    const i32 = this.i32;
+    if (i32[I_ORPHANS] !== 0) {
+      const n = this.#takeOrphan(null);
+      if (n >= 0) {
+        this.borrowSlot = 0;
+        return n;
+      }
+    }
+    for (;;) {
+      const h = Atomics.load(i32, I_HEAD);
+      const len = this.#committed(h);
+      if (len === -1) {
+        if (Atomics.load(i32, I_HEAD) !== h) continue;
+        return this.#emptyOrEnded(h);
+      }
+      if (len < -1) {
+        this.#skip(h, len);
+        continue;
+      }
+      const k = cellsFor(len);
+      if ((h & this.#mask) + k > this.cells) {
+        // It wraps the ring's end: no one view holds it, so this borrow is a copy.
+        const n = this.take(null);
+        if (n >= 0) this.borrowSlot = 0;
+        return n;
+      }
+      const s = this.#claimBorrowSlot();
+      // Announced before the head moves: senders then keep off these cells until the release. Should
+      // this receiver die between the two, the message is delivered again (at least once).
+      Atomics.store(i32, s + 1, h);
+      Atomics.store(i32, s + 2, k);
+      if (Atomics.compareExchange(i32, I_HEAD, h, (h + k) | 0) !== h) {
+        this.release(s, false);
+        continue;
+      }
+      this.borrowSlot = s;
+      this.borrowPos = h;
+      return len;
+    }
+  }
+
+  /** Frees the borrow slot `s`: its cells go back to the senders. */
+  release(s: number, wake = true): void {
+    const i32 = this.i32;
+    Atomics.store(i32, s + 2, 0);
+    Atomics.store(i32, s, 0);
+    if (!wake) return;
+    if (Atomics.load(i32, I_TX_WAITERS) !== 0) this.#wake(TX);
+    if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX); // waiters for the end count borrows
+  }
+
+  /** Takes a free borrow slot for this thread; returns the Int32 index of its owner field. */
+  #claimBorrowSlot(): number {
+    const i32 = this.i32;
+    const me = this.#me;
+    for (let i = 0; i < BSLOTS; i++) {
+      const o = I_BSLOTS + i * SLOT_INTS;
+      if (Atomics.load(i32, o) !== 0 || Atomics.compareExchange(i32, o, 0, me) !== 0) continue;
+      for (let high = Atomics.load(i32, I_BORROW_HIGH); high <= i;) {
+        const seen = Atomics.compareExchange(i32, I_BORROW_HIGH, high, i + 1);
+        if (seen === high) break;
+        high = seen;
+      }
+      return o;
+    }
+    throw new Error(`Cannot borrow from channel "${this.name}": ${BSLOTS} messages are already borrowed`);
+  }
+
+  /**
+   * Whether another thread's borrow slot holds cells: a live borrow (whose holder may die, and its
+   * message come back), or a dead receiver's message to deliver again. This thread's own borrows do
+   * not count: it would wait for itself.
+   */
+  #borrowsHeld(): boolean {
+    const i32 = this.i32;
+    const high = i32[I_BORROW_HIGH]!;
+    for (let i = 0; i < high; i++) {
+      const o = I_BSLOTS + i * SLOT_INTS;
+      if (Atomics.load(i32, o + 2) > 0 && Atomics.load(i32, o) !== this.#me) return true;
+    }
+    return false;
+  }
+
+  /** The cells from the oldest borrowed message to the tail `t`, when more than `used` (from the head). */
+  #borrowFloor(t: number, used: number): number {
+    const i32 = this.i32;
+    const high = i32[I_BORROW_HIGH]!;
+    for (let i = 0; i < high; i++) {
+      const o = I_BSLOTS + i * SLOT_INTS;
+      if (Atomics.load(i32, o + 2) <= 0) continue;
+      const d = (t - Atomics.load(i32, o + 1)) | 0;
+      if (d > used && d <= this.cells) used = d;
+    }
+    return used;
+  }
+
+  /**
+   * Delivers, by copy, a message whose borrower died: claims its slot, copies the message out and
+   * checks that its record still names it (a receiver that died between announcing a borrow and
+   * losing the head to another leaves a slot over cells that may be reused: skipped). Returns its
+   * length, or EMPTY.
+   */
+  #takeOrphan(dest: Uint8Array | null): number {
+    const i32 = this.i32;
+    const high = i32[I_BORROW_HIGH]!;
+    for (let i = 0; i < high; i++) {
+      const o = I_BSLOTS + i * SLOT_INTS;
+      if (Atomics.load(i32, o) !== ORPHAN || Atomics.compareExchange(i32, o, ORPHAN, this.#me) !== ORPHAN) {
+        continue;
+      }
+      Atomics.sub(i32, I_ORPHANS, 1);
+      const pos = Atomics.load(i32, o + 1);
+      const r = (pos & this.#mask) << META_SHIFT;
+      const valid = () =>
+        Atomics.load(this.#owners, r + R_POSITION) === pos &&
+        Atomics.load(this.#meta, r) === (((pos >>> this.#log2) + 1) | 0);
+      const len = this.#meta[r + R_LENGTH]!;
+      if (!valid() || len < 0 || cellsFor(len) !== Atomics.load(i32, o + 2)) {
+        this.release(o);
+        continue;
+      }
+      const out = dest ?? new Uint8Array(len);
+      if (len > out.length) {
+        // Give it back for a receiver with room, and say why this one cannot take it.
+        Atomics.store(i32, o, ORPHAN);
+        Atomics.add(i32, I_ORPHANS, 1);
+        throw new RangeError(
+          `Cannot receive from channel "${this.name}": the next message is ${len} bytes and the buffer holds ${out.length}`,
+        );
+      }
+      this.#copyOut(pos & this.#mask, len, out, 0);
+      const ok = valid();
+      this.release(o);
+      if (!ok) continue;
+      if (dest === null) this.out = out;
+      return len;
+    }
+    return EMPTY;
+  }
+
+  /** Hands the messages of dead borrowers to the next receivers; true when it found some. */
+  #orphanDead(): boolean {
+    const i32 = this.i32;
+    const high = i32[I_BORROW_HIGH]!;
+    const dead = new Set<number>();
+    let found = false;
+    for (let i = 0; i < high; i++) {
+      const o = I_BSLOTS + i * SLOT_INTS;
+      const owner = Atomics.load(i32, o);
+      if (owner === 0 || owner === ORPHAN || !this.#isDead(owner, dead)) continue;
+      if (Atomics.compareExchange(i32, o, owner, ORPHAN) !== owner) continue;
+      if (Atomics.load(i32, o + 2) > 0) {
+        Atomics.add(i32, I_ORPHANS, 1);
+        found = true;
+      } else {
+        Atomics.store(i32, o, 0); // claimed, never used
+      }
+    }
+    if (found) {
+      Atomics.add(i32, I_RX_SEQ, 1);
+      this.rxWord.wake();
+    }
+    return found;
   }
 
   /** Copies `len` bytes from cell `c` on into `out` at `off`. */
@@ -534,6 +846,10 @@ export class Ring {
   recover(now: number): boolean {
     if (this.closed) this.#closedError();
     const i32 = this.i32;
+    if (i32[I_BORROW_HIGH] !== 0 && now - this.#borrowProbe >= PROBE_MS) {
+      this.#borrowProbe = now;
+      if (this.#orphanDead()) return true;
+    }
     const before = Atomics.load(i32, I_TAIL);
     const h = Atomics.load(i32, I_HEAD);
     const t = Atomics.load(i32, I_TAIL);
@@ -546,7 +862,7 @@ export class Ring {
         `its head ${h >>> 0} is not within a ring of its tail ${t >>> 0}`,
       );
     }
-    if (reserved === 0 || this.#committed(h) >= 0) {
+    if (reserved === 0 || this.#committed(h) !== -1) {
       this.#stallSince = Infinity;
       return false;
     }
@@ -571,7 +887,7 @@ export class Ring {
   #deadEnd(h: number, t: number): number {
     const dead = new Set<number>();
     let pos = h;
-    while (pos !== t && this.#committed(pos) < 0) {
+    while (pos !== t && this.#committed(pos) === -1) {
       const next = this.#pastDead(h, pos, t, dead);
       if (next === pos) break;
       pos = next;
@@ -582,7 +898,7 @@ export class Ring {
   /** The end of the reservation at `pos` when its sender is dead, else `pos`. */
   #pastDead(h: number, pos: number, t: number, dead: Set<number>): number {
     const record = this.#recordAt(pos, t);
-    if (record !== null) return this.#isDead(record.owner, dead) ? (pos + cellsFor(record.len)) | 0 : pos;
+    if (record !== null) return this.#isDead(record.owner, dead) ? (pos + record.cells) | 0 : pos;
     // No record yet: the slot of the thread whose compare-and-swap won covers the position (so may
     // the stale slots of threads that lost it and died).
     const ends: number[] = [];
@@ -637,12 +953,13 @@ export class Ring {
    * The record of the message reserved at `pos`; null when none was written for `pos` yet (or one is
    * being written: then the slot of its sender still covers `pos`).
    */
-  #recordAt(pos: number, t: number): { len: number; owner: number } | null {
+  #recordAt(pos: number, t: number): { cells: number; owner: number } | null {
     const r = (pos & this.#mask) << META_SHIFT;
     const owner = this.#owners[r]!;
     if (this.#owners[r + R_POSITION] !== pos || owner === 0) return null; // (a new ring's records are zeros)
     const len = this.#meta[r + R_LENGTH]!;
-    return len >= 0 && cellsFor(len) <= ((t - pos) | 0) ? { len, owner } : null;
+    const cells = len >= 0 ? cellsFor(len) : -len; // a padding being written is dropped: -cells
+    return cells > 0 && cells <= ((t - pos) | 0) ? { cells, owner } : null;
   }
 
   #corrupted(action: string, why: string): Error {

@@ -11,6 +11,8 @@ import type { Sleep, WaitResult } from "./_sync/futex.ts";
 import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
 import { readinessOf } from "./_sync/readiness.ts";
+import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
+import { addressIn } from "./_internal.ts";
 import {
   CELL,
   EMPTY,
@@ -133,6 +135,135 @@ function parsed<T>(message: Uint8Array | null): T | null {
 }
 
 /**
+ * A message being written in place: `bytes` lies inside the channel's ring. `send()` publishes it;
+ * disposing it unsent (or closing the channel's handle) discards it, and receivers skip it. After
+ * either, `bytes` is detached (length 0): the ring's memory is never reachable through it again.
+ * Got from {@linkcode Channel.loan}, {@linkcode Channel.loanSync} or {@linkcode Channel.tryLoan}.
+ *
+ * @example
+ * ```ts
+ * import { Channel } from "@x/shm";
+ *
+ * using ch = Channel.create({ capacity: 4096 });
+ * const loan = ch.loanSync(3);
+ * loan.bytes.set([1, 2, 3]);
+ * loan.send();
+ * console.log(loan.bytes.length, ch.tryReceive()); // 0 Uint8Array(3) [1, 2, 3]
+ * ```
+ */
+export interface ChannelLoan extends Disposable {
+  /** The message's bytes, in the ring; length 0 once sent or discarded. */
+  readonly bytes: Uint8Array;
+  /** True once sent or discarded. */
+  readonly settled: boolean;
+  /**
+   * Publishes the message.
+   *
+   * @throws {TypeError} when it was already sent or discarded
+   */
+  send(): void;
+  /** Discards the message unless it was sent. Safe to call twice. */
+  [Symbol.dispose](): void;
+}
+
+/**
+ * A received message read in place: `bytes` lies inside the channel's ring (or, for a message that
+ * wraps the ring's end, in a private copy), valid until `release()` or dispose, which give its room
+ * back to the senders and detach `bytes` (length 0). Got from {@linkcode Channel.borrow},
+ * {@linkcode Channel.borrowSync} or {@linkcode Channel.tryBorrow}.
+ *
+ * @example
+ * ```ts
+ * import { Channel } from "@x/shm";
+ *
+ * using ch = Channel.create({ capacity: 4096 });
+ * ch.trySend(new Uint8Array([4, 5]));
+ * {
+ *   using msg = ch.tryBorrow();
+ *   console.log(msg?.bytes); // Uint8Array(2) [4, 5]
+ * }
+ * ```
+ */
+export interface ChannelBorrow extends Disposable {
+  /** The message's bytes; length 0 once released. */
+  readonly bytes: Uint8Array;
+  /** True once released. */
+  readonly released: boolean;
+  /** Gives the message's room back to the senders. Safe to call twice. */
+  release(): void;
+  /** Same as `release()`. */
+  [Symbol.dispose](): void;
+}
+
+/** Detaches a view's buffer: the view then has length 0. */
+function detach(bytes: Uint8Array): void {
+  const buffer = bytes.buffer as ArrayBuffer;
+  if (buffer.detached) return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // Not transferable: cannot happen for the buffers made here (fresh and unpinned).
+  }
+}
+
+const NO_BYTES: Uint8Array = new Uint8Array(0);
+
+class Loan implements ChannelLoan {
+  #bytes: Uint8Array;
+  #settle: ((loan: Loan, send: boolean) => void) | null;
+  constructor(bytes: Uint8Array, settle: (loan: Loan, send: boolean) => void) {
+    this.#bytes = bytes;
+    this.#settle = settle;
+  }
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+  get settled(): boolean {
+    return this.#settle === null;
+  }
+  send(): void {
+    if (this.#settle === null) throw new TypeError("Cannot send the loan: it was already sent or discarded");
+    this.#finish(true);
+  }
+  [Symbol.dispose](): void {
+    if (this.#settle !== null) this.#finish(false);
+  }
+  #finish(send: boolean): void {
+    const settle = this.#settle!;
+    this.#settle = null;
+    detach(this.#bytes);
+    this.#bytes = NO_BYTES;
+    settle(this, send);
+  }
+}
+
+class Borrow implements ChannelBorrow {
+  #bytes: Uint8Array;
+  #release: ((borrow: Borrow) => void) | null;
+  constructor(bytes: Uint8Array, release: (borrow: Borrow) => void) {
+    this.#bytes = bytes;
+    this.#release = release;
+  }
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+  get released(): boolean {
+    return this.#release === null;
+  }
+  release(): void {
+    const release = this.#release;
+    if (release === null) return;
+    this.#release = null;
+    detach(this.#bytes);
+    this.#bytes = NO_BYTES;
+    release(this);
+  }
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/**
  * A bounded queue of variable-size byte messages in a shared memory segment: many processes
  * (Deno, Bun, any mix) may send and receive on the same channel at once. Each message goes to
  * exactly one receiver; messages from one sender arrive in the order it sent them.
@@ -180,12 +311,17 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   #txSpin = SPIN_MAX;
   /** Empty `try*` receives since the last check for a dead sender. */
   #tryEmpty = 0;
+  /** The address of the segment, for loaned and borrowed views. */
+  readonly #base: bigint;
+  /** Loans and borrows of this handle not yet settled: closing the handle settles them. */
+  readonly #held = new Set<Loan | Borrow>();
 
   private constructor(shm: SharedMemory, log2: number) {
     this.#shm = shm;
     this.#ring = new Ring(shm, log2);
     this.#max = this.#ring.cells * CELL;
     readinessOf.set(this, ringReadiness(this.#ring)); // for WaitSet
+    this.#base = addressIn(shm, 0);
   }
 
   /**
@@ -578,6 +714,135 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#ring.end();
   }
 
+  // ---- Loans: writing in place -----------------------------------------------------------------------
+
+  /**
+   * Lends `length` bytes of the ring to write a message in place, awaiting room while the ring is
+   * full: no copy. Fill `loan.bytes`, then `loan.send()`; dispose it unsent to discard it. A loan
+   * is one contiguous view: when it would wrap the ring's end, the cells up to the end are skipped
+   * (a dropped message receivers pass over), so a loan may take up to twice its cells. Until it is
+   * sent, receivers wait at it (messages reserved after it wait behind it); a process killed while
+   * holding one costs them at most about half a second, like a sender killed mid-copy.
+   *
+   * @throws {TypeError} when `length` is not a number
+   * @throws {RangeError} when `length` is not an integer from 0 to the ring's capacity
+   * @throws {ChannelEndedError} when the channel has ended (also while waiting)
+   * @throws {TimeoutError} after `options.timeout` ms without room
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 1 << 20 });
+   * {
+   *   using loan = await ch.loan(5, { timeout: 1000 });
+   *   new TextEncoder().encodeInto("hello", loan.bytes);
+   *   loan.send();
+   * }
+   * console.log(ch.tryReceiveString()); // hello
+   * ```
+   */
+  async loan(length: number, options?: WaitOptions): Promise<ChannelLoan> {
+    this.#checkLength(length);
+    const w = waitOf(options, "loan from channel");
+    const ring = this.#ring;
+    let at = 0;
+    const attempt = () => {
+      const r = ring.reserve(length);
+      if (r === 1) at = ring.reserved;
+      return r;
+    };
+    if (!this.#sent(attempt())) {
+      this.#sent(await ring.txWord.runAsync(this.#waitLoop(TX, attempt, w, "loan from"), w.signal));
+    }
+    return this.#lend(at, length);
+  }
+
+  /**
+   * Like {@linkcode Channel.loan}, blocking the thread while the ring is full.
+   *
+   * @throws {TypeError} when `length` is not a number
+   * @throws {RangeError} when `length` is not an integer from 0 to the ring's capacity
+   * @throws {ChannelEndedError} when the channel has ended (also while waiting)
+   * @throws {TimeoutError} after `options.timeout` ms without room
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * using loan = ch.loanSync(2, { timeout: 1000 });
+   * loan.bytes[0] = 42;
+   * loan.send();
+   * console.log(ch.tryReceive()); // Uint8Array(2) [42, 0]
+   * ```
+   */
+  loanSync(length: number, options?: WaitOptions): ChannelLoan {
+    this.#checkLength(length);
+    const w = options === undefined ? NO_WAIT : waitOf(options, "loan from channel");
+    const ring = this.#ring;
+    if (!this.#sent(ring.reserve(length))) {
+      this.#sent(ring.txWord.runSync(this.#waitLoop(TX, () => ring.reserve(length), w, "loan from")));
+    }
+    return this.#lend(ring.reserved, length);
+  }
+
+  /**
+   * Lends `length` bytes of the ring if there is room now (see {@linkcode Channel.loan}); `null`
+   * when the ring is full.
+   *
+   * @throws {TypeError} when `length` is not a number
+   * @throws {RangeError} when `length` is not an integer from 0 to the ring's capacity
+   * @throws {ChannelEndedError} when the channel has ended
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 1024 });
+   * const loan = ch.tryLoan(1024);
+   * console.log(loan?.bytes.length, ch.tryLoan(1)); // 1024 null
+   * loan?.[Symbol.dispose](); // discarded
+   * console.log(ch.tryReceive()); // null
+   * ```
+   */
+  tryLoan(length: number): ChannelLoan | null {
+    this.#checkLength(length);
+    const ring = this.#ring;
+    return this.#sent(ring.reserve(length)) ? this.#lend(ring.reserved, length) : null;
+  }
+
+  /** The loan of the `length` bytes reserved at position `at`. */
+  #lend(at: number, length: number): ChannelLoan {
+    const ring = this.#ring;
+    const bytes = length === 0
+      ? new Uint8Array(new ArrayBuffer(0))
+      : new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(at))), length));
+    const loan = new Loan(bytes, (loan, send) => {
+      this.#held.delete(loan);
+      ring.commit(at, send ? length : -this.#cellsOf(length));
+    });
+    this.#held.add(loan);
+    return loan;
+  }
+
+  #cellsOf(length: number): number {
+    return length === 0 ? 1 : Math.ceil(length / CELL);
+  }
+
+  #checkLength(length: number): void {
+    if (typeof length !== "number") {
+      throw new TypeError(
+        `Cannot loan from channel: the length must be a number of bytes, got ${describe(length)}`,
+      );
+    }
+    if (!Number.isInteger(length) || length < 0 || length > this.#max) {
+      throw new RangeError(
+        `Cannot loan from channel "${this.name}": the length must be an integer from 0 to ${this.#max}, got ${length}`,
+      );
+    }
+  }
+
   // ---- Receiving -------------------------------------------------------------------------------------
 
   /**
@@ -917,6 +1182,116 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     }
   }
 
+  // ---- Borrows: reading in place ---------------------------------------------------------------------
+
+  /**
+   * The next message read in place, awaited without blocking the event loop; `null` once the
+   * channel has ended and is drained. `msg.bytes` stays valid until `msg.release()` (or dispose),
+   * and its room stays taken until then: release soon. Other receivers go on with the messages
+   * behind it. A message that wraps the ring's end is handed over as a private copy.
+   *
+   * A receiver killed while holding a borrow does not lose the message: within about half a
+   * second, waiting receivers find its holder dead and the next receive gets it again (by copy),
+   * possibly after messages that were behind it. Delivery is then at least once: the dead process
+   * may have seen it.
+   *
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   * @throws {Error} when 32 messages of the channel are borrowed already, by any processes
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * await ch.sendString("in place");
+   * using msg = await ch.borrow({ timeout: 1000 });
+   * console.log(new TextDecoder().decode(msg?.bytes)); // in place
+   * ```
+   */
+  async borrow(options?: WaitOptions): Promise<ChannelBorrow | null> {
+    const w = waitOf(options, "borrow from channel");
+    const attempt = this.#borrowAttempt();
+    if (await this.#receiveAsync(attempt, w) === ENDED) return null;
+    return this.#borrowed(attempt);
+  }
+
+  /**
+   * Like {@linkcode Channel.borrow}, blocking the thread while the channel is empty.
+   *
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   * @throws {Error} when 32 messages of the channel are borrowed already, by any processes
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * ch.trySend(new Uint8Array([9]));
+   * const msg = ch.borrowSync({ timeout: 1000 });
+   * console.log(msg?.bytes); // Uint8Array(1) [9]
+   * msg?.release();
+   * console.log(msg?.bytes.length); // 0
+   * ```
+   */
+  borrowSync(options?: WaitOptions): ChannelBorrow | null {
+    const w = options === undefined ? NO_WAIT : waitOf(options, "borrow from channel");
+    const attempt = this.#borrowAttempt();
+    let n = attempt();
+    if (n === EMPTY) n = this.#receiveSync(attempt, w);
+    return n === ENDED ? null : this.#borrowed(attempt);
+  }
+
+  /**
+   * The next message read in place if one is ready now (see {@linkcode Channel.borrow}), else
+   * `null`.
+   *
+   * @throws {Error} when 32 messages of the channel are borrowed already, by any processes
+   *
+   * @example
+   * ```ts
+   * import { Channel } from "@x/shm";
+   *
+   * using ch = Channel.create({ capacity: 4096 });
+   * console.log(ch.tryBorrow()); // null
+   * ```
+   */
+  tryBorrow(): ChannelBorrow | null {
+    const attempt = this.#borrowAttempt();
+    return this.#tried(attempt()) ? this.#borrowed(attempt) : null;
+  }
+
+  /** One attempt at a borrow, remembering what it got (the handle's waits may interleave). */
+  #borrowAttempt(): (() => number) & { len: number; slot: number; pos: number; copy: Uint8Array } {
+    const ring = this.#ring;
+    const attempt = Object.assign(() => {
+      const n = ring.borrow();
+      if (n >= 0) {
+        attempt.len = n;
+        attempt.slot = ring.borrowSlot;
+        attempt.pos = ring.borrowPos;
+        attempt.copy = ring.out;
+      }
+      return n;
+    }, { len: 0, slot: 0, pos: 0, copy: NO_BYTES as Uint8Array });
+    return attempt;
+  }
+
+  /** The borrow of what `attempt` got. */
+  #borrowed(got: { len: number; slot: number; pos: number; copy: Uint8Array }): ChannelBorrow {
+    const ring = this.#ring;
+    const { len, slot } = got;
+    let bytes: Uint8Array;
+    if (slot === 0) bytes = got.copy;
+    else if (len === 0) bytes = new Uint8Array(new ArrayBuffer(0));
+    else bytes = new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(got.pos))), len));
+    const borrow = new Borrow(bytes, (borrow) => {
+      this.#held.delete(borrow);
+      if (slot !== 0) ring.release(slot);
+    });
+    this.#held.add(borrow);
+    return borrow;
+  }
+
   /**
    * Detaches this handle (the channel itself stays, see `unlink()` and `end()`). Pending async
    * waits of this handle reject. Safe to call twice.
@@ -964,6 +1339,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   /** Marks the handle closed and wakes waiters, so that async waits of ours end (others re-check). */
   #detach(): void {
     if (this.#closed) return;
+    // Unsent loans are discarded and borrows released while the ring is still mapped.
+    for (const held of this.#held) held[Symbol.dispose]();
     this.#closed = true;
     this.#ring.closed = true;
     this.#ring.wakeAll();

@@ -61,5 +61,12 @@ export { Condition } from "./condition.ts";
 export { Barrier } from "./barrier.ts";
 export type { WaitOptions } from "./_validate.ts";
 export { BrokenBarrierError, NotHeldError, TimeoutError } from "./errors.ts";
-export { Channel, ChannelEndedError, type ChannelOptions } from "./channel.ts";
 export { type Interest, type Ready, WaitSet } from "./wait_set.ts";
+export {
+  Channel,
+  type ChannelBorrow,
+  ChannelEndedError,
+  type ChannelLoan,
+  type ChannelOptions,
+} from "./channel.ts";
+export { Subscription, Topic, type TopicOptions, type TopicPolicy } from "./topic.ts";

@@ -462,7 +462,7 @@ test(
 
 // ---- Dead senders and impossible states ----------------------------------------------------------------
 // The layout (see _channel_ring.ts): tail at byte 64, head at 128, 256 sender slots of 64 bytes [owner,
-// position, cells, …] at 384, then at 16768 per 64-byte cell [stamp, length], then per cell [owner, position].
+// position, cells, …] at 384, 32 borrow slots, then at 18816 per 64-byte cell [stamp, length], then per cell [owner, position].
 
 /** The owner id of a thread that is gone: the pid of a process that has exited. */
 async function deadOwner(): Promise<number> {
@@ -479,8 +479,8 @@ interface Record {
 }
 
 function record(shm: SharedMemory, cells: number, cell: number): Record {
-  const meta = shm.view(Int32Array, 16768 + cell * 8, 2);
-  const owners = shm.view(Int32Array, 16768 + cells * 8 + cell * 8, 2);
+  const meta = shm.view(Int32Array, 18816 + cell * 8, 2);
+  const owners = shm.view(Int32Array, 18816 + cells * 8 + cell * 8, 2);
   return {
     set: ([stamp, length, owner, position]) => {
       meta.set([stamp, length]);

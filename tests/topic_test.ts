@@ -1,0 +1,198 @@
+// Topic: publish–subscribe in one process, then 32 Deno and Bun subscriber processes, late joiners,
+// lagging and dying subscribers.
+import assert from "node:assert/strict";
+import { type Subscription, TimeoutError, Topic } from "../mod.ts";
+import { test } from "./_harness.ts";
+import { BOTH, start, tsCommand, uniqueName } from "./_process.ts";
+
+const PEER = "tests/children/topic_peer.ts";
+const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
+
+function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+function bytes(n: number, seed = n): Uint8Array {
+  return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
+}
+
+test("every subscriber gets every message, in order; a late one first gets the history", async () => {
+  using topic = Topic.create({ capacity: 16, history: 3, maxMessageSize: 300, name: uniqueName("topic") });
+  assert.equal(topic.capacity, 16);
+  assert.equal(topic.maxMessageSize, 320 - 8);
+  assert.equal(topic.policy, "overwrite");
+  using a = Topic.subscribe(topic.name);
+  using b = Topic.subscribe(topic.name);
+  assert.equal(a.tryReceive(), null);
+  for (let i = 0; i < 5; i++) topic.publishSync(bytes(i * 50));
+  using late = Topic.subscribe(topic.name);
+  for (let i = 0; i < 5; i++) {
+    assert.deepEqual(a.tryReceive(), bytes(i * 50));
+    assert.deepEqual(b.receiveSync({ timeout: 1000 }), bytes(i * 50));
+  }
+  for (let i = 2; i < 5; i++) assert.deepEqual(await late.receive({ timeout: 1000 }), bytes(i * 50));
+  assert.equal(late.tryReceive(), null);
+  topic.end();
+  assert.equal(await a.receive(), null);
+  assert.equal(b.receiveSync(), null);
+  const rest: Uint8Array[] = [];
+  for await (const m of late) rest.push(m);
+  assert.deepEqual(rest, []);
+  assert.equal(a.lagged + b.lagged + late.lagged, 0);
+});
+
+test("overwrite: a slow subscriber misses the oldest messages and lagged counts them", () => {
+  using topic = Topic.create({ capacity: 8 });
+  using sub = Topic.subscribe(topic.name);
+  for (let i = 0; i < 20; i++) assert.equal(topic.tryPublish(bytes(4, i)), true);
+  assert.deepEqual(sub.tryReceive(), bytes(4, 12));
+  assert.equal(sub.lagged, 12);
+  for (let i = 13; i < 20; i++) assert.deepEqual(sub.tryReceive(), bytes(4, i));
+  assert.equal(sub.tryReceive(), null);
+  assert.equal(sub.lagged, 12);
+});
+
+test("block: the publisher waits for the slowest subscriber, then goes on when it reads or leaves", async () => {
+  using topic = Topic.create({ capacity: 4, policy: "block" });
+  using fast = Topic.subscribe(topic.name);
+  const slow = Topic.subscribe(topic.name);
+  for (let i = 0; i < 4; i++) assert.equal(topic.tryPublish(bytes(1, i)), true);
+  for (let i = 0; i < 4; i++) fast.tryReceive();
+  assert.equal(topic.tryPublish(bytes(1, 4)), false);
+  assert.throws(() => topic.publishSync(bytes(1, 4), { timeout: 30 }), TimeoutError);
+  await assert.rejects(topic.publish(bytes(1, 4), { timeout: 30 }), TimeoutError);
+  assert.deepEqual(slow.tryReceive(), bytes(1, 0));
+  assert.equal(topic.tryPublish(bytes(1, 4)), true);
+  setTimeout(() => slow.close(), 20);
+  await topic.publish(bytes(1, 5), { timeout: 5000 }); // room comes when the slow one leaves
+  for (let i = 4; i < 6; i++) assert.deepEqual(fast.tryReceive(), bytes(1, i));
+  assert.equal(fast.lagged, 0);
+});
+
+test("topic loans: written in place, published to every subscriber; discarded ones are never seen", async () => {
+  using topic = Topic.create({ capacity: 4, maxMessageSize: 1000 });
+  using sub = Topic.subscribe(topic.name);
+  const loan = topic.loanSync(1000);
+  assert.equal(topic.tryLoan(1), null); // one loan at a time: it holds the publishers' lock
+  assert.equal(topic.tryPublish(bytes(1)), false);
+  loan.bytes.set(bytes(1000));
+  const view = loan.bytes;
+  loan.send();
+  assert.equal(view.length, 0);
+  assert.throws(() => loan.send(), TypeError);
+  {
+    using dropped = await topic.loan(10, { timeout: 1000 });
+    dropped.bytes.fill(1);
+  }
+  topic.publishSync(bytes(3));
+  assert.deepEqual(sub.tryReceive(), bytes(1000));
+  assert.deepEqual(sub.tryReceive(), bytes(3));
+  assert.equal(sub.tryReceive(), null);
+  assert.throws(() => topic.tryLoan(topic.maxMessageSize + 1), RangeError);
+  assert.throws(() => topic.loanSync(-1), RangeError);
+});
+
+test("topics check their options, sizes and handles", () => {
+  assert.throws(() => Topic.create({ capacity: 0 }), RangeError);
+  assert.throws(() => Topic.create({ capacity: "8" as unknown as number }), TypeError);
+  assert.throws(() => Topic.create({ capacity: 8, history: 9 }), RangeError);
+  assert.throws(() => Topic.create({ capacity: 8, policy: "drop" as "block" }), TypeError);
+  using topic = Topic.create({ capacity: 8, maxMessageSize: 56 });
+  assert.throws(() => topic.tryPublish(new Uint8Array(57)), RangeError);
+  assert.throws(() => topic.tryPublish([1] as unknown as Uint8Array), TypeError);
+  assert.throws(() => topic.publishSync(new Uint8Array(1), { timeout: -1 }), RangeError);
+  const subs: Subscription[] = [];
+  for (let i = 0; i < 64; i++) subs.push(Topic.subscribe(topic.name));
+  assert.throws(() => Topic.subscribe(topic.name), /64 live subscriptions/);
+  subs.pop()!.close();
+  subs.push(Topic.subscribe(topic.name));
+  for (const s of subs) s.close();
+  assert.throws(() => subs[0]!.tryReceive(), TypeError);
+});
+
+test(
+  "32 subscriber processes, Deno and Bun, each get every message of 2 publishers, whole and in order",
+  async () => {
+    using topic = Topic.create({
+      capacity: 64,
+      maxMessageSize: 600,
+      policy: "block",
+      name: uniqueName("topic32"),
+    });
+    const opts = { timeout: 180_000 };
+    const subs = Array.from(
+      { length: 32 },
+      (_, i) => start(tsCommand(i % 2 ? RT_A : RT_B, PEER, ["sub", topic.name]), opts),
+    );
+    const pubs: ReturnType<typeof start>[] = [];
+    try {
+      for (const s of subs) {
+        await s.waitFor(/ready/);
+      }
+      pubs.push(start(tsCommand(RT_A, PEER, ["pub", topic.name, "0", "400", "500"]), opts));
+      pubs.push(start(tsCommand(RT_B, PEER, ["pub", topic.name, "1", "400", "80"]), opts));
+      for (const p of pubs) {
+        const out = await p.done;
+        assert.equal(out.code, 0, out.stderr);
+      }
+      topic.end();
+      for (const s of subs) {
+        const out = await s.done;
+        assert.equal(out.code, 0, out.stderr);
+        assert.deepEqual(JSON.parse(out.stdout.split("\n")[1]!), { count: 800, lagged: 0 });
+      }
+    } finally {
+      for (const c of [...subs, ...pubs]) stop(c);
+    }
+  },
+  { timeout: 240_000 },
+);
+
+for (const rt of BOTH) {
+  test(`block: a ${rt} subscriber killed with SIGKILL stops holding the publisher back`, async () => {
+    using topic = Topic.create({ capacity: 8, policy: "block", name: uniqueName("topicdead") });
+    using live = Topic.subscribe(topic.name);
+    const stuck = start(tsCommand(rt, PEER, ["stuck", topic.name]));
+    try {
+      await stuck.waitFor(/ready/);
+      for (let i = 0; i < 8; i++) topic.publishSync(bytes(2, i), { timeout: 1000 });
+      for (let i = 0; i < 8; i++) assert.deepEqual(live.tryReceive(), bytes(2, i));
+      assert.equal(topic.tryPublish(bytes(2, 8)), false); // the stuck one holds it back
+      stuck.kill("SIGKILL");
+      assert.equal((await stuck.done).signal, "SIGKILL");
+      await topic.publish(bytes(2, 8), { timeout: 5000 }); // within about 250 ms
+      assert.deepEqual(live.tryReceive(), bytes(2, 8));
+    } finally {
+      stop(stuck);
+    }
+  });
+}
+
+test(
+  "overwrite: subscribers in other processes that lag count what they missed; none is damaged",
+  async () => {
+    using topic = Topic.create({ capacity: 4, maxMessageSize: 600, name: uniqueName("topiclag") });
+    const opts = { timeout: 120_000 };
+    const subs = [RT_A, RT_B].map((rt) => start(tsCommand(rt, PEER, ["sub", topic.name]), opts));
+    try {
+      for (const s of subs) await s.waitFor(/ready/);
+      const pub = start(tsCommand(RT_A, PEER, ["pub", topic.name, "0", "20000", "500"]), opts);
+      const out = await pub.done;
+      assert.equal(out.code, 0, out.stderr);
+      topic.end();
+      for (const s of subs) {
+        const done = await s.done;
+        assert.equal(done.code, 0, done.stderr);
+        const { count, lagged } = JSON.parse(done.stdout.split("\n")[1]!);
+        assert.equal(count + lagged, 20000);
+      }
+    } finally {
+      for (const c of subs) stop(c);
+    }
+  },
+  { timeout: 180_000 },
+);

@@ -1,0 +1,964 @@
+/**
+ * `Topic`: publish–subscribe in shared memory. Every subscriber, in any process, gets every message.
+ *
+ * ## Layout
+ *
+ * Little-endian Int32s. Message numbers count from 0 and wrap at 2^32.
+ *
+ * | byte | what |
+ * |---|---|
+ * | 0 | magic "TOPC", 4 layout version (1), 8 log2(slots), 12 bytes per slot, 16 history, 20 policy (0 overwrite, 1 block) |
+ * | 64 | the publishers' mutex (see `mutex.ts`) |
+ * | 128 | head: the number of the next message to publish |
+ * | 192 | subscribers' wake word; 196: 1 while a subscriber may sleep |
+ * | 256 | publishers' wake word; 260: 1 while a publisher may sleep (block policy) |
+ * | 320 | ended flag |
+ * | 384 | 64 subscriber slots of 64 bytes, [owner id, next message number] |
+ * | 4480 | the slots: per slot [version, length], then the bytes |
+ *
+ * **Publishing** is serialized by the mutex (a publisher killed holding it is taken over, see
+ * `mutex.ts`). Message n goes to slot n mod slots: the publisher stores the slot's version 2n + 1
+ * (odd: being written), the length and the bytes, then the version 2n + 2, then moves the head to
+ * n + 1 and wakes sleeping subscribers. A publisher that dies mid-write never moved the head: the
+ * next one writes message n again.
+ *
+ * **Reading takes no lock** (a seqlock): a subscriber reads the version of the slot of its next
+ * message, copies the bytes, and reads the version again; the copy counts only when both are 2n + 2.
+ * Otherwise the publisher overwrote the slot meanwhile: the subscriber counts the message as missed
+ * (`lagged`) and goes on. A subscriber more than a ring behind the head jumps to the oldest message
+ * still kept, counting what it skipped.
+ *
+ * **Block policy.** A subscriber stores its next message number in its slot after each receive. A
+ * publisher about to overwrite message n - slots first waits until every subscriber slot's number is
+ * past it, looking every PROBE_MS for slots whose owner died (freed). Its mutex stays held while it
+ * waits: other publishers queue behind it.
+ *
+ * @module
+ */
+
+import { SharedMemory } from "./shared_memory.ts";
+import { Mutex } from "./mutex.ts";
+import { TimeoutError } from "./errors.ts";
+import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
+import { ownerStatus, selfId } from "./_sync/owner.ts";
+import type { MutexGuard } from "./mutex.ts";
+import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
+import { addressIn } from "./_internal.ts";
+import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
+
+export type { WaitOptions } from "./_validate.ts";
+
+const MAGIC = 0x43504f54; // "TOPC" little-endian
+const VERSION = 1;
+const I_MAGIC = 0;
+const I_VERSION = 1;
+const I_LOG2 = 2;
+const I_STRIDE = 3;
+const I_HISTORY = 4;
+const I_POLICY = 5;
+const MUTEX_AT = 64;
+const I_HEAD = 32;
+const I_RX_SEQ = 48;
+const I_RX_WAITERS = 49;
+const I_TX_SEQ = 64;
+const I_TX_WAITERS = 65;
+const I_ENDED = 80;
+const I_SUBS = 96;
+const SUBS = 64;
+const SUB_INTS = 16;
+const SLOTS_AT = 384 + SUBS * SUB_INTS * 4;
+const PROBE_MS = 250;
+const MAX_SLOTS = 1 << 20;
+
+/** What a publisher does when the ring is full of messages a subscriber has not read. */
+export type TopicPolicy = "overwrite" | "block";
+
+/** Options of {@linkcode Topic.create}. */
+export interface TopicOptions {
+  /** Messages the ring keeps: rounded up to a power of two, from 2 to 2^20. */
+  capacity: number;
+  /** Bytes of the largest message (default 1024). */
+  maxMessageSize?: number;
+  /** Messages a subscriber that joins late gets first (default 0; at most `capacity`). */
+  history?: number;
+  /**
+   * `"overwrite"` (default): the publisher never waits; a subscriber that falls a ring behind misses
+   * messages and `lagged` counts them. `"block"`: the publisher waits for the slowest live subscriber.
+   */
+  policy?: TopicPolicy;
+  /** The segment's name; without one, a fresh Python-style name (`psm_…`) is generated. */
+  name?: string;
+}
+
+/**
+ * A message being written in place in a topic's ring; `send()` publishes it to every subscriber.
+ * Until then the topic's publishers' lock is held: other publishers wait. Disposed unsent, it is
+ * discarded (subscribers that had not yet read the message its slot held count it as lagged).
+ * Either way `bytes` is then detached (length 0). A process killed holding one is taken over by the
+ * next publisher, as for any holder of a `Mutex`.
+ *
+ * @example
+ * ```ts
+ * import { Topic } from "@x/shm";
+ *
+ * using topic = Topic.create({ capacity: 8 });
+ * using sub = Topic.subscribe(topic.name);
+ * const loan = topic.loanSync(2);
+ * loan.bytes.set([1, 2]);
+ * loan.send();
+ * console.log(sub.tryReceive(), loan.bytes.length); // Uint8Array(2) [1, 2] 0
+ * ```
+ */
+export interface TopicLoan extends Disposable {
+  /** The message's bytes, in the ring; length 0 once sent or discarded. */
+  readonly bytes: Uint8Array;
+  /**
+   * Publishes the message.
+   *
+   * @throws {TypeError} when it was already sent or discarded
+   */
+  send(): void;
+  /** Discards the message unless it was sent. Safe to call twice. */
+  [Symbol.dispose](): void;
+}
+
+class Loan implements TopicLoan {
+  #bytes: Uint8Array;
+  #settle: ((send: boolean) => void) | null;
+  constructor(bytes: Uint8Array, settle: (send: boolean) => void) {
+    this.#bytes = bytes;
+    this.#settle = settle;
+  }
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+  send(): void {
+    if (this.#settle === null) throw new TypeError("Cannot send the loan: it was already sent or discarded");
+    this.#finish(true);
+  }
+  [Symbol.dispose](): void {
+    if (this.#settle !== null) this.#finish(false);
+  }
+  #finish(send: boolean): void {
+    const settle = this.#settle!;
+    this.#settle = null;
+    const buffer = this.#bytes.buffer as ArrayBuffer;
+    if (!buffer.detached) buffer.transfer(0);
+    this.#bytes = new Uint8Array(0);
+    settle(send);
+  }
+}
+
+/** The view of one topic segment that publishers and subscribers share. */
+class Ring {
+  readonly shm: SharedMemory;
+  readonly i32: Int32Array;
+  readonly slots: number;
+  readonly mask: number;
+  readonly stride: number;
+  readonly history: number;
+  readonly block: boolean;
+  readonly rxWord: FutexWord;
+  readonly txWord: FutexWord;
+
+  constructor(shm: SharedMemory) {
+    this.shm = shm;
+    this.i32 = new Int32Array(shm.buf.buffer, 0, SLOTS_AT / 4);
+    this.slots = 1 << this.i32[I_LOG2]!;
+    this.mask = this.slots - 1;
+    this.stride = this.i32[I_STRIDE]!;
+    this.history = this.i32[I_HISTORY]!;
+    this.block = this.i32[I_POLICY] === 1;
+    this.rxWord = new FutexWord(shm, I_RX_SEQ * 4);
+    this.txWord = new FutexWord(shm, I_TX_SEQ * 4);
+  }
+
+  /** Int32 index of the version of the slot of message `n`. */
+  versionAt(n: number): number {
+    return (SLOTS_AT + (n & this.mask) * this.stride) >>> 2;
+  }
+
+  wake(waiters: number, seq: number, word: FutexWord): void {
+    if (Atomics.load(this.i32, waiters) !== 0 && Atomics.exchange(this.i32, waiters, 0) !== 0) {
+      Atomics.add(this.i32, seq, 1);
+      word.wake();
+    }
+  }
+}
+
+function segmentSize(slots: number, stride: number): number {
+  return SLOTS_AT + slots * stride;
+}
+
+/**
+ * A publish–subscribe ring in a shared memory segment: any number of processes publish, and every
+ * subscriber (up to 64 at once, in any processes, Deno and Bun mixed) gets every message, in the
+ * order they were published. Subscribers read without a lock. For a subscriber that falls behind,
+ * the topic's policy says what happens: `"overwrite"` (the publisher goes on; the subscriber misses
+ * messages and learns how many from `lagged`) or `"block"` (the publisher waits for it; a dead
+ * subscriber is found and dropped within about a quarter of a second).
+ *
+ * @example
+ * ```ts
+ * import { Topic } from "@x/shm";
+ *
+ * using topic = Topic.create({ capacity: 64, history: 2 });
+ * topic.publishSync(new Uint8Array([1]));
+ * topic.publishSync(new Uint8Array([2]));
+ * topic.publishSync(new Uint8Array([3]));
+ * using sub = Topic.subscribe(topic.name); // joins late: gets the last 2 first
+ * topic.end();
+ * for await (const m of sub) console.log(m[0]); // 2, then 3
+ * ```
+ */
+export class Topic implements Disposable {
+  readonly #ring: Ring;
+  readonly #mutex: Mutex;
+  readonly #max: number;
+  /** Int32s over the whole segment (the slots). */
+  readonly #all: Int32Array;
+  #closed = false;
+  /** When a publisher last probed the owners of subscribers that hold it back. */
+  #probed = -Infinity;
+
+  private constructor(shm: SharedMemory) {
+    this.#ring = new Ring(shm);
+    this.#all = new Int32Array(shm.buf.buffer);
+    this.#mutex = new Mutex(shm, MUTEX_AT);
+    this.#max = this.#ring.stride - 8;
+  }
+
+  /**
+   * Creates a topic in a new segment.
+   *
+   * @throws {TypeError} for options of the wrong type
+   * @throws {RangeError} for a capacity, size or history out of range
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 100, maxMessageSize: 256, policy: "block" });
+   * console.log(topic.capacity, topic.policy); // 128 block
+   * ```
+   */
+  static create(options: TopicOptions): Topic {
+    const action = "create topic";
+    const o = checkOptions<TopicOptions>(options, action);
+    const capacity = o.capacity;
+    const max = o.maxMessageSize ?? 1024;
+    const history = o.history ?? 0;
+    const policy = o.policy ?? "overwrite";
+    for (
+      const [key, value] of [["capacity", capacity], ["maxMessageSize", max], ["history", history]] as const
+    ) {
+      if (typeof value !== "number") {
+        throw new TypeError(`Cannot ${action}: ${key} must be a number, got ${describe(value)}`);
+      }
+      if (!Number.isInteger(value) || value < 0) {
+        throw new RangeError(`Cannot ${action}: ${key} must be a non-negative integer, got ${value}`);
+      }
+    }
+    if ((capacity as number) < 1 || (capacity as number) > MAX_SLOTS) {
+      throw new RangeError(
+        `Cannot ${action}: capacity must be from 1 to ${MAX_SLOTS} messages, got ${capacity}`,
+      );
+    }
+    const log2 = Math.max(1, Math.ceil(Math.log2(capacity as number)));
+    if (history > 1 << log2) {
+      throw new RangeError(
+        `Cannot ${action}: history ${history} is more than the ${1 << log2} messages kept`,
+      );
+    }
+    if (policy !== "overwrite" && policy !== "block") {
+      throw new TypeError(`Cannot ${action}: policy must be "overwrite" or "block", got ${describe(policy)}`);
+    }
+    const stride = Math.ceil((max + 8) / 64) * 64;
+    if (segmentSize(1 << log2, stride) > 2 ** 31) {
+      throw new RangeError(`Cannot ${action}: ${1 << log2} messages of ${max} bytes are more than 2 GiB`);
+    }
+    const shm = SharedMemory.create({ name: o.name, size: segmentSize(1 << log2, stride) });
+    const i32 = new Int32Array(shm.buf.buffer, 0, SLOTS_AT / 4);
+    i32[I_VERSION] = VERSION;
+    i32[I_LOG2] = log2;
+    i32[I_STRIDE] = stride;
+    i32[I_HISTORY] = history;
+    i32[I_POLICY] = policy === "block" ? 1 : 0;
+    Atomics.store(i32, I_MAGIC, MAGIC);
+    return new Topic(shm);
+  }
+
+  /**
+   * Attaches to an existing topic to publish on it.
+   *
+   * @throws {NotFoundError} when there is no segment of that name
+   * @throws {TypeError} when the segment does not hold a topic
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using other = Topic.open(topic.name);
+   * console.log(other.capacity); // 8
+   * ```
+   */
+  static open(name: string): Topic {
+    const shm = openTopic(name);
+    return new Topic(shm);
+  }
+
+  /**
+   * Subscribes to a topic: the subscription gets every message published from now on, after the
+   * last `history` ones.
+   *
+   * @throws {NotFoundError} when there is no segment of that name
+   * @throws {TypeError} when the segment does not hold a topic
+   * @throws {Error} when 64 live subscriptions already hold the topic's slots
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * topic.publishSync(new TextEncoder().encode("hi"));
+   * console.log(sub.tryReceive()); // Uint8Array(2) [104, 105]
+   * ```
+   */
+  static subscribe(name: string): Subscription {
+    return new Subscription(openTopic(name), TOKEN);
+  }
+
+  /** The name of the segment. */
+  get name(): string {
+    return this.#ring.shm.name;
+  }
+
+  /** Messages the ring keeps. */
+  get capacity(): number {
+    return this.#ring.slots;
+  }
+
+  /** Bytes of the largest message. */
+  get maxMessageSize(): number {
+    return this.#max;
+  }
+
+  /** The slow-subscriber policy. */
+  get policy(): TopicPolicy {
+    return this.#ring.block ? "block" : "overwrite";
+  }
+
+  /** True once {@linkcode Topic.end} has been called, by any process. */
+  get ended(): boolean {
+    return Atomics.load(this.#ring.i32, I_ENDED) !== 0;
+  }
+
+  /**
+   * Publishes `message` to every subscriber, awaiting the other publishers and (block policy) room.
+   *
+   * @throws {TypeError} when `message` is not a Uint8Array
+   * @throws {RangeError} when it is longer than `maxMessageSize`
+   * @throws {TimeoutError} after `options.timeout` ms
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * await topic.publish(new Uint8Array([1, 2]), { timeout: 1000 });
+   * ```
+   */
+  async publish(message: Uint8Array, options?: WaitOptions): Promise<void> {
+    this.#checkMessage(message);
+    const w = waitOf(options, "publish on topic");
+    using _guard = await this.#mutex.lock(options === undefined ? undefined : remaining(w));
+    const n = Atomics.load(this.#ring.i32, I_HEAD);
+    if (!this.#room(n, performance.now())) {
+      await this.#ring.txWord.runAsync(this.#roomLoop(n, w), w.signal);
+    }
+    this.#write(n, message);
+  }
+
+  /**
+   * Like {@linkcode Topic.publish}, blocking the thread.
+   *
+   * @throws {TypeError} when `message` is not a Uint8Array
+   * @throws {RangeError} when it is longer than `maxMessageSize`
+   * @throws {TimeoutError} after `options.timeout` ms
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * topic.publishSync(new Uint8Array([1, 2]));
+   * ```
+   */
+  publishSync(message: Uint8Array, options?: WaitOptions): void {
+    this.#checkMessage(message);
+    const w = waitOf(options, "publish on topic");
+    using _guard = this.#mutex.lockSync(options === undefined ? undefined : remaining(w));
+    const n = Atomics.load(this.#ring.i32, I_HEAD);
+    if (!this.#room(n, performance.now())) this.#ring.txWord.runSync(this.#roomLoop(n, w), w.signal);
+    this.#write(n, message);
+  }
+
+  /**
+   * Publishes `message` if no other publisher holds the topic and (block policy) there is room now;
+   * returns false otherwise.
+   *
+   * @throws {TypeError} when `message` is not a Uint8Array
+   * @throws {RangeError} when it is longer than `maxMessageSize`
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * console.log(topic.tryPublish(new Uint8Array([1]))); // true
+   * ```
+   */
+  tryPublish(message: Uint8Array): boolean {
+    this.#checkMessage(message);
+    using guard = this.#mutex.tryLock();
+    if (guard === null) return false;
+    const n = Atomics.load(this.#ring.i32, I_HEAD);
+    if (!this.#room(n, -Infinity)) return false;
+    this.#write(n, message);
+    return true;
+  }
+
+  /**
+   * Lends `length` bytes of the next message's slot to write it in place, awaiting the other
+   * publishers and (block policy) room. The topic's publishers' lock is held until the loan is sent
+   * or disposed.
+   *
+   * @throws {TypeError} when `length` is not a number
+   * @throws {RangeError} when `length` is not an integer from 0 to `maxMessageSize`
+   * @throws {TimeoutError} after `options.timeout` ms
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8, maxMessageSize: 1 << 16 });
+   * using loan = await topic.loan(1 << 16, { timeout: 1000 });
+   * loan.bytes.fill(1);
+   * loan.send();
+   * ```
+   */
+  async loan(length: number, options?: WaitOptions): Promise<TopicLoan> {
+    this.#checkLength(length);
+    const w = waitOf(options, "loan from topic");
+    const guard = await this.#mutex.lock(options === undefined ? undefined : remaining(w));
+    try {
+      const n = Atomics.load(this.#ring.i32, I_HEAD);
+      if (!this.#room(n, performance.now())) {
+        await this.#ring.txWord.runAsync(this.#roomLoop(n, w), w.signal);
+      }
+      return this.#lend(n, length, guard);
+    } catch (error) {
+      guard.unlock();
+      throw error;
+    }
+  }
+
+  /**
+   * Like {@linkcode Topic.loan}, blocking the thread.
+   *
+   * @throws {TypeError} when `length` is not a number
+   * @throws {RangeError} when `length` is not an integer from 0 to `maxMessageSize`
+   * @throws {TimeoutError} after `options.timeout` ms
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using loan = topic.loanSync(3, { timeout: 1000 });
+   * loan.send();
+   * ```
+   */
+  loanSync(length: number, options?: WaitOptions): TopicLoan {
+    this.#checkLength(length);
+    const w = waitOf(options, "loan from topic");
+    const guard = this.#mutex.lockSync(options === undefined ? undefined : remaining(w));
+    try {
+      const n = Atomics.load(this.#ring.i32, I_HEAD);
+      if (!this.#room(n, performance.now())) this.#ring.txWord.runSync(this.#roomLoop(n, w), w.signal);
+      return this.#lend(n, length, guard);
+    } catch (error) {
+      guard.unlock();
+      throw error;
+    }
+  }
+
+  /**
+   * Lends `length` bytes (see {@linkcode Topic.loan}) if no other publisher holds the topic and
+   * (block policy) there is room now; `null` otherwise.
+   *
+   * @throws {TypeError} when `length` is not a number
+   * @throws {RangeError} when `length` is not an integer from 0 to `maxMessageSize`
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * const loan = topic.tryLoan(3);
+   * console.log(topic.tryLoan(3)); // null: the first loan holds the publishers' lock
+   * loan?.send();
+   * ```
+   */
+  tryLoan(length: number): TopicLoan | null {
+    this.#checkLength(length);
+    const guard = this.#mutex.tryLock();
+    if (guard === null) return null;
+    const n = Atomics.load(this.#ring.i32, I_HEAD);
+    if (!this.#room(n, -Infinity)) {
+      guard.unlock();
+      return null;
+    }
+    return this.#lend(n, length, guard);
+  }
+
+  /** The loan of message `n`'s slot, the lock held by `guard`. */
+  #lend(n: number, length: number, guard: MutexGuard): TopicLoan {
+    const r = this.#ring;
+    const v = r.versionAt(n);
+    Atomics.store(this.#all, v, (n * 2 + 1) | 0); // its old message is being overwritten
+    const bytes = length === 0
+      ? new Uint8Array(new ArrayBuffer(0))
+      : new Uint8Array(foreignBuffer(pointerAt(addressIn(r.shm, v * 4 + 8)), length));
+    return new Loan(bytes, (send) => {
+      try {
+        if (send) this.#commit(n, length);
+      } finally {
+        guard.unlock();
+      }
+    });
+  }
+
+  #checkLength(length: number): void {
+    if (typeof length !== "number") {
+      throw new TypeError(
+        `Cannot loan from topic: the length must be a number of bytes, got ${describe(length)}`,
+      );
+    }
+    if (!Number.isInteger(length) || length < 0 || length > this.#max) {
+      throw new RangeError(
+        `Cannot loan from topic "${this.name}": the length must be an integer from 0 to ${this.#max}, got ${length}`,
+      );
+    }
+    if (this.#closed) throw new TypeError(`Cannot use topic "${this.name}": this handle is closed`);
+  }
+
+  /**
+   * Ends the topic: subscribers get what is left, then `null`.
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * topic.end();
+   * console.log(topic.ended); // true
+   * ```
+   */
+  end(): void {
+    const r = this.#ring;
+    Atomics.store(r.i32, I_ENDED, 1);
+    Atomics.add(r.i32, I_RX_SEQ, 1);
+    r.rxWord.wake();
+  }
+
+  /**
+   * Detaches this handle; the topic stays (see `unlink()`). Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * const topic = Topic.create({ capacity: 8 });
+   * topic.unlink();
+   * topic.close();
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ring.shm.close();
+  }
+
+  /**
+   * Removes the segment's name; processes that have the topic open keep using it.
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * const topic = Topic.create({ capacity: 8 });
+   * topic.unlink();
+   * topic.close();
+   * ```
+   */
+  unlink(): void {
+    this.#ring.shm.unlink();
+  }
+
+  /** Closes the handle and, if this handle created the topic, removes its segment. */
+  [Symbol.dispose](): void {
+    this.#closed = true;
+    this.#ring.shm[Symbol.dispose]();
+  }
+
+  /** Writes message `n` (the mutex held) and publishes it. */
+  #write(n: number, message: Uint8Array): void {
+    const r = this.#ring;
+    const v = r.versionAt(n);
+    const i32 = this.#all;
+    Atomics.store(i32, v, (n * 2 + 1) | 0);
+    r.shm.buf.set(message, v * 4 + 8);
+    this.#commit(n, message.length);
+  }
+
+  /** Commits message `n` of `length` bytes, written in its slot: its version, then the head. */
+  #commit(n: number, length: number): void {
+    const r = this.#ring;
+    const v = r.versionAt(n);
+    this.#all[v + 1] = length;
+    Atomics.store(this.#all, v, (n * 2 + 2) | 0);
+    Atomics.store(r.i32, I_HEAD, (n + 1) | 0);
+    r.wake(I_RX_WAITERS, I_RX_SEQ, r.rxWord);
+  }
+
+  /** Whether message `n` may be written (block policy: no live subscriber still needs its slot). */
+  #room(n: number, now: number): boolean {
+    const r = this.#ring;
+    if (!r.block) return true;
+    const i32 = r.i32;
+    let full = false;
+    for (let o = I_SUBS; o < I_SUBS + SUBS * SUB_INTS; o += SUB_INTS) {
+      const owner = Atomics.load(i32, o);
+      if (owner === 0) continue;
+      const behind = (n - Atomics.load(i32, o + 1)) | 0;
+      if (behind < r.slots) continue;
+      if (now - this.#probed >= PROBE_MS && ownerStatus(owner, 0) === "dead") {
+        Atomics.compareExchange(i32, o, owner, 0); // a dead subscriber: dropped
+        continue;
+      }
+      full = true;
+    }
+    if (full && now - this.#probed >= PROBE_MS) this.#probed = now;
+    return !full;
+  }
+
+  *#roomLoop(n: number, w: CheckedWait): Generator<Sleep, void, WaitResult> {
+    const r = this.#ring;
+    for (;;) {
+      const seq = Atomics.load(r.i32, I_TX_SEQ);
+      Atomics.store(r.i32, I_TX_WAITERS, 1);
+      const now = performance.now();
+      if (this.#room(n, now)) return;
+      w.signal?.throwIfAborted();
+      if (now >= w.deadline) {
+        throw new TimeoutError(
+          `Cannot publish on topic "${this.name}": a subscriber read nothing within ${w.timeout} ms`,
+          w.timeout,
+        );
+      }
+      yield [seq, Math.min(w.deadline - now, PROBE_MS)];
+    }
+  }
+
+  #checkMessage(message: Uint8Array): void {
+    if (!(message instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot publish on topic: the message must be a Uint8Array, got ${describe(message)}`,
+      );
+    }
+    if (message.length > this.#max) {
+      throw new RangeError(
+        `Cannot publish on topic "${this.name}": the message is ${message.length} bytes and the largest is ${this.#max}`,
+      );
+    }
+    if (this.#closed) throw new TypeError(`Cannot use topic "${this.name}": this handle is closed`);
+  }
+}
+
+const TOKEN = Symbol("subscription");
+
+/**
+ * One subscriber of a {@linkcode Topic}: it gets every message published after it joined (and the
+ * last `history` before), in order. Made by {@linkcode Topic.subscribe}.
+ *
+ * @example
+ * ```ts
+ * import { Topic } from "@x/shm";
+ *
+ * using topic = Topic.create({ capacity: 4 });
+ * using sub = Topic.subscribe(topic.name);
+ * for (let i = 0; i < 6; i++) topic.publishSync(new Uint8Array([i]));
+ * console.log(sub.tryReceive(), sub.lagged); // Uint8Array(1) [2] 2: messages 0 and 1 were overwritten
+ * ```
+ */
+export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
+  readonly #ring: Ring;
+  readonly #slot: number;
+  readonly #all: Int32Array;
+  #next: number;
+  #lagged = 0;
+  #closed = false;
+
+  /** Subscriptions are made by {@linkcode Topic.subscribe}. */
+  constructor(shm: SharedMemory, token: symbol) {
+    if (token !== TOKEN) throw new TypeError("Cannot construct a Subscription: use Topic.subscribe()");
+    this.#ring = new Ring(shm);
+    this.#all = new Int32Array(shm.buf.buffer);
+    const i32 = this.#ring.i32;
+    const me = selfId();
+    let slot = 0;
+    for (let o = I_SUBS; o < I_SUBS + SUBS * SUB_INTS && slot === 0; o += SUB_INTS) {
+      const owner = Atomics.load(i32, o);
+      if (owner === 0 && Atomics.compareExchange(i32, o, 0, me) === 0) slot = o;
+      else if (
+        owner !== 0 && ownerStatus(owner, 0) === "dead" &&
+        Atomics.compareExchange(i32, o, owner, me) === owner
+      ) slot = o;
+    }
+    if (slot === 0) {
+      shm.close();
+      throw new Error(`Cannot subscribe to topic "${shm.name}": ${SUBS} live subscriptions hold its slots`);
+    }
+    this.#slot = slot;
+    const h = Atomics.load(i32, I_HEAD);
+    const back = Math.min(this.#ring.history, h >>> 0);
+    this.#next = (h - back) | 0;
+    // A publisher that read the slots before this store may overwrite what history asked for: the
+    // reads then count it as lagged.
+    Atomics.store(i32, slot + 1, this.#next);
+  }
+
+  /** Messages this subscriber missed because the publisher overwrote them first (overwrite policy). */
+  get lagged(): number {
+    return this.#lagged;
+  }
+
+  /**
+   * The next message, awaited without blocking the event loop; `null` once the topic has ended and
+   * this subscriber has read everything.
+   *
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * setTimeout(() => topic.publishSync(new Uint8Array([7])), 10);
+   * console.log(await sub.receive({ timeout: 5000 })); // Uint8Array(1) [7]
+   * ```
+   */
+  async receive(options?: WaitOptions): Promise<Uint8Array | null> {
+    const w = waitOf(options, "receive from topic");
+    const got = this.#take();
+    if (got !== EMPTY) return got;
+    return await this.#ring.rxWord.runAsync(this.#loop(w), w.signal);
+  }
+
+  /**
+   * Like {@linkcode Subscription.receive}, blocking the thread.
+   *
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * topic.publishSync(new Uint8Array([7]));
+   * console.log(sub.receiveSync({ timeout: 1000 })); // Uint8Array(1) [7]
+   * ```
+   */
+  receiveSync(options?: WaitOptions): Uint8Array | null {
+    const w = waitOf(options, "receive from topic");
+    for (let i = 0; i < 256; i++) {
+      const got = this.#take();
+      if (got !== EMPTY) return got;
+    }
+    return this.#ring.rxWord.runSync(this.#loop(w), w.signal);
+  }
+
+  /**
+   * The next message if one is ready now, else `null`.
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * console.log(sub.tryReceive()); // null
+   * ```
+   */
+  tryReceive(): Uint8Array | null {
+    const got = this.#take();
+    return got === EMPTY ? null : got;
+  }
+
+  /**
+   * Receives until the topic has ended and everything is read.
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * topic.publishSync(new Uint8Array([1]));
+   * topic.end();
+   * for await (const m of sub) console.log(m); // Uint8Array(1) [1]
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    for (;;) {
+      const m = await this.receive();
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  /**
+   * Leaves the topic (frees its subscriber slot) and detaches. Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * const sub = Topic.subscribe(topic.name);
+   * sub.close();
+   * sub.close();
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const i32 = this.#ring.i32;
+    Atomics.store(i32, this.#slot, 0);
+    this.#ring.wake(I_TX_WAITERS, I_TX_SEQ, this.#ring.txWord);
+    this.#ring.shm.close();
+  }
+
+  /** Same as `close()`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** One attempt: the next message, null when ended and read, or EMPTY. */
+  #take(): Uint8Array | null | typeof EMPTY {
+    if (this.#closed) {
+      throw new TypeError(`Cannot use subscription to topic "${this.#ring.shm.name}": it is closed`);
+    }
+    const r = this.#ring;
+    const i32 = r.i32;
+    const all = this.#all;
+    for (;;) {
+      const h = Atomics.load(i32, I_HEAD);
+      const ahead = (h - this.#next) | 0;
+      if (ahead <= 0) {
+        return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === h ? null : EMPTY;
+      }
+      if (ahead > r.slots) {
+        this.#lagged += ahead - r.slots;
+        this.#next = (h - r.slots) | 0;
+      }
+      const n = this.#next;
+      const v = r.versionAt(n);
+      const expect = (n * 2 + 2) | 0;
+      let out: Uint8Array | null = null;
+      if (Atomics.load(all, v) === expect) {
+        const len = all[v + 1]!;
+        if (len >= 0 && len <= r.stride - 8) {
+          const at = v * 4 + 8;
+          out = r.shm.buf.slice(at, at + len);
+        }
+        if (Atomics.load(all, v) !== expect) out = null;
+      }
+      this.#next = (n + 1) | 0;
+      if (out === null) {
+        this.#lagged++; // overwritten before or while it was copied
+        continue;
+      }
+      Atomics.store(i32, this.#slot + 1, this.#next);
+      if (r.block) r.wake(I_TX_WAITERS, I_TX_SEQ, r.txWord);
+      return out;
+    }
+  }
+
+  *#loop(w: CheckedWait): Generator<Sleep, Uint8Array | null, WaitResult> {
+    const r = this.#ring;
+    for (;;) {
+      const seq = Atomics.load(r.i32, I_RX_SEQ);
+      Atomics.store(r.i32, I_RX_WAITERS, 1);
+      const got = this.#take();
+      if (got !== EMPTY) return got;
+      w.signal?.throwIfAborted();
+      const now = performance.now();
+      if (now >= w.deadline) {
+        throw new TimeoutError(
+          `Cannot receive from topic "${r.shm.name}": no message came within ${w.timeout} ms`,
+          w.timeout,
+        );
+      }
+      yield [seq, Math.min(w.deadline - now, PROBE_MS)];
+    }
+  }
+}
+
+const EMPTY = Symbol("empty");
+
+const NO_WAIT: CheckedWait = { timeout: Infinity, deadline: Infinity, signal: undefined };
+
+function waitOf(options: WaitOptions | undefined, action: string): CheckedWait {
+  if (options === undefined) return NO_WAIT;
+  const w = checkWaitOptions(options, action);
+  w.signal?.throwIfAborted();
+  return w;
+}
+
+/** The options of a wait that continues `w`: what is left of its timeout, its signal. */
+function remaining(w: CheckedWait): WaitOptions {
+  const left = w.deadline === Infinity ? Infinity : Math.max(0, w.deadline - performance.now());
+  return left === Infinity ? { signal: w.signal } : { timeout: left, signal: w.signal };
+}
+
+function openTopic(name: string): SharedMemory {
+  const shm = SharedMemory.open(name);
+  const why = shm.size < SLOTS_AT
+    ? `it is ${shm.size} bytes long`
+    : Atomics.load(new Int32Array(shm.buf.buffer, 0, 1), 0) !== MAGIC
+    ? "no topic header"
+    : new Int32Array(shm.buf.buffer, 0, 8)[I_VERSION] !== VERSION
+    ? "another layout version"
+    : null;
+  if (why === null) {
+    const i32 = new Int32Array(shm.buf.buffer, 0, 8);
+    const log2 = i32[I_LOG2]!;
+    const stride = i32[I_STRIDE]!;
+    if (
+      log2 >= 1 && log2 <= 20 && stride >= 64 && stride % 64 === 0 &&
+      shm.size >= segmentSize(1 << log2, stride)
+    ) {
+      return shm;
+    }
+  }
+  shm.close();
+  throw new TypeError(
+    `Cannot open topic "${name}": the segment is not a topic (${why ?? "its geometry is invalid"})`,
+  );
+}
