@@ -16,51 +16,16 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { median, sameRuntime, uniquePrefix, unixSocketRoundTrip } from "./core/_util.ts";
+import { type Launched, launchPeer, median, uniquePrefix, unixSocketRoundTrip } from "./core/_util.ts";
 import { Channel } from "../channel.ts";
 import { Topic } from "../topic.ts";
 
 const PEER = fileURLToPath(new URL("./topic/peer.ts", import.meta.url));
 
-interface Launched {
-  ready: Promise<void>;
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
-  kill(): void;
-}
-
-/** Starts a peer of the same runtime; `ready` resolves when it prints "ready". */
 function launch(ctx: BenchContext, args: string[]): Launched {
-  const cmd = sameRuntime(ctx.runtime, PEER, args);
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  child.stdout!.on("data", (d: Uint8Array) => {
-    stdout += new TextDecoder().decode(d);
-    if (/^ready$/m.test(stdout)) markReady();
-  });
-  child.stderr!.on("data", (d: Uint8Array) => (stderr += new TextDecoder().decode(d)));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  );
-  return {
-    ready: Promise.race([
-      ready,
-      done.then((r) => {
-        throw new Error(
-          `The topic bench peer ${args[0]} exited (${r.code}) before it was ready: ${r.stderr}`,
-        );
-      }),
-    ]),
-    done,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    },
-  };
+  return launchPeer(ctx.runtime, PEER, args, "topic bench peer");
 }
 
 async function result(peer: Launched): Promise<{ ms: number; got?: number }> {

@@ -221,3 +221,50 @@ export async function unixSocketRoundTrip(
     rmSync(path, { force: true });
   }
 }
+
+/** A bench peer process: ready once it prints "ready"; done when it exits. */
+export interface Launched {
+  ready: Promise<void>;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  kill(): void;
+}
+
+/**
+ * Starts `peer` (a script) under this runtime with `args`; `ready` resolves when it prints "ready"
+ * and rejects if it exits first (`what` names it in that error).
+ */
+export function launchPeer(
+  runtime: "deno" | "bun",
+  peer: string,
+  args: string[],
+  what: string,
+): Launched {
+  const cmd = sameRuntime(runtime, peer, args);
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  child.stdout!.on("data", (d: Uint8Array) => {
+    stdout += new TextDecoder().decode(d);
+    if (/^ready$/m.test(stdout)) markReady();
+  });
+  child.stderr!.on("data", (d: Uint8Array) => (stderr += new TextDecoder().decode(d)));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  );
+  return {
+    ready: Promise.race([
+      ready,
+      done.then((r) => {
+        throw new Error(
+          `The ${what} ${args[0]} exited (${r.code}) before it was ready: ${r.stderr}`,
+        );
+      }),
+    ]),
+    done,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}
