@@ -11,6 +11,7 @@ import type { Sleep, WaitResult } from "./_sync/futex.ts";
 import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
 import { readinessOf } from "./_sync/readiness.ts";
+import { detach, Loan, NO_BYTES } from "./_loan.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
 import {
@@ -193,48 +194,6 @@ export interface ChannelBorrow extends Disposable {
   release(): void;
   /** Same as `release()`. */
   [Symbol.dispose](): void;
-}
-
-/** Detaches a view's buffer: the view then has length 0. */
-function detach(bytes: Uint8Array): void {
-  const buffer = bytes.buffer as ArrayBuffer;
-  if (buffer.detached) return;
-  try {
-    buffer.transfer(0);
-  } catch {
-    // Not transferable: cannot happen for the buffers made here (fresh and unpinned).
-  }
-}
-
-const NO_BYTES: Uint8Array = new Uint8Array(0);
-
-class Loan implements ChannelLoan {
-  #bytes: Uint8Array;
-  #settle: ((loan: Loan, send: boolean) => void) | null;
-  constructor(bytes: Uint8Array, settle: (loan: Loan, send: boolean) => void) {
-    this.#bytes = bytes;
-    this.#settle = settle;
-  }
-  get bytes(): Uint8Array {
-    return this.#bytes;
-  }
-  get settled(): boolean {
-    return this.#settle === null;
-  }
-  send(): void {
-    if (this.#settle === null) throw new TypeError("Cannot send the loan: it was already sent or discarded");
-    this.#finish(true);
-  }
-  [Symbol.dispose](): void {
-    if (this.#settle !== null) this.#finish(false);
-  }
-  #finish(send: boolean): void {
-    const settle = this.#settle!;
-    this.#settle = null;
-    detach(this.#bytes);
-    this.#bytes = NO_BYTES;
-    settle(this, send);
-  }
 }
 
 class Borrow implements ChannelBorrow {
@@ -818,7 +777,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const bytes = length === 0
       ? new Uint8Array(new ArrayBuffer(0))
       : new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(at))), length));
-    const loan = new Loan(bytes, (loan, send) => {
+    const loan: Loan = new Loan(bytes, (send) => {
       this.#held.delete(loan);
       ring.commit(at, send ? length : -this.#cellsOf(length));
     });

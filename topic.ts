@@ -36,6 +36,7 @@
  * @module
  */
 
+import { Loan } from "./_loan.ts";
 import { SharedMemory } from "./shared_memory.ts";
 import { Mutex } from "./mutex.ts";
 import { TimeoutError } from "./errors.ts";
@@ -120,33 +121,6 @@ export interface TopicLoan extends Disposable {
   send(): void;
   /** Discards the message unless it was sent. Safe to call twice. */
   [Symbol.dispose](): void;
-}
-
-class Loan implements TopicLoan {
-  #bytes: Uint8Array;
-  #settle: ((send: boolean) => void) | null;
-  constructor(bytes: Uint8Array, settle: (send: boolean) => void) {
-    this.#bytes = bytes;
-    this.#settle = settle;
-  }
-  get bytes(): Uint8Array {
-    return this.#bytes;
-  }
-  send(): void {
-    if (this.#settle === null) throw new TypeError("Cannot send the loan: it was already sent or discarded");
-    this.#finish(true);
-  }
-  [Symbol.dispose](): void {
-    if (this.#settle !== null) this.#finish(false);
-  }
-  #finish(send: boolean): void {
-    const settle = this.#settle!;
-    this.#settle = null;
-    const buffer = this.#bytes.buffer as ArrayBuffer;
-    if (!buffer.detached) buffer.transfer(0);
-    this.#bytes = new Uint8Array(0);
-    settle(send);
-  }
 }
 
 /** The view of one topic segment that publishers and subscribers share. */
