@@ -193,3 +193,12 @@ export async function asNobody(
     rmSync(home, { recursive: true, force: true });
   }
 }
+
+/** Kills a child if it still runs (cleanup after a test, whatever happened). */
+export function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
+  try {
+    child?.kill("SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}

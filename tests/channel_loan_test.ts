@@ -3,24 +3,12 @@
 import assert from "node:assert/strict";
 import { Channel, ChannelEndedError, SharedMemory, TimeoutError } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, start, tsCommand, uniqueName } from "./_process.ts";
-import { expectedMessage, MAX_SENDERS } from "./children/channel_message.ts";
+import { BOTH, start, stop, tsCommand, uniqueName } from "./_process.ts";
+import { expectedMessage, MAX_SENDERS, patterned as bytes } from "./children/channel_message.ts";
 
 const PEER = "tests/children/loan_peer.ts";
 const SENDER_PEER = "tests/children/channel_peer.ts";
 const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
-
-function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
-  try {
-    child?.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
-
-function bytes(n: number, seed = n): Uint8Array {
-  return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
-}
 
 test("a loan is written in place and sent; disposed unsent it is skipped; its view detaches", () => {
   using ch = Channel.create({ capacity: 4096, name: uniqueName("loan") });

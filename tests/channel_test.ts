@@ -4,25 +4,12 @@ import { readFileSync } from "node:fs";
 import { Channel, ChannelEndedError, NotFoundError, SharedMemory, TimeoutError } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { selfId } from "../_sync/owner.ts";
-import { BOTH, runOk, start, tsCommand, uniqueName } from "./_process.ts";
-import { expectedMessage, MAX_SENDERS, parse } from "./children/channel_message.ts";
+import { BOTH, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
+import { expectedMessage, MAX_SENDERS, parse, patterned as bytes } from "./children/channel_message.ts";
 
 const PEER = "tests/children/channel_peer.ts";
 /** This runtime, then the other. */
 const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
-
-/** Kills a child if it still runs (cleanup after a test, whatever happened). */
-function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
-  try {
-    child?.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
-
-function bytes(n: number, seed = n): Uint8Array {
-  return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
-}
 
 test("send and receive in order; strings, JSON, empty messages, into a buffer", () => {
   using ch = Channel.create({ capacity: 4096, name: uniqueName("chbasic") });

@@ -7,19 +7,11 @@ import { futexWaitAsync, futexWaitSync, futexWake, usePollingFallback } from "..
 import { ID_MASK, ownerStatus, possibleId, selfId, selfStart } from "../_sync/owner.ts";
 import { Barrier, Mutex, Semaphore } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, type Child, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, type Child, start, stop, tsCommand, uniqueName } from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
 
 /** Kills a child that may already have exited. */
-function stop(child: Child | undefined): void {
-  try {
-    child?.kill("SIGKILL");
-  } catch {
-    // already gone
-  }
-}
-
 function segment(): SharedMemory {
   return SharedMemory.create({ name: uniqueName("futex"), size: 4096 });
 }

@@ -5,19 +5,11 @@ import assert from "node:assert/strict";
 import { Mutex, MutexGuard, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
 import { selfId } from "../_sync/owner.ts";
 import { test } from "./_harness.ts";
-import { BOTH, type Child, OTHER, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, type Child, OTHER, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
 
 /** Kills a child that may already have exited. */
-function stop(child: Child | undefined): void {
-  try {
-    child?.kill("SIGKILL");
-  } catch {
-    // already gone
-  }
-}
-
 function segment(size = 4096): SharedMemory {
   return SharedMemory.create({ name: uniqueName("mutex"), size });
 }

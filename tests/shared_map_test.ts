@@ -6,19 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { SharedMap, SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { type Child, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+import { runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
 
 const PEER = "tests/children/map_peer.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (v: Uint8Array | undefined) => v === undefined ? undefined : new TextDecoder().decode(v);
-
-function stop(child: Child | undefined): void {
-  try {
-    child?.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
 
 function fnv(bytes: Uint8Array): number {
   let h = 0x811c9dc5;

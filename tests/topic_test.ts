@@ -3,22 +3,11 @@
 import assert from "node:assert/strict";
 import { type Subscription, TimeoutError, Topic } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, start, stop, tsCommand, uniqueName } from "./_process.ts";
+import { patterned as bytes } from "./children/channel_message.ts";
 
 const PEER = "tests/children/topic_peer.ts";
 const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
-
-function stop(child: { kill(signal?: NodeJS.Signals): void } | undefined): void {
-  try {
-    child?.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-}
-
-function bytes(n: number, seed = n): Uint8Array {
-  return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
-}
 
 test("every subscriber gets every message, in order; a late one first gets the history", async () => {
   using topic = Topic.create({ capacity: 16, history: 3, maxMessageSize: 300, name: uniqueName("topic") });

@@ -13,6 +13,13 @@ export function childArgs(): string[] {
   return process.argv.slice(2);
 }
 
+/** Argument `i` of `args`, which `what` (the peer and its mode) needs: a TypeError when it is missing. */
+export function requiredArg(args: readonly string[], i: number, what: string): string {
+  const value = args[i];
+  if (value === undefined) throw new TypeError(`${what}: argument ${i} is missing`);
+  return value;
+}
+
 /** An error as one JSON line: class name, code, call, message, and whether it is a ShmError. */
 export function errorJson(error: unknown): string {
   const e = error as ShmError;

@@ -28,3 +28,8 @@ export function parse(msg: Uint8Array): { sender: number; seq: number; max: numb
   const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
   return { sender: dv.getUint32(0, true), seq: dv.getUint32(4, true), max: dv.getUint32(8, true) };
 }
+
+/** `n` bytes of a pattern that depends on `seed`, so that a byte in the wrong place shows. */
+export function patterned(n: number, seed = n): Uint8Array {
+  return new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
+}

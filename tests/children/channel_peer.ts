@@ -15,20 +15,18 @@
 //                                                    killed
 //   block <channel>                                  prints "ready", then blocks in receive()
 //   end <channel>                                    ends the channel
+import { childArgs, requiredArg } from "./_child.ts";
 import { Channel } from "../../channel.ts";
 import { SharedMemory } from "../../shared_memory.ts";
 import { expectedMessage, MAX_SENDERS, parse } from "./channel_message.ts";
 
-const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const args = childArgs();
 const [mode, name = ""] = args;
 const ch = Channel.open(name);
 
 /** Argument `i`, which the mode needs. */
 function required(i: number): string {
-  const value = args[i];
-  if (value === undefined) throw new TypeError(`channel_peer.ts ${mode}: argument ${i} is missing`);
-  return value;
+  return requiredArg(args, i, `channel_peer.ts ${mode}`);
 }
 
 if (mode === "send") {

@@ -15,20 +15,18 @@
 //                                                    holds it until killed
 //   holdloan <channel> <length>                      loans `length` bytes, fills them with 0xee, prints
 //                                                    "holding", holds the loan until killed
+import { childArgs, requiredArg } from "./_child.ts";
 import { Channel, type ChannelBorrow } from "../../channel.ts";
 import { SharedMemory } from "../../shared_memory.ts";
 import { expectedMessage, MAX_SENDERS, parse } from "./channel_message.ts";
 
-const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const args = childArgs();
 const [mode, name = ""] = args;
 const ch = Channel.open(name);
 
 /** Argument `i`, which the mode needs. */
 function required(i: number): string {
-  const value = args[i];
-  if (value === undefined) throw new TypeError(`loan_peer.ts ${mode}: argument ${i} is missing`);
-  return value;
+  return requiredArg(args, i, `loan_peer.ts ${mode}`);
 }
 
 /** Writes message `seq` of `id` in place and sends it; spins a random while before sending when `hold`. */

@@ -5,11 +5,11 @@
 //                                                    topic ends, checking each message whole and its
 //                                                    order per publisher; prints {"count", "lagged"}
 //   stuck <topic>                                    subscribes, prints "ready", never reads
+import { childArgs } from "./_child.ts";
 import { Topic } from "../../topic.ts";
 import { expectedMessage, parse } from "./channel_message.ts";
 
-const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const args = childArgs();
 const [mode, name = ""] = args;
 
 if (mode === "pub") {
