@@ -780,6 +780,33 @@ export class SharedMemory implements Disposable {
     }
   }
 
+  /**
+   * A short description for logs, like Python's `repr()`: the name, the size and the backend, and
+   * `closed` once closed. `console.log(shm)` and `Deno.inspect(shm)` print the same text.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@x/shm";
+   *
+   * using shm = SharedMemory.create({ size: 512 });
+   * console.log(String(shm)); // SharedMemory("psm_1a2b3c4d", size=512, backend=posix)
+   * ```
+   */
+  toString(): string {
+    const closed = this.#closed ? ", closed" : "";
+    return `SharedMemory(${JSON.stringify(this.name)}, size=${this.size}, backend=${this.backend}${closed})`;
+  }
+
+  /** Deno's `console.log` / `Deno.inspect` form: the same as {@linkcode toString}. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  /** Node's and Bun's `console.log` / `util.inspect` form: the same as {@linkcode toString}. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+
   #closedError(what: string): TypeError {
     return new TypeError(`Cannot ${what} shared memory segment "${this.name}": it is closed`);
   }

@@ -52,9 +52,9 @@ test("test_shared_memory_basics: repr shows the name and the size", () => {
   using sms = SharedMemory.create({ name: uniqueName("test01_tsmb"), size: 512 });
   assert.ok(String(sms).includes(sms.name), `String(shm) is ${String(sms)}`);
   assert.ok(String(sms).includes(String(sms.size)), `String(shm) is ${String(sms)}`);
-}, {
-  skip: !Object.hasOwn(SharedMemory.prototype, "toString") &&
-    "SharedMemory has no toString() yet (shared_memory.ts: String(shm) is [object Object])",
+  assert.match(String(sms), /^SharedMemory\(".+", size=\d+, backend=\w+\)$/);
+  sms.close();
+  assert.match(String(sms), /, closed\)$/);
 });
 
 test("test_shared_memory_basics: attaching ignores a larger size (openOrCreate of an existing one)", () => {
