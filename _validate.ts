@@ -154,3 +154,45 @@ export function checkWaitOptions(options: unknown, action: string): CheckedWait 
   const limit = timeout ?? Infinity;
   return { timeout: limit, deadline: limit === Infinity ? Infinity : performance.now() + limit, signal };
 }
+
+/**
+ * Throws a `TypeError` naming `what` when `view`'s memory is gone: its buffer was transferred, or
+ * it is a view of a closed segment or of a loan already sent. Engines otherwise report this with
+ * their own wording ("detached ArrayBuffer") from deep inside a copy, after part of the work.
+ */
+export function checkAttached(view: ArrayBufferView, action: string, what: string): void {
+  if ((view.buffer as ArrayBuffer).detached === true) {
+    throw new TypeError(
+      `Cannot ${action}: ${what} is detached (its ArrayBuffer was transferred, or it is a view of a ` +
+        `closed segment, a sent loan or a released borrow)`,
+    );
+  }
+}
+
+/**
+ * `JSON.stringify(value)`, with the engine's error for a cycle, a bigint or a throwing `toJSON`
+ * replaced by one that says what was attempted (the original is the `cause`). `undefined` when the
+ * value has no JSON form (`undefined`, a function, a symbol): the caller words that refusal.
+ */
+export function toJSONText(value: unknown, action: string): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    const why = typeof value === "bigint" || /bigint/i.test(String(error))
+      ? "a bigint has no JSON form"
+      : /cycl|circular/i.test(String(error))
+      ? "it contains a cycle"
+      : "JSON.stringify failed";
+    throw new TypeError(`Cannot ${action}: the value cannot be written as JSON (${why})`, { cause: error });
+  }
+}
+
+/** `JSON.parse(text)`, with the engine's `SyntaxError` replaced by one that says what was read. */
+export function parseJSONText<T>(text: string, action: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    const sample = text.length > 40 ? JSON.stringify(text.slice(0, 40)) + "…" : JSON.stringify(text);
+    throw new SyntaxError(`Cannot ${action}: it is not valid JSON (${sample})`, { cause: error });
+  }
+}

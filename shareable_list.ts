@@ -6,7 +6,7 @@
  */
 
 import { SharedMemory } from "./shared_memory.ts";
-import { describe } from "./_validate.ts";
+import { checkAttached, describe } from "./_validate.ts";
 
 /**
  * A value a {@linkcode ShareableList} can hold: the JavaScript side of Python's `int`, `float`,
@@ -81,7 +81,10 @@ function encode(value: unknown, action: string): Encoded {
     case "string":
       return { format: "s", code: CODE_STR, bytes: encoder.encode(value) };
   }
-  if (value instanceof Uint8Array) return { format: "s", code: CODE_BYTES, bytes: value };
+  if (value instanceof Uint8Array) {
+    checkAttached(value, action, "the Uint8Array");
+    return { format: "s", code: CODE_BYTES, bytes: value };
+  }
   throw new TypeError(
     `Cannot ${action}: ${describe(value)} is not a number, bigint, boolean, null, string or Uint8Array`,
   );
