@@ -70,6 +70,7 @@ import type { SharedMemory } from "./shared_memory.ts";
 import { FutexWord } from "./_sync/futex.ts";
 import type { Readiness } from "./_sync/readiness.ts";
 import { ownerStatus, selfId } from "./_sync/owner.ts";
+import type { PrivateViews } from "./_loan.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 3;
@@ -361,6 +362,16 @@ export class Ring {
   /** Byte offset in the segment of the data of position `t`. */
   offsetOf(t: number): number {
     return this.dataOffset + ((t & this.#mask) << CELL_SHIFT);
+  }
+
+  /** Copies `bytes`, a private view from `views`, into the cells of the loan reserved at `t` (a loan never wraps). */
+  writeAt(t: number, bytes: Uint8Array, views: PrivateViews): void {
+    views.copyTo(bytes, this.#data, this.#data32, (t & this.#mask) << CELL_SHIFT);
+  }
+
+  /** A private copy (from `views`) of the `len` bytes of the message at `t`, which does not wrap. */
+  readAt(t: number, len: number, views: PrivateViews): Uint8Array {
+    return views.copy(this.#data, this.#data32, (t & this.#mask) << CELL_SHIFT, len);
   }
 
   /** Writes the record of the message reserved at `t`: its length (or -cells when dropped), owner and position. */

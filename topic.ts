@@ -36,7 +36,7 @@
  * @module
  */
 
-import { Loan } from "./_loan.ts";
+import { detach, Loan, PRIVATE_MAX, PrivateViews } from "./_loan.ts";
 import { SharedMemory } from "./shared_memory.ts";
 import { Mutex } from "./mutex.ts";
 import { TimeoutError } from "./errors.ts";
@@ -194,6 +194,8 @@ export class Topic implements Disposable {
   #closed = false;
   /** When a publisher last probed the owners of subscribers that hold it back. */
   #probed = -Infinity;
+  /** Private views of short loans (see PRIVATE_MAX). */
+  readonly #views = new PrivateViews();
 
   private constructor(shm: SharedMemory) {
     this.#ring = new Ring(shm);
@@ -503,11 +505,18 @@ export class Topic implements Disposable {
     const r = this.#ring;
     const v = r.versionAt(n);
     Atomics.store(this.#all, v, (n * 2 + 1) | 0); // its old message is being overwritten
-    const bytes = length === 0
-      ? new Uint8Array(new ArrayBuffer(0))
-      : new Uint8Array(foreignBuffer(pointerAt(addressIn(r.shm, v * 4 + 8)), length));
-    return new Loan(bytes, (send) => {
+    const at = v * 4 + 8;
+    const views = length <= PRIVATE_MAX ? this.#views : null;
+    const bytes = views !== null
+      ? views.take(length) // cheaper than a view of foreign memory: copied into the slot on send
+      : new Uint8Array(foreignBuffer(pointerAt(addressIn(r.shm, at)), length));
+    return new Loan(bytes, (send, bytes) => {
       try {
+        if (views !== null) {
+          // A view its holder detached is sent as zeros.
+          if (send) r.shm.buf.set(bytes.length === length ? bytes : new Uint8Array(length), at);
+          views.settle(bytes);
+        } else detach(bytes);
         if (send) this.#commit(n, length);
       } finally {
         guard.unlock();
