@@ -12,7 +12,7 @@
  * foreign memory and detaching it costs about a microsecond in both runtimes, which is the time of
  * copying a few KiB. Measured in `bench/topic_bench.ts` (docs/benchmarks.md).
  */
-export const PRIVATE_MAX = 4096;
+export const PRIVATE_MAX = 1024;
 
 /** Bytes of each private pool: 256 views of PRIVATE_MAX bytes, or 16,384 of 64. */
 const POOL = 1 << 20;

@@ -28,11 +28,31 @@ function launch(ctx: BenchContext, args: string[]): Launched {
   return launchPeer(ctx.runtime, PEER, args, "topic bench peer");
 }
 
-async function result(peer: Launched): Promise<{ ms: number; got?: number }> {
+/** What a receiving peer reports: ms from its first message to its last, both as times since the epoch, and how many it got. */
+interface Received {
+  ms: number;
+  first: number;
+  last: number;
+  got: number;
+}
+
+async function result(peer: Launched): Promise<Received> {
   const r = await peer.done;
   if (r.code !== 0) throw new Error(`The topic bench peer failed (${r.code}): ${r.stderr}`);
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
-  return JSON.parse(line!) as { ms: number; got?: number };
+  return JSON.parse(line!) as Received;
+}
+
+/**
+ * Deliveries per second seen by some receivers, the one method for the Channel and the Topic: the
+ * messages they got after their first, over the time from the earliest first message to the latest
+ * last one (for one receiver: its own rate).
+ */
+function deliveryRate(received: readonly Received[]): number {
+  const start = Math.min(...received.map((r) => r.first));
+  const end = Math.max(...received.map((r) => r.last));
+  const got = received.reduce((sum, r) => sum + r.got - 1, 0);
+  return got / (end - start) * 1000;
 }
 
 /** Messages per second of `size` bytes, this process → 1 receiver process, copying or through loans and borrows. */
@@ -57,7 +77,7 @@ async function oneWay(ctx: BenchContext, size: number, loans: boolean, count: nu
       } else {
         for (let i = 0; i < count; i++) ch.sendSync(msg);
       }
-      rates.push((count - 1) / (await result(peer)).ms * 1000);
+      rates.push(deliveryRate([await result(peer)]));
     } finally {
       peer.kill();
     }
@@ -91,17 +111,12 @@ async function fanOut(ctx: BenchContext, subs: number): Promise<number> {
     maxMessageSize: 64,
     policy: "block",
   });
-  const peers = Array.from({ length: subs }, () => launch(ctx, ["sub", topic.name, String(count)]));
+  const peers = Array.from({ length: subs }, () => launch(ctx, ["sub", topic.name, String(count), "64"]));
   try {
     await Promise.all(peers.map((p) => p.ready));
     const msg = new Uint8Array(64).fill(5);
     for (let i = 0; i < count; i++) topic.publishSync(msg);
-    let total = 0;
-    for (const p of peers) {
-      const r = await result(p);
-      total += (r.got! - 1) / r.ms * 1000;
-    }
-    return total;
+    return deliveryRate(await Promise.all(peers.map(result)));
   } finally {
     for (const p of peers) p.kill();
   }

@@ -34,6 +34,28 @@ test("every subscriber gets every message, in order; a late one first gets the h
   assert.equal(a.lagged + b.lagged + late.lagged, 0);
 });
 
+test("receiveInto copies into the caller's buffer; a message longer than the buffer stays for the next call", async () => {
+  using topic = Topic.create({ capacity: 8, maxMessageSize: 300 });
+  using sub = Topic.subscribe(topic.name);
+  const buf = new Uint8Array(300);
+  assert.equal(sub.tryReceiveInto(buf), null);
+  topic.publishSync(bytes(5, 1));
+  topic.publishSync(bytes(200, 2));
+  topic.publishSync(bytes(3, 3));
+  assert.equal(sub.receiveIntoSync(buf, { timeout: 1000 }), 5);
+  assert.deepEqual(buf.subarray(0, 5), bytes(5, 1));
+  assert.throws(() => sub.tryReceiveInto(new Uint8Array(100)), RangeError);
+  assert.equal(await sub.receiveInto(buf.subarray(1), { timeout: 1000 }), 200); // unaligned: copied by set()
+  assert.deepEqual(buf.subarray(1, 201), bytes(200, 2));
+  assert.equal(sub.tryReceiveInto(buf), 3);
+  assert.deepEqual(buf.subarray(0, 3), bytes(3, 3));
+  assert.throws(() => sub.tryReceiveInto([] as unknown as Uint8Array), TypeError);
+  topic.end();
+  assert.equal(await sub.receiveInto(buf), null);
+  assert.equal(sub.receiveIntoSync(buf), null);
+  assert.equal(sub.lagged, 0);
+});
+
 test("overwrite: a slow subscriber misses the oldest messages and lagged counts them", () => {
   using topic = Topic.create({ capacity: 8 });
   using sub = Topic.subscribe(topic.name);
