@@ -5,8 +5,11 @@
  *   (`receiveIntoSync`), then prints `{"ms", "first", "last", "got"}`: the times (ms since the
  *   epoch) of the first message and the last, and how many it received.
  * - `peer.ts borrow <channel> <count>`: the same with `borrowSync` and `release`, reading nothing.
- * - `peer.ts echo <requests> <responses>`: borrows each request and sends it back through a loan,
- *   until the requests end.
+ * - `peer.ts echo <requests> <responses>`: borrows each request and answers with a loan of the
+ *   same length whose first and last bytes it copies (the hand-off, not the payload), until the
+ *   requests end.
+ * - `peer.ts echocopy <requests> <responses> <size>`: receives each request into a buffer
+ *   (`receiveIntoSync`) and sends it back (`sendSync`), until the requests end.
  * - `peer.ts sub <topic> <count> [size]`: subscribes, then receives `count` messages into one
  *   buffer (`receiveIntoSync`), and prints the same as `recv` (the topic blocks, so `got` is all).
  *
@@ -50,11 +53,23 @@ if (mode === "recv") {
   const tx = Channel.open(b);
   console.log("ready");
   for (let msg; (msg = rx.borrowSync()) !== null;) {
-    const loan = tx.loanSync(msg.bytes.length);
-    loan.bytes.set(msg.bytes);
+    const n = msg.bytes.length;
+    const loan = tx.loanSync(n);
+    if (n > 0) {
+      loan.bytes[0] = msg.bytes[0]!;
+      loan.bytes[n - 1] = msg.bytes[n - 1]!;
+    }
     msg.release();
     loan.send();
   }
+  rx.close();
+  tx.close();
+} else if (mode === "echocopy") {
+  const rx = Channel.open(a);
+  const tx = Channel.open(b);
+  const buf = new Uint8Array(Number(c));
+  console.log("ready");
+  for (let n; (n = rx.receiveIntoSync(buf)) !== null;) tx.sendSync(buf.subarray(0, n));
   rx.close();
   tx.close();
 } else if (mode === "sub") {
