@@ -1,12 +1,13 @@
 // Topic: publish–subscribe in one process, then 32 Deno and Bun subscriber processes, late joiners,
 // lagging and dying subscribers.
 import assert from "node:assert/strict";
-import { type Subscription, TimeoutError, Topic } from "../mod.ts";
+import { SharedMemory, type Subscription, TimeoutError, Topic } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, start, stop, tsCommand, uniqueName } from "./_process.ts";
-import { patterned as bytes } from "./children/channel_message.ts";
+import { expectedMessage, patterned as bytes } from "./children/channel_message.ts";
 
 const PEER = "tests/children/topic_peer.ts";
+const KILL_PEER = "tests/children/topic_kill_peer.ts";
 const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
 
 test("every subscriber gets every message, in order; a late one first gets the history", async () => {
@@ -206,4 +207,68 @@ test(
     }
   },
   { timeout: 180_000 },
+);
+
+test(
+  "publishers killed with SIGKILL mid-publish and mid-loan: no subscriber sees a damaged message, the others go on",
+  async () => {
+    using topic = Topic.create({ capacity: 64, maxMessageSize: 2000, name: uniqueName("topickill") });
+    using progress = SharedMemory.create({ name: uniqueName("topickillp"), size: 64 });
+    const published = progress.view(Int32Array, 0, 1);
+    const opts = { timeout: 180_000 };
+    // Subscribers in both runtimes check every message whole and in order per publisher.
+    const subs = [RT_A, RT_B].map((rt) => start(tsCommand(rt, PEER, ["sub", topic.name]), opts));
+    let steady: ReturnType<typeof start> | undefined;
+    const victims: ReturnType<typeof start>[] = [];
+    const recoveries: number[] = [];
+    try {
+      for (const s of subs) await s.waitFor(/ready/);
+      steady = start(tsCommand(RT_B, KILL_PEER, ["steady", topic.name, "0", "1500", progress.name]), opts);
+      for (let trial = 0; trial < 10; trial++) {
+        const victim = start(
+          tsCommand(trial % 2 ? RT_A : RT_B, KILL_PEER, ["victim", topic.name, String(trial + 1), "1800"]),
+          opts,
+        );
+        victims.push(victim);
+        await victim.waitFor(/ready/);
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 60));
+        victim.kill("SIGKILL");
+        assert.equal((await victim.done).signal, "SIGKILL");
+        // The other publisher goes on: it takes the dead one's lock over and publishes twice more.
+        const killedAt = performance.now();
+        const before = Atomics.load(published, 0);
+        const deadline = killedAt + 10_000;
+        while (Atomics.load(published, 0) < before + 2) {
+          assert.ok(performance.now() < deadline, `trial ${trial}: the other publisher stopped`);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        recoveries.push(performance.now() - killedAt);
+      }
+      // Still usable from here: a publish goes through and every subscriber gets it.
+      using check = Topic.subscribe(topic.name);
+      const last = expectedMessage(99, 0, 100);
+      await topic.publish(last, { timeout: 5000 });
+      topic.end();
+      const steadyOut = await steady.done;
+      assert.equal(steadyOut.code, 0, steadyOut.stderr);
+      let sawLast = false;
+      for (let m; (m = check.receiveSync({ timeout: 5000 })) !== null;) {
+        sawLast ||= m.length === last.length && m.every((b, i) => b === last[i]);
+      }
+      assert.ok(sawLast);
+      for (const s of subs) {
+        const out = await s.done;
+        assert.equal(out.code, 0, out.stderr); // a damaged or out-of-order message fails the subscriber
+        assert.ok(JSON.parse(out.stdout.split("\n")[1]!).count > 0);
+      }
+      console.log(
+        `  the other publisher went on ${
+          recoveries.map((ms) => ms.toFixed(0)).join(", ")
+        } ms after each kill`,
+      );
+    } finally {
+      for (const c of [...subs, ...victims, steady]) stop(c);
+    }
+  },
+  { timeout: 240_000 },
 );
