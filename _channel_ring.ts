@@ -71,6 +71,7 @@ import { FutexWord } from "./_sync/futex.ts";
 import type { Readiness } from "./_sync/readiness.ts";
 import { ownerStatus, selfId } from "./_sync/owner.ts";
 import type { PrivateViews } from "./_loan.ts";
+import { ChannelCorruptError } from "./errors.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 3;
@@ -852,7 +853,7 @@ export class Ring {
    * PROBE_MS, checks whether its sender lives; when it died, moves the head past the messages it
    * reserved and did not commit (they are dropped). Returns true when it dropped some.
    *
-   * @throws {Error} when the cursors are in a state no sender or receiver can leave
+   * @throws {ChannelCorruptError} when the cursors are in a state no sender or receiver can leave
    */
   recover(now: number): boolean {
     if (this.closed) this.#closedError();
@@ -973,8 +974,11 @@ export class Ring {
     return cells > 0 && cells <= ((t - pos) | 0) ? { cells, owner } : null;
   }
 
-  #corrupted(action: string, why: string): Error {
-    return new Error(`Cannot ${action} channel "${this.name}": it is corrupted (${why})`);
+  #corrupted(action: string, why: string): ChannelCorruptError {
+    return new ChannelCorruptError(
+      `Cannot ${action} channel "${this.name}": it is corrupted (${why})`,
+      this.name,
+    );
   }
 
   #closedError(): never {
