@@ -9,12 +9,14 @@
 /**
  * Loans and borrows of at most this many bytes get a private view (the bytes are copied into the
  * segment on send, out of it on borrow) instead of a view into the segment: making a view over
- * foreign memory and detaching it costs about a microsecond in both runtimes, which is the time of
- * copying a few KiB. Measured in `bench/topic_bench.ts` (docs/benchmarks.md).
+ * foreign memory and detaching it costs about a microsecond in both runtimes, more than the copy.
+ * Above this size a private view costs more (each takes a fresh page, and shrinking past a page
+ * makes the engine decommit it): at 1 KiB both cost the same in `bench/topic_bench.ts`'s one-way
+ * rate, at 4 KiB the view into the segment was 2–3× faster (docs/benchmarks.md).
  */
 export const PRIVATE_MAX = 1024;
 
-/** Bytes of each private pool: 256 views of PRIVATE_MAX bytes, or 16,384 of 64. */
+/** Bytes of each private pool: 1,024 views of PRIVATE_MAX bytes, or 16,384 of 64. */
 const POOL = 1 << 20;
 
 /** Detaches a view's buffer: the view then has length 0, and nothing can reach the memory through it. */

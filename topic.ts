@@ -31,7 +31,8 @@
  * **Block policy.** A subscriber stores its next message number in its slot after each receive. A
  * publisher about to overwrite message n - slots first waits until every subscriber slot's number is
  * past it, looking every PROBE_MS for slots whose owner died (freed). Its mutex stays held while it
- * waits: other publishers queue behind it.
+ * waits: other publishers queue behind it. Subscribers only move on, so the room one look at the
+ * slots shows lasts: a publisher reads them again only once it has used that room up.
  *
  * @module
  */
