@@ -86,9 +86,9 @@ test("block: the publisher waits for the slowest subscriber, then goes on when i
 });
 
 test("topic loans: written in place, published to every subscriber; discarded ones are never seen", async () => {
-  using topic = Topic.create({ capacity: 4, maxMessageSize: 1000 });
+  using topic = Topic.create({ capacity: 4, maxMessageSize: 3000 });
   using sub = Topic.subscribe(topic.name);
-  const loan = topic.loanSync(1000);
+  const loan = topic.loanSync(1000); // up to 1 KiB: a private view, copied into the slot on send
   assert.equal(topic.tryLoan(1), null); // one loan at a time: it holds the publishers' lock
   assert.equal(topic.tryPublish(bytes(1)), false);
   loan.bytes.set(bytes(1000));
@@ -96,12 +96,18 @@ test("topic loans: written in place, published to every subscriber; discarded on
   loan.send();
   assert.equal(view.length, 0);
   assert.throws(() => loan.send(), TypeError);
+  const big = topic.loanSync(2500); // a view into the slot
+  big.bytes.set(bytes(2500));
+  const bigView = big.bytes;
+  big.send();
+  assert.equal(bigView.length, 0);
   {
     using dropped = await topic.loan(10, { timeout: 1000 });
     dropped.bytes.fill(1);
   }
   topic.publishSync(bytes(3));
   assert.deepEqual(sub.tryReceive(), bytes(1000));
+  assert.deepEqual(sub.tryReceive(), bytes(2500));
   assert.deepEqual(sub.tryReceive(), bytes(3));
   assert.equal(sub.tryReceive(), null);
   assert.throws(() => topic.tryLoan(topic.maxMessageSize + 1), RangeError);
