@@ -136,9 +136,10 @@ function parsed<T>(message: Uint8Array | null): T | null {
 }
 
 /**
- * A message being written in place: `bytes` lies inside the channel's ring. `send()` publishes it;
- * disposing it unsent (or closing the channel's handle) discards it, and receivers skip it. After
- * either, `bytes` is detached (length 0): the ring's memory is never reachable through it again.
+ * A message being written in place: `bytes` lies inside the channel's ring (up to 1 KiB, a private
+ * view that `send()` copies into the ring: cheaper than a view of the segment). `send()` publishes
+ * it; disposing it unsent (or closing the channel's handle) discards it, and receivers skip it.
+ * After either, `bytes` has length 0: the memory is never reachable through it again.
  * Got from {@linkcode Channel.loan}, {@linkcode Channel.loanSync} or {@linkcode Channel.tryLoan}.
  *
  * @example
@@ -153,7 +154,7 @@ function parsed<T>(message: Uint8Array | null): T | null {
  * ```
  */
 export interface ChannelLoan extends Disposable {
-  /** The message's bytes, in the ring; length 0 once sent or discarded. */
+  /** The message's bytes; length 0 once sent or discarded. */
   readonly bytes: Uint8Array;
   /** True once sent or discarded. */
   readonly settled: boolean;
@@ -168,9 +169,9 @@ export interface ChannelLoan extends Disposable {
 }
 
 /**
- * A received message read in place: `bytes` lies inside the channel's ring (or, for a message that
- * wraps the ring's end, in a private copy), valid until `release()` or dispose, which give its room
- * back to the senders and detach `bytes` (length 0). Got from {@linkcode Channel.borrow},
+ * A received message read in place: `bytes` lies inside the channel's ring (or, for a message of
+ * up to 1 KiB or one that wraps the ring's end, in a private copy), valid until `release()` or
+ * dispose, which give its room back to the senders and empty `bytes` (length 0). Got from {@linkcode Channel.borrow},
  * {@linkcode Channel.borrowSync} or {@linkcode Channel.tryBorrow}.
  *
  * @example
@@ -693,7 +694,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
 
   /**
    * Lends `length` bytes of the ring to write a message in place, awaiting room while the ring is
-   * full: no copy. Fill `loan.bytes`, then `loan.send()`; dispose it unsent to discard it. A loan
+   * full: no copy above 1 KiB (up to 1 KiB, `loan.bytes` is a private view copied into the ring on
+   * send, cheaper than a view of the segment). Fill `loan.bytes` (with `set()` for speed), then
+   * `loan.send()`; dispose it unsent to discard it. A loan
    * is one contiguous view: when it would wrap the ring's end, the cells up to the end are skipped
    * (a dropped message receivers pass over), so a loan may take up to twice its cells. Until it is
    * sent, receivers wait at it (messages reserved after it wait behind it); a process killed while
@@ -1174,7 +1177,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    * The next message read in place, awaited without blocking the event loop; `null` once the
    * channel has ended and is drained. `msg.bytes` stays valid until `msg.release()` (or dispose),
    * and its room stays taken until then: release soon. Other receivers go on with the messages
-   * behind it. A message that wraps the ring's end is handed over as a private copy.
+   * behind it. A message of up to 1 KiB, or one that wraps the ring's end, is handed over as a
+   * private copy (its room is still held until the release).
    *
    * A receiver killed while holding a borrow does not lose the message: within about half a
    * second, waiting receivers find its holder dead and the next receive gets it again (by copy),

@@ -93,10 +93,11 @@ export interface TopicOptions {
 }
 
 /**
- * A message being written in place in a topic's ring; `send()` publishes it to every subscriber.
+ * A message being written in place in a topic's ring (up to 1 KiB, in a private view copied into
+ * the slot on send); `send()` publishes it to every subscriber.
  * Until then the topic's publishers' lock is held: other publishers wait. Disposed unsent, it is
  * discarded (subscribers that had not yet read the message its slot held count it as lagged).
- * Either way `bytes` is then detached (length 0). A process killed holding one is taken over by the
+ * Either way `bytes` then has length 0. A process killed holding one is taken over by the
  * next publisher, as for any holder of a `Mutex`.
  *
  * @example
@@ -112,7 +113,7 @@ export interface TopicOptions {
  * ```
  */
 export interface TopicLoan extends Disposable {
-  /** The message's bytes, in the ring; length 0 once sent or discarded. */
+  /** The message's bytes; length 0 once sent or discarded. */
   readonly bytes: Uint8Array;
   /**
    * Publishes the message.
