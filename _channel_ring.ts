@@ -70,6 +70,8 @@ import type { SharedMemory } from "./shared_memory.ts";
 import { FutexWord } from "./_sync/futex.ts";
 import type { Readiness } from "./_sync/readiness.ts";
 import { ownerStatus, selfId } from "./_sync/owner.ts";
+import type { PrivateViews } from "./_loan.ts";
+import { ChannelCorruptError } from "./errors.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 3;
@@ -361,6 +363,16 @@ export class Ring {
   /** Byte offset in the segment of the data of position `t`. */
   offsetOf(t: number): number {
     return this.dataOffset + ((t & this.#mask) << CELL_SHIFT);
+  }
+
+  /** Copies `bytes`, a private view from `views`, into the cells of the loan reserved at `t` (a loan never wraps). */
+  writeAt(t: number, bytes: Uint8Array, views: PrivateViews): void {
+    views.copyTo(bytes, this.#data, this.#data32, (t & this.#mask) << CELL_SHIFT);
+  }
+
+  /** A private copy (from `views`) of the `len` bytes of the message at `t`, which does not wrap. */
+  readAt(t: number, len: number, views: PrivateViews): Uint8Array {
+    return views.copy(this.#data, this.#data32, (t & this.#mask) << CELL_SHIFT, len);
   }
 
   /** Writes the record of the message reserved at `t`: its length (or -cells when dropped), owner and position. */
@@ -841,7 +853,7 @@ export class Ring {
    * PROBE_MS, checks whether its sender lives; when it died, moves the head past the messages it
    * reserved and did not commit (they are dropped). Returns true when it dropped some.
    *
-   * @throws {Error} when the cursors are in a state no sender or receiver can leave
+   * @throws {ChannelCorruptError} when the cursors are in a state no sender or receiver can leave
    */
   recover(now: number): boolean {
     if (this.closed) this.#closedError();
@@ -962,8 +974,11 @@ export class Ring {
     return cells > 0 && cells <= ((t - pos) | 0) ? { cells, owner } : null;
   }
 
-  #corrupted(action: string, why: string): Error {
-    return new Error(`Cannot ${action} channel "${this.name}": it is corrupted (${why})`);
+  #corrupted(action: string, why: string): ChannelCorruptError {
+    return new ChannelCorruptError(
+      `Cannot ${action} channel "${this.name}": it is corrupted (${why})`,
+      this.name,
+    );
   }
 
   #closedError(): never {

@@ -11,7 +11,7 @@ import type { Sleep, WaitResult } from "./_sync/futex.ts";
 import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
 import { readinessOf } from "./_sync/readiness.ts";
-import { detach, Loan, NO_BYTES } from "./_loan.ts";
+import { detach, Held, HeldList, Loan, NO_BYTES, PRIVATE_MAX, PrivateViews } from "./_loan.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
 import {
@@ -136,9 +136,10 @@ function parsed<T>(message: Uint8Array | null): T | null {
 }
 
 /**
- * A message being written in place: `bytes` lies inside the channel's ring. `send()` publishes it;
- * disposing it unsent (or closing the channel's handle) discards it, and receivers skip it. After
- * either, `bytes` is detached (length 0): the ring's memory is never reachable through it again.
+ * A message being written in place: `bytes` lies inside the channel's ring (up to 1 KiB, a private
+ * view that `send()` copies into the ring: cheaper than a view of the segment). `send()` publishes
+ * it; disposing it unsent (or closing the channel's handle) discards it, and receivers skip it.
+ * After either, `bytes` has length 0: the memory is never reachable through it again.
  * Got from {@linkcode Channel.loan}, {@linkcode Channel.loanSync} or {@linkcode Channel.tryLoan}.
  *
  * @example
@@ -153,7 +154,7 @@ function parsed<T>(message: Uint8Array | null): T | null {
  * ```
  */
 export interface ChannelLoan extends Disposable {
-  /** The message's bytes, in the ring; length 0 once sent or discarded. */
+  /** The message's bytes; length 0 once sent or discarded. */
   readonly bytes: Uint8Array;
   /** True once sent or discarded. */
   readonly settled: boolean;
@@ -168,9 +169,9 @@ export interface ChannelLoan extends Disposable {
 }
 
 /**
- * A received message read in place: `bytes` lies inside the channel's ring (or, for a message that
- * wraps the ring's end, in a private copy), valid until `release()` or dispose, which give its room
- * back to the senders and detach `bytes` (length 0). Got from {@linkcode Channel.borrow},
+ * A received message read in place: `bytes` lies inside the channel's ring (or, for a message of
+ * up to 1 KiB or one that wraps the ring's end, in a private copy), valid until `release()` or
+ * dispose, which give its room back to the senders and empty `bytes` (length 0). Got from {@linkcode Channel.borrow},
  * {@linkcode Channel.borrowSync} or {@linkcode Channel.tryBorrow}.
  *
  * @example
@@ -196,26 +197,35 @@ export interface ChannelBorrow extends Disposable {
   [Symbol.dispose](): void;
 }
 
-class Borrow implements ChannelBorrow {
+class Borrow extends Held implements ChannelBorrow {
   #bytes: Uint8Array;
-  #release: ((borrow: Borrow) => void) | null;
-  constructor(bytes: Uint8Array, release: (borrow: Borrow) => void) {
+  readonly #views: PrivateViews | null;
+  readonly #ring: Ring;
+  /** The borrow slot to free on release; 0 for none; -1 once released. */
+  #slot: number;
+  /** `bytes` came from `views` (a private copy), or is a view to detach (null). */
+  constructor(bytes: Uint8Array, views: PrivateViews | null, ring: Ring, slot: number, list: HeldList) {
+    super(list);
     this.#bytes = bytes;
-    this.#release = release;
+    this.#views = views;
+    this.#ring = ring;
+    this.#slot = slot;
   }
   get bytes(): Uint8Array {
     return this.#bytes;
   }
   get released(): boolean {
-    return this.#release === null;
+    return this.#slot === -1;
   }
   release(): void {
-    const release = this.#release;
-    if (release === null) return;
-    this.#release = null;
-    detach(this.#bytes);
+    const slot = this.#slot;
+    if (slot === -1) return;
+    this.#slot = -1;
+    if (this.#views !== null) this.#views.settle(this.#bytes);
+    else detach(this.#bytes);
     this.#bytes = NO_BYTES;
-    release(this);
+    this.unlink();
+    if (slot !== 0) this.#ring.release(slot);
   }
   [Symbol.dispose](): void {
     this.release();
@@ -273,7 +283,12 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   /** The address of the segment, for loaned and borrowed views. */
   readonly #base: bigint;
   /** Loans and borrows of this handle not yet settled: closing the handle settles them. */
-  readonly #held = new Set<Loan | Borrow>();
+  readonly #held = new HeldList();
+  /** Private views of short loans and borrows (see PRIVATE_MAX). */
+  readonly #loanViews = new PrivateViews();
+  readonly #borrowViews = new PrivateViews();
+  /** One borrow attempt, for the blocking wait (the ring keeps what it got). */
+  readonly #borrowOnce: () => number;
 
   private constructor(shm: SharedMemory, log2: number) {
     this.#shm = shm;
@@ -281,6 +296,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#max = this.#ring.cells * CELL;
     readinessOf.set(this, ringReadiness(this.#ring)); // for WaitSet
     this.#base = addressIn(shm, 0);
+    const ring = this.#ring;
+    this.#borrowOnce = () => ring.borrow();
   }
 
   /**
@@ -677,7 +694,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
 
   /**
    * Lends `length` bytes of the ring to write a message in place, awaiting room while the ring is
-   * full: no copy. Fill `loan.bytes`, then `loan.send()`; dispose it unsent to discard it. A loan
+   * full: no copy above 1 KiB (up to 1 KiB, `loan.bytes` is a private view copied into the ring on
+   * send, cheaper than a view of the segment). Fill `loan.bytes` (with `set()` for speed), then
+   * `loan.send()`; dispose it unsent to discard it. A loan
    * is one contiguous view: when it would wrap the ring's end, the cells up to the end are skipped
    * (a dropped message receivers pass over), so a loan may take up to twice its cells. Until it is
    * sent, receivers wait at it (messages reserved after it wait behind it); a process killed while
@@ -771,17 +790,28 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     return this.#sent(ring.reserve(length)) ? this.#lend(ring.reserved, length) : null;
   }
 
-  /** The loan of the `length` bytes reserved at position `at`. */
+  /**
+   * The loan of the `length` bytes reserved at position `at`: a view into the ring, or, up to
+   * PRIVATE_MAX bytes, a private view copied into the ring on send (cheaper than a foreign view).
+   */
   #lend(at: number, length: number): ChannelLoan {
     const ring = this.#ring;
-    const bytes = length === 0
-      ? new Uint8Array(new ArrayBuffer(0))
-      : new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(at))), length));
-    const loan: Loan = new Loan(bytes, (send) => {
-      this.#held.delete(loan);
-      ring.commit(at, send ? length : -this.#cellsOf(length));
-    });
-    this.#held.add(loan);
+    let loan: Loan;
+    if (length <= PRIVATE_MAX) {
+      const views = this.#loanViews;
+      loan = new Loan(views.take(length), (send, bytes) => {
+        // A view its holder detached is sent as zeros.
+        if (send) ring.writeAt(at, bytes.length === length ? bytes : new Uint8Array(length), views);
+        views.settle(bytes);
+        ring.commit(at, send ? length : -this.#cellsOf(length));
+      }, this.#held);
+    } else {
+      const view = new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(at))), length));
+      loan = new Loan(view, (send, bytes) => {
+        detach(bytes);
+        ring.commit(at, send ? length : -this.#cellsOf(length));
+      }, this.#held);
+    }
     return loan;
   }
 
@@ -1147,7 +1177,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    * The next message read in place, awaited without blocking the event loop; `null` once the
    * channel has ended and is drained. `msg.bytes` stays valid until `msg.release()` (or dispose),
    * and its room stays taken until then: release soon. Other receivers go on with the messages
-   * behind it. A message that wraps the ring's end is handed over as a private copy.
+   * behind it. A message of up to 1 KiB, or one that wraps the ring's end, is handed over as a
+   * private copy (its room is still held until the release).
    *
    * A receiver killed while holding a borrow does not lose the message: within about half a
    * second, waiting receivers find its holder dead and the next receive gets it again (by copy),
@@ -1171,7 +1202,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = waitOf(options, "borrow from channel");
     const attempt = this.#borrowAttempt();
     if (await this.#receiveAsync(attempt, w) === ENDED) return null;
-    return this.#borrowed(attempt);
+    return this.#borrowed(attempt.len, attempt.slot, attempt.pos, attempt.copy);
   }
 
   /**
@@ -1194,10 +1225,11 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    */
   borrowSync(options?: WaitOptions): ChannelBorrow | null {
     const w = options === undefined ? NO_WAIT : waitOf(options, "borrow from channel");
-    const attempt = this.#borrowAttempt();
-    let n = attempt();
-    if (n === EMPTY) n = this.#receiveSync(attempt, w);
-    return n === ENDED ? null : this.#borrowed(attempt);
+    // Nothing else runs on this thread until it returns: what the ring's last borrow got is ours.
+    const ring = this.#ring;
+    let n = ring.borrow();
+    if (n === EMPTY) n = this.#receiveSync(this.#borrowOnce, w);
+    return n === ENDED ? null : this.#borrowed(n, ring.borrowSlot, ring.borrowPos, ring.out);
   }
 
   /**
@@ -1215,8 +1247,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
    * ```
    */
   tryBorrow(): ChannelBorrow | null {
-    const attempt = this.#borrowAttempt();
-    return this.#tried(attempt()) ? this.#borrowed(attempt) : null;
+    const ring = this.#ring;
+    const n = ring.borrow();
+    return this.#tried(n) ? this.#borrowed(n, ring.borrowSlot, ring.borrowPos, ring.out) : null;
   }
 
   /** One attempt at a borrow, remembering what it got (the handle's waits may interleave). */
@@ -1235,20 +1268,22 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     return attempt;
   }
 
-  /** The borrow of what `attempt` got. */
-  #borrowed(got: { len: number; slot: number; pos: number; copy: Uint8Array }): ChannelBorrow {
+  /**
+   * The borrow of the message of `len` bytes a borrow got: held in borrow slot `slot` at position
+   * `pos`, or, with `slot` 0, the copy `copy`.
+   */
+  #borrowed(len: number, slot: number, pos: number, copy: Uint8Array): ChannelBorrow {
     const ring = this.#ring;
-    const { len, slot } = got;
     let bytes: Uint8Array;
-    if (slot === 0) bytes = got.copy;
-    else if (len === 0) bytes = new Uint8Array(new ArrayBuffer(0));
-    else bytes = new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(got.pos))), len));
-    const borrow = new Borrow(bytes, (borrow) => {
-      this.#held.delete(borrow);
-      if (slot !== 0) ring.release(slot);
-    });
-    this.#held.add(borrow);
-    return borrow;
+    let views: PrivateViews | null = null;
+    if (slot === 0) bytes = copy;
+    else if (len <= PRIVATE_MAX) {
+      // A private copy: cheaper than a view of foreign memory. The slot still holds the message
+      // until the release, so that a holder killed meanwhile does not lose it.
+      views = this.#borrowViews;
+      bytes = ring.readAt(pos, len, views);
+    } else bytes = new Uint8Array(foreignBuffer(pointerAt(this.#base + BigInt(ring.offsetOf(pos))), len));
+    return new Borrow(bytes, views, ring, slot, this.#held);
   }
 
   /**
@@ -1299,7 +1334,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   #detach(): void {
     if (this.#closed) return;
     // Unsent loans are discarded and borrows released while the ring is still mapped.
-    for (const held of this.#held) held[Symbol.dispose]();
+    this.#held.disposeAll();
     this.#closed = true;
     this.#ring.closed = true;
     this.#ring.wakeAll();

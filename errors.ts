@@ -187,3 +187,35 @@ export class BrokenBarrierError extends Error {
     this.name = "BrokenBarrierError";
   }
 }
+
+/**
+ * A channel's shared state is in a state no sender or receiver can leave it in (a head ahead of its
+ * tail, a tail more than a ring ahead, a record with an impossible length): something else wrote
+ * into its segment. The call that found it throws this instead of delivering garbage or reporting a
+ * send nobody can receive. It is not an operating system error: there is no errno.
+ *
+ * @example
+ * ```ts
+ * import { Channel, ChannelCorruptError } from "@x/shm";
+ *
+ * using ch = Channel.create({ capacity: 1024 });
+ * new Int32Array(ch.shm.buf.buffer)[32] = 5; // the head, moved past the tail by a stray write
+ * using tx = Channel.open(ch.name);
+ * try {
+ *   tx.trySend(new Uint8Array(1));
+ * } catch (error) {
+ *   if (error instanceof ChannelCorruptError) console.log(error.segment === ch.name); // true
+ * }
+ * ```
+ */
+export class ChannelCorruptError extends Error {
+  /** The name of the channel's segment. */
+  readonly segment: string;
+
+  /** Builds the error; `message` says what was attempted and what was found. */
+  constructor(message: string, segment: string) {
+    super(message);
+    this.name = "ChannelCorruptError";
+    this.segment = segment;
+  }
+}

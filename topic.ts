@@ -31,12 +31,13 @@
  * **Block policy.** A subscriber stores its next message number in its slot after each receive. A
  * publisher about to overwrite message n - slots first waits until every subscriber slot's number is
  * past it, looking every PROBE_MS for slots whose owner died (freed). Its mutex stays held while it
- * waits: other publishers queue behind it.
+ * waits: other publishers queue behind it. Subscribers only move on, so the room one look at the
+ * slots shows lasts: a publisher reads them again only once it has used that room up.
  *
  * @module
  */
 
-import { Loan } from "./_loan.ts";
+import { detach, Loan, PRIVATE_MAX, PrivateViews } from "./_loan.ts";
 import { SharedMemory } from "./shared_memory.ts";
 import { Mutex } from "./mutex.ts";
 import { TimeoutError } from "./errors.ts";
@@ -92,10 +93,11 @@ export interface TopicOptions {
 }
 
 /**
- * A message being written in place in a topic's ring; `send()` publishes it to every subscriber.
+ * A message being written in place in a topic's ring (up to 1 KiB, in a private view copied into
+ * the slot on send); `send()` publishes it to every subscriber.
  * Until then the topic's publishers' lock is held: other publishers wait. Disposed unsent, it is
  * discarded (subscribers that had not yet read the message its slot held count it as lagged).
- * Either way `bytes` is then detached (length 0). A process killed holding one is taken over by the
+ * Either way `bytes` then has length 0. A process killed holding one is taken over by the
  * next publisher, as for any holder of a `Mutex`.
  *
  * @example
@@ -111,7 +113,7 @@ export interface TopicOptions {
  * ```
  */
 export interface TopicLoan extends Disposable {
-  /** The message's bytes, in the ring; length 0 once sent or discarded. */
+  /** The message's bytes; length 0 once sent or discarded. */
   readonly bytes: Uint8Array;
   /**
    * Publishes the message.
@@ -126,6 +128,8 @@ export interface TopicLoan extends Disposable {
 /** The view of one topic segment that publishers and subscribers share. */
 class Ring {
   readonly shm: SharedMemory;
+  /** The segment's bytes (`shm.buf`, read once). */
+  readonly buf: Uint8Array;
   readonly i32: Int32Array;
   readonly slots: number;
   readonly mask: number;
@@ -137,6 +141,7 @@ class Ring {
 
   constructor(shm: SharedMemory) {
     this.shm = shm;
+    this.buf = shm.buf;
     this.i32 = new Int32Array(shm.buf.buffer, 0, SLOTS_AT / 4);
     this.slots = 1 << this.i32[I_LOG2]!;
     this.mask = this.slots - 1;
@@ -194,6 +199,10 @@ export class Topic implements Disposable {
   #closed = false;
   /** When a publisher last probed the owners of subscribers that hold it back. */
   #probed = -Infinity;
+  /** Private views of short loans (see PRIVATE_MAX). */
+  readonly #views = new PrivateViews();
+  /** Block policy: messages before this one have room (see `#room`). */
+  #roomUntil = 0;
 
   private constructor(shm: SharedMemory) {
     this.#ring = new Ring(shm);
@@ -349,7 +358,7 @@ export class Topic implements Disposable {
     const w = waitOf(options, "publish on topic");
     using _guard = await this.#mutex.lock(options === undefined ? undefined : remaining(w));
     const n = Atomics.load(this.#ring.i32, I_HEAD);
-    if (!this.#room(n, performance.now())) {
+    if (!this.#room(n, true)) {
       await this.#ring.txWord.runAsync(this.#roomLoop(n, w), w.signal);
     }
     this.#write(n, message);
@@ -373,10 +382,14 @@ export class Topic implements Disposable {
   publishSync(message: Uint8Array, options?: WaitOptions): void {
     this.#checkMessage(message);
     const w = waitOf(options, "publish on topic");
-    using _guard = this.#mutex.lockSync(options === undefined ? undefined : remaining(w));
-    const n = Atomics.load(this.#ring.i32, I_HEAD);
-    if (!this.#room(n, performance.now())) this.#ring.txWord.runSync(this.#roomLoop(n, w), w.signal);
-    this.#write(n, message);
+    const guard = this.#mutex.lockSync(options === undefined ? undefined : remaining(w));
+    try {
+      const n = Atomics.load(this.#ring.i32, I_HEAD);
+      if (!this.#room(n, true)) this.#ring.txWord.runSync(this.#roomLoop(n, w), w.signal);
+      this.#write(n, message);
+    } finally {
+      guard.unlock(); // (not `using`: slower on this path)
+    }
   }
 
   /**
@@ -399,7 +412,7 @@ export class Topic implements Disposable {
     using guard = this.#mutex.tryLock();
     if (guard === null) return false;
     const n = Atomics.load(this.#ring.i32, I_HEAD);
-    if (!this.#room(n, -Infinity)) return false;
+    if (!this.#room(n, false)) return false;
     this.#write(n, message);
     return true;
   }
@@ -429,7 +442,7 @@ export class Topic implements Disposable {
     const guard = await this.#mutex.lock(options === undefined ? undefined : remaining(w));
     try {
       const n = Atomics.load(this.#ring.i32, I_HEAD);
-      if (!this.#room(n, performance.now())) {
+      if (!this.#room(n, true)) {
         await this.#ring.txWord.runAsync(this.#roomLoop(n, w), w.signal);
       }
       return this.#lend(n, length, guard);
@@ -461,7 +474,7 @@ export class Topic implements Disposable {
     const guard = this.#mutex.lockSync(options === undefined ? undefined : remaining(w));
     try {
       const n = Atomics.load(this.#ring.i32, I_HEAD);
-      if (!this.#room(n, performance.now())) this.#ring.txWord.runSync(this.#roomLoop(n, w), w.signal);
+      if (!this.#room(n, true)) this.#ring.txWord.runSync(this.#roomLoop(n, w), w.signal);
       return this.#lend(n, length, guard);
     } catch (error) {
       guard.unlock();
@@ -491,7 +504,7 @@ export class Topic implements Disposable {
     const guard = this.#mutex.tryLock();
     if (guard === null) return null;
     const n = Atomics.load(this.#ring.i32, I_HEAD);
-    if (!this.#room(n, -Infinity)) {
+    if (!this.#room(n, false)) {
       guard.unlock();
       return null;
     }
@@ -503,11 +516,18 @@ export class Topic implements Disposable {
     const r = this.#ring;
     const v = r.versionAt(n);
     Atomics.store(this.#all, v, (n * 2 + 1) | 0); // its old message is being overwritten
-    const bytes = length === 0
-      ? new Uint8Array(new ArrayBuffer(0))
-      : new Uint8Array(foreignBuffer(pointerAt(addressIn(r.shm, v * 4 + 8)), length));
-    return new Loan(bytes, (send) => {
+    const at = v * 4 + 8;
+    const views = length <= PRIVATE_MAX ? this.#views : null;
+    const bytes = views !== null
+      ? views.take(length) // cheaper than a view of foreign memory: copied into the slot on send
+      : new Uint8Array(foreignBuffer(pointerAt(addressIn(r.shm, at)), length));
+    return new Loan(bytes, (send, bytes) => {
       try {
+        if (views !== null) {
+          // A view its holder detached is sent as zeros.
+          if (send) r.buf.set(bytes.length === length ? bytes : new Uint8Array(length), at);
+          views.settle(bytes);
+        } else detach(bytes);
         if (send) this.#commit(n, length);
       } finally {
         guard.unlock();
@@ -594,7 +614,7 @@ export class Topic implements Disposable {
     const v = r.versionAt(n);
     const i32 = this.#all;
     Atomics.store(i32, v, (n * 2 + 1) | 0);
-    r.shm.buf.set(message, v * 4 + 8);
+    r.buf.set(message, v * 4 + 8);
     this.#commit(n, message.length);
   }
 
@@ -608,24 +628,36 @@ export class Topic implements Disposable {
     r.wake(I_RX_WAITERS, I_RX_SEQ, r.rxWord);
   }
 
-  /** Whether message `n` may be written (block policy: no live subscriber still needs its slot). */
-  #room(n: number, now: number): boolean {
+  /**
+   * Whether message `n` may be written (block policy: no live subscriber still needs its slot).
+   * Subscribers only move on, so the room seen by one look at their slots lasts until message
+   * `#roomUntil`: the slots are read again only then.
+   */
+  #room(n: number, probe: boolean): boolean {
     const r = this.#ring;
     if (!r.block) return true;
+    if (((this.#roomUntil - n) | 0) > 0) return true;
     const i32 = r.i32;
     let full = false;
+    let most = 0; // how far behind `n` the slowest subscriber with room is
+    let now = 0; // read once a subscriber holds `n` back
     for (let o = I_SUBS; o < I_SUBS + SUBS * SUB_INTS; o += SUB_INTS) {
       const owner = Atomics.load(i32, o);
       if (owner === 0) continue;
       const behind = (n - Atomics.load(i32, o + 1)) | 0;
-      if (behind < r.slots) continue;
-      if (now - this.#probed >= PROBE_MS && ownerStatus(owner, 0) === "dead") {
+      if (behind < r.slots) {
+        if (behind > most) most = behind;
+        continue;
+      }
+      if (probe && now === 0) now = performance.now();
+      if (probe && now - this.#probed >= PROBE_MS && ownerStatus(owner, 0) === "dead") {
         Atomics.compareExchange(i32, o, owner, 0); // a dead subscriber: dropped
         continue;
       }
       full = true;
     }
-    if (full && now - this.#probed >= PROBE_MS) this.#probed = now;
+    if (full && probe && now - this.#probed >= PROBE_MS) this.#probed = now;
+    if (!full) this.#roomUntil = (n + r.slots - most) | 0;
     return !full;
   }
 
@@ -635,7 +667,7 @@ export class Topic implements Disposable {
       const seq = Atomics.load(r.i32, I_TX_SEQ);
       Atomics.store(r.i32, I_TX_WAITERS, 1);
       const now = performance.now();
-      if (this.#room(n, now)) return;
+      if (this.#room(n, true)) return;
       w.signal?.throwIfAborted();
       if (now >= w.deadline) {
         throw new TimeoutError(
@@ -685,6 +717,11 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   #next: number;
   #lagged = 0;
   #closed = false;
+  /** The copy the last receive without a buffer made. */
+  #out: Uint8Array = new Uint8Array(0);
+  /** The last buffer received into and its Int32 view (short messages are copied by words). */
+  #lastDest: Uint8Array | null = null;
+  #lastDest32: Int32Array = new Int32Array(0);
 
   /** Subscriptions are made by {@linkcode Topic.subscribe}. */
   constructor(shm: SharedMemory, token: symbol) {
@@ -738,9 +775,9 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
    */
   async receive(options?: WaitOptions): Promise<Uint8Array | null> {
     const w = waitOf(options, "receive from topic");
-    const got = this.#take();
-    if (got !== EMPTY) return got;
-    return await this.#ring.rxWord.runAsync(this.#loop(w), w.signal);
+    let n = this.#take(null);
+    if (n === NONE) n = await this.#ring.rxWord.runAsync(this.#loop(w, null), w.signal);
+    return n === DONE ? null : this.#out;
   }
 
   /**
@@ -760,11 +797,8 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
    */
   receiveSync(options?: WaitOptions): Uint8Array | null {
     const w = waitOf(options, "receive from topic");
-    for (let i = 0; i < 256; i++) {
-      const got = this.#take();
-      if (got !== EMPTY) return got;
-    }
-    return this.#ring.rxWord.runSync(this.#loop(w), w.signal);
+    const n = this.#takeSync(null, w);
+    return n === DONE ? null : this.#out;
   }
 
   /**
@@ -780,8 +814,79 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
    * ```
    */
   tryReceive(): Uint8Array | null {
-    const got = this.#take();
-    return got === EMPTY ? null : got;
+    return this.#take(null) >= 0 ? this.#out : null;
+  }
+
+  /**
+   * Copies the next message into `buffer` (no allocation), awaited without blocking the event loop;
+   * returns its length, or `null` once the topic has ended and this subscriber has read everything.
+   *
+   * @throws {TypeError} when `buffer` is not a Uint8Array
+   * @throws {RangeError} when the next message is longer than `buffer` (it stays for the next call)
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8, maxMessageSize: 64 });
+   * using sub = Topic.subscribe(topic.name);
+   * const buf = new Uint8Array(topic.maxMessageSize);
+   * setTimeout(() => topic.publishSync(new Uint8Array([7, 8])), 10);
+   * const n = await sub.receiveInto(buf, { timeout: 5000 });
+   * console.log(buf.subarray(0, n ?? 0)); // Uint8Array(2) [7, 8]
+   * ```
+   */
+  async receiveInto(buffer: Uint8Array, options?: WaitOptions): Promise<number | null> {
+    checkBuffer(buffer);
+    const w = waitOf(options, "receive from topic");
+    let n = this.#take(buffer);
+    if (n === NONE) n = await this.#ring.rxWord.runAsync(this.#loop(w, buffer), w.signal);
+    return n === DONE ? null : n;
+  }
+
+  /**
+   * Like {@linkcode Subscription.receiveInto}, blocking the thread.
+   *
+   * @throws {TypeError} when `buffer` is not a Uint8Array
+   * @throws {RangeError} when the next message is longer than `buffer` (it stays for the next call)
+   * @throws {TimeoutError} after `options.timeout` ms without a message
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * topic.publishSync(new Uint8Array([7]));
+   * console.log(sub.receiveIntoSync(new Uint8Array(16), { timeout: 1000 })); // 1
+   * ```
+   */
+  receiveIntoSync(buffer: Uint8Array, options?: WaitOptions): number | null {
+    checkBuffer(buffer);
+    const n = this.#takeSync(buffer, waitOf(options, "receive from topic"));
+    return n === DONE ? null : n;
+  }
+
+  /**
+   * Like {@linkcode Subscription.receiveInto}, without waiting: `null` when no message is ready.
+   *
+   * @throws {TypeError} when `buffer` is not a Uint8Array
+   * @throws {RangeError} when the next message is longer than `buffer` (it stays for the next call)
+   *
+   * @example
+   * ```ts
+   * import { Topic } from "@x/shm";
+   *
+   * using topic = Topic.create({ capacity: 8 });
+   * using sub = Topic.subscribe(topic.name);
+   * console.log(sub.tryReceiveInto(new Uint8Array(16))); // null
+   * ```
+   */
+  tryReceiveInto(buffer: Uint8Array): number | null {
+    checkBuffer(buffer);
+    const n = this.#take(buffer);
+    return n >= 0 ? n : null;
   }
 
   /**
@@ -833,8 +938,21 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     this.close();
   }
 
-  /** One attempt: the next message, null when ended and read, or EMPTY. */
-  #take(): Uint8Array | null | typeof EMPTY {
+  /** Receives into `dest` (see `#take`): a short spin, then sleeps until a message or the end. */
+  #takeSync(dest: Uint8Array | null, w: CheckedWait): number {
+    for (let i = 0; i < SPIN; i++) {
+      const n = this.#take(dest);
+      if (n !== NONE) return n;
+    }
+    return this.#ring.rxWord.runSync(this.#loop(w, dest));
+  }
+
+  /**
+   * One attempt: copies the next message into `dest` (into a new `#out` when `dest` is null) and
+   * returns its length; DONE when the topic has ended and everything is read; NONE when nothing is
+   * ready.
+   */
+  #take(dest: Uint8Array | null): number {
     if (this.#closed) {
       throw new TypeError(`Cannot use subscription to topic "${this.#ring.shm.name}": it is closed`);
     }
@@ -845,7 +963,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
       const h = Atomics.load(i32, I_HEAD);
       const ahead = (h - this.#next) | 0;
       if (ahead <= 0) {
-        return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === h ? null : EMPTY;
+        return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === h ? DONE : NONE;
       }
       if (ahead > r.slots) {
         this.#lagged += ahead - r.slots;
@@ -854,33 +972,59 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
       const n = this.#next;
       const v = r.versionAt(n);
       const expect = (n * 2 + 2) | 0;
-      let out: Uint8Array | null = null;
+      let len = -1;
       if (Atomics.load(all, v) === expect) {
-        const len = all[v + 1]!;
-        if (len >= 0 && len <= r.stride - 8) {
-          const at = v * 4 + 8;
-          out = r.shm.buf.slice(at, at + len);
-        }
-        if (Atomics.load(all, v) !== expect) out = null;
+        len = all[v + 1]!;
+        if (len < 0 || len > r.stride - 8) len = -1;
+        else if (dest === null) this.#out = r.buf.slice(v * 4 + 8, v * 4 + 8 + len);
+        else if (len > dest.length) {
+          if (Atomics.load(all, v) === expect) {
+            throw new RangeError(
+              `Cannot receive from topic "${r.shm.name}": the next message is ${len} bytes and the buffer holds ${dest.length}`,
+            );
+          }
+          len = -1;
+        } else this.#copy(v + 2, len, dest);
+        if (Atomics.load(all, v) !== expect) len = -1;
       }
       this.#next = (n + 1) | 0;
-      if (out === null) {
+      if (len < 0) {
         this.#lagged++; // overwritten before or while it was copied
         continue;
       }
-      Atomics.store(i32, this.#slot + 1, this.#next);
-      if (r.block) r.wake(I_TX_WAITERS, I_TX_SEQ, r.txWord);
-      return out;
+      if (r.block) {
+        Atomics.store(i32, this.#slot + 1, this.#next);
+        if (Atomics.load(i32, I_TX_WAITERS) !== 0) r.wake(I_TX_WAITERS, I_TX_SEQ, r.txWord);
+      }
+      return len;
     }
   }
 
-  *#loop(w: CheckedWait): Generator<Sleep, Uint8Array | null, WaitResult> {
+  /** Copies `len` bytes from Int32 index `w` of the segment into `dest`: by words when short and aligned. */
+  #copy(w: number, len: number, dest: Uint8Array): void {
+    const buf = this.#ring.buf;
+    if (len > 256 || (dest.byteOffset & 3) !== 0) {
+      dest.set(buf.subarray(w * 4, w * 4 + len));
+      return;
+    }
+    if (dest !== this.#lastDest) {
+      this.#lastDest = dest;
+      this.#lastDest32 = new Int32Array(dest.buffer, dest.byteOffset, dest.length >>> 2);
+    }
+    const all = this.#all;
+    const d32 = this.#lastDest32;
+    const words = len >>> 2;
+    for (let i = 0; i < words; i++) d32[i] = all[w + i]!;
+    for (let i = words << 2, at = w * 4; i < len; i++) dest[i] = buf[at + i]!;
+  }
+
+  *#loop(w: CheckedWait, dest: Uint8Array | null): Generator<Sleep, number, WaitResult> {
     const r = this.#ring;
     for (;;) {
       const seq = Atomics.load(r.i32, I_RX_SEQ);
       Atomics.store(r.i32, I_RX_WAITERS, 1);
-      const got = this.#take();
-      if (got !== EMPTY) return got;
+      const n = this.#take(dest);
+      if (n !== NONE) return n;
       w.signal?.throwIfAborted();
       const now = performance.now();
       if (now >= w.deadline) {
@@ -894,7 +1038,19 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   }
 }
 
-const EMPTY = Symbol("empty");
+/** Outcomes of a subscriber's attempt (lengths are >= 0): nothing ready; ended and all read. */
+const NONE = -1;
+const DONE = -2;
+/** Attempts a blocking receive makes before it sleeps. */
+const SPIN = 256;
+
+function checkBuffer(buffer: unknown): void {
+  if (!(buffer instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot receive from topic: the buffer must be a Uint8Array, got ${describe(buffer)}`,
+    );
+  }
+}
 
 const NO_WAIT: CheckedWait = { timeout: Infinity, deadline: Infinity, signal: undefined };
 

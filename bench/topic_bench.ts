@@ -8,17 +8,19 @@
  *   the receiver reads them in place without a copy) against `Uint8Array.set` of 1 MiB blocks
  *   streaming through 64 MiB; target 1×.
  * - A Topic with 1 publisher and 8 subscriber processes, 64 B, block policy: deliveries per second
- *   summed over the subscribers, against the Channel's one-to-one rate (copying path); target 1×.
- * - One-way latency p50 and p99 of 64 B and 1 MiB messages through loans and borrows (half of a
- *   round trip to a process that answers with a loan of the same size): 64 B against half the median
- *   round trip of a Unix socket echoing 64 B (target 1×); 1 MiB next to one streaming copy of 1 MiB.
+ *   over all subscribers, against the Channel's one-to-one rate (copying path), both measured the
+ *   same way (`deliveryRate`); target 1×.
+ * - One-way latency p50 and p99 (half of single round trips to an echoing process) of 64 B, 1 KiB,
+ *   64 KiB, 1 MiB and 4 MiB messages, through loans and borrows (the hand-off only) and through
+ *   the copying path, against a Unix socket echoing the same size (target 1× at 64 B).
+ *   `tools/bench.mjs` draws these rows as `bench/latency.svg`.
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { type Launched, launchPeer, median, uniquePrefix, unixSocketRoundTrip } from "./core/_util.ts";
+import { type Launched, launchPeer, median, uniquePrefix, unixSocketTrips } from "./core/_util.ts";
 import { Channel } from "../channel.ts";
 import { Topic } from "../topic.ts";
 
@@ -28,11 +30,31 @@ function launch(ctx: BenchContext, args: string[]): Launched {
   return launchPeer(ctx.runtime, PEER, args, "topic bench peer");
 }
 
-async function result(peer: Launched): Promise<{ ms: number; got?: number }> {
+/** What a receiving peer reports: ms from its first message to its last, both as times since the epoch, and how many it got. */
+interface Received {
+  ms: number;
+  first: number;
+  last: number;
+  got: number;
+}
+
+async function result(peer: Launched): Promise<Received> {
   const r = await peer.done;
   if (r.code !== 0) throw new Error(`The topic bench peer failed (${r.code}): ${r.stderr}`);
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
-  return JSON.parse(line!) as { ms: number; got?: number };
+  return JSON.parse(line!) as Received;
+}
+
+/**
+ * Deliveries per second seen by some receivers, the one method for the Channel and the Topic: the
+ * messages they got after their first, over the time from the earliest first message to the latest
+ * last one (for one receiver: its own rate).
+ */
+function deliveryRate(received: readonly Received[]): number {
+  const start = Math.min(...received.map((r) => r.first));
+  const end = Math.max(...received.map((r) => r.last));
+  const got = received.reduce((sum, r) => sum + r.got - 1, 0);
+  return got / (end - start) * 1000;
 }
 
 /** Messages per second of `size` bytes, this process → 1 receiver process, copying or through loans and borrows. */
@@ -57,7 +79,7 @@ async function oneWay(ctx: BenchContext, size: number, loans: boolean, count: nu
       } else {
         for (let i = 0; i < count; i++) ch.sendSync(msg);
       }
-      rates.push((count - 1) / (await result(peer)).ms * 1000);
+      rates.push(deliveryRate([await result(peer)]));
     } finally {
       peer.kill();
     }
@@ -91,54 +113,97 @@ async function fanOut(ctx: BenchContext, subs: number): Promise<number> {
     maxMessageSize: 64,
     policy: "block",
   });
-  const peers = Array.from({ length: subs }, () => launch(ctx, ["sub", topic.name, String(count)]));
+  const peers = Array.from({ length: subs }, () => launch(ctx, ["sub", topic.name, String(count), "64"]));
   try {
     await Promise.all(peers.map((p) => p.ready));
     const msg = new Uint8Array(64).fill(5);
     for (let i = 0; i < count; i++) topic.publishSync(msg);
-    let total = 0;
-    for (const p of peers) {
-      const r = await result(p);
-      total += (r.got! - 1) / r.ms * 1000;
-    }
-    return total;
+    return deliveryRate(await Promise.all(peers.map(result)));
   } finally {
     for (const p of peers) p.kill();
   }
 }
 
+/** p50 and p99 of some samples. */
+function percentiles(samples: number[]): Percentiles {
+  samples.sort((a, b) => a - b);
+  return {
+    p50: samples[Math.floor(samples.length * 0.5)]!,
+    p99: samples[Math.floor(samples.length * 0.99)]!,
+  };
+}
+
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+/** Single trips timed per size: fewer for large messages. */
+function tripsFor(ctx: BenchContext, size: number): number {
+  if (ctx.quick) return size > 65536 ? 20 : 200;
+  return size <= 1024 ? 10_000 : size <= 65536 ? 2_000 : size <= 1 << 20 ? 300 : 100;
+}
+
 /**
  * One-way latency in µs (half a round trip; p50 and p99 of single trips) of `size`-byte messages
- * through loans and borrows to an echoing process that answers with a loan of the same size.
+ * to an echoing process. `loans`: loan → borrow both ways, each side touching only the first and
+ * last bytes (the hand-off of a message written in place, as iceoryx2 measures it); otherwise the
+ * copying path, `sendSync` → `receiveIntoSync` of the whole payload both ways.
  */
-async function latency(ctx: BenchContext, size: number): Promise<{ p50: number; p99: number }> {
-  const trips = ctx.quick ? 200 : size > 4096 ? 2_000 : 20_000;
+async function latency(ctx: BenchContext, size: number, loans: boolean): Promise<Percentiles> {
+  const trips = tripsFor(ctx, size);
   using req = Channel.create({ name: `${uniquePrefix()}_lq`, capacity: Math.max(1 << 16, 4 * size) });
   using resp = Channel.create({ name: `${uniquePrefix()}_lr`, capacity: Math.max(1 << 16, 4 * size) });
-  const peer = launch(ctx, ["echo", req.name, resp.name]);
+  const peer = launch(
+    ctx,
+    loans ? ["echo", req.name, resp.name] : ["echocopy", req.name, resp.name, String(size)],
+  );
   try {
     await peer.ready;
     const msg = new Uint8Array(size).fill(3);
+    const buf = new Uint8Array(size);
     const samples: number[] = [];
-    for (let i = 0; i < trips * 1.1; i++) {
+    const warmup = Math.ceil(trips / 10);
+    for (let i = 0; i < trips + warmup; i++) {
       const start = performance.now();
-      const loan = req.loanSync(size);
-      loan.bytes.set(msg);
-      loan.send();
-      resp.borrowSync()!.release();
-      if (i >= trips * 0.1) samples.push((performance.now() - start) * 1000 / 2);
+      if (loans) {
+        const loan = req.loanSync(size);
+        loan.bytes[0] = i;
+        loan.bytes[size - 1] = i;
+        loan.send();
+        resp.borrowSync()!.release();
+      } else {
+        req.sendSync(msg);
+        resp.receiveIntoSync(buf);
+      }
+      if (i >= warmup) samples.push((performance.now() - start) * 1000 / 2);
     }
     req.end();
     await peer.done;
-    samples.sort((a, b) => a - b);
-    return {
-      p50: samples[Math.floor(samples.length * 0.5)]!,
-      p99: samples[Math.floor(samples.length * 0.99)]!,
-    };
+    return percentiles(samples);
   } finally {
     peer.kill();
   }
 }
+
+/** One-way latency in µs over a Unix socket: half of each single round trip (p50, p99). */
+async function socketLatency(ctx: BenchContext, size: number): Promise<Percentiles> {
+  const trips = Math.max(20, Math.ceil(tripsFor(ctx, size) / 5));
+  const micros = await unixSocketTrips(ctx.runtime, size, Math.ceil(trips / 10), trips);
+  return percentiles(micros.map((m) => m / 2));
+}
+
+/**
+ * Payload sizes of the latency rows. `tools/bench.mjs` draws `bench/latency.svg` from rows named
+ * `one-way latency <p50|p99>, <size>: <path>` (this file's names: keep them in step).
+ */
+const LATENCY_SIZES: readonly [number, string][] = [
+  [64, "64 B"],
+  [1024, "1 KiB"],
+  [65536, "64 KiB"],
+  [1 << 20, "1 MiB"],
+  [4 << 20, "4 MiB"],
+];
 
 const suite: BenchSuite = async (ctx) => {
   const rows: BenchRow[] = [];
@@ -165,46 +230,38 @@ const suite: BenchSuite = async (ctx) => {
     target: 1,
   });
   rows.push({
-    name: "Topic, 1 publisher → 8 subscriber processes, 64 B (block policy): deliveries per second, summed",
+    name:
+      "Topic, 1 publisher → 8 subscriber processes, 64 B (block policy): deliveries per second over all subscribers",
     unit: "msg/s",
     ours: await fanOut(ctx, 8),
     reference: copied,
-    referenceName: "Channel one-to-one, 64 B, copying path, same run",
+    referenceName: "Channel one-to-one, 64 B, copying path, same run, measured the same way",
     higherIsBetter: true,
     target: 1,
   });
-  const small64 = await latency(ctx, 64);
-  const socket = (await unixSocketRoundTrip(
-    ctx.runtime,
-    64,
-    ctx.quick ? { warmup: 50, batch: 50, batches: 3 } : { warmup: 5_000, batch: 5_000, batches: 9 },
-  )) / 2;
-  for (const [which, value] of [["p50", small64.p50], ["p99", small64.p99]] as const) {
-    rows.push({
-      name: `one-way latency ${which}, 64 B, loan → borrow (half a round trip answered by a loan)`,
-      unit: "µs",
-      ours: value,
-      reference: socket,
-      referenceName: `Unix socket, half the median round trip of 64 B echoed (${
-        ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
-      })`,
-      higherIsBetter: false,
-      target: 1,
-    });
-  }
-  // The shared Unix socket helper writes a message with one write() call, which sends only part of
-  // 1 MiB: the 1 MiB latency is put next to one streaming copy of 1 MiB instead (no target).
-  const big1 = await latency(ctx, 1 << 20);
-  const copyMicros = (1 << 20) / (streamed * 1e9) * 1e6;
-  for (const [which, value] of [["p50", big1.p50], ["p99", big1.p99]] as const) {
-    rows.push({
-      name: `one-way latency ${which}, 1 MiB, loan → borrow (half a round trip answered by a loan)`,
-      unit: "µs",
-      ours: value,
-      reference: copyMicros,
-      referenceName: "one Uint8Array.set of 1 MiB streaming through 64 MiB, same run",
-      higherIsBetter: false,
-    });
+  const socketName = `Unix socket, half of single round trips of the same size echoed (${
+    ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
+  }), same run`;
+  for (const [size, label] of LATENCY_SIZES) {
+    const socket = await socketLatency(ctx, size);
+    for (
+      const [path, figures] of [
+        ["loan → borrow", await latency(ctx, size, true)],
+        ["send → receiveInto", await latency(ctx, size, false)],
+      ] as const
+    ) {
+      for (const which of ["p50", "p99"] as const) {
+        rows.push({
+          name: `one-way latency ${which}, ${label}: ${path}`,
+          unit: "µs",
+          ours: figures[which],
+          reference: socket[which],
+          referenceName: socketName,
+          higherIsBetter: false,
+          ...(size === 64 ? { target: 1 } : {}),
+        });
+      }
+    }
   }
   return rows;
 };

@@ -39,6 +39,42 @@ test("a loan is written in place and sent; disposed unsent it is skipped; its vi
   assert.equal(rx.tryReceive(), null);
 });
 
+test("short loans and borrows are private copies: a stale view stays empty and never sees a later message", () => {
+  using ch = Channel.create({ capacity: 1 << 16 });
+  const stale: Uint8Array[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const n = i % 97;
+    const a = ch.loanSync(n);
+    const b = i % 5 === 0 ? ch.loanSync(3) : null; // a second loan held at once
+    a.bytes.set(bytes(n, i));
+    stale.push(a.bytes);
+    if (i % 7 === 0) (a.bytes.buffer as ArrayBuffer).transfer(); // its holder detaches it: sent as zeros
+    a.send();
+    b?.bytes.set(bytes(3, i));
+    if (b) stale.push(b.bytes);
+    b?.send();
+    const msg = ch.borrowSync({ timeout: 1000 })!;
+    assert.deepEqual(msg.bytes, i % 7 === 0 ? new Uint8Array(n) : bytes(n, i));
+    stale.push(msg.bytes);
+    msg.release();
+    if (b) {
+      const second = ch.tryBorrow()!;
+      assert.deepEqual(second.bytes, bytes(3, i));
+      second.release();
+    }
+    for (const view of stale.slice(-3)) {
+      assert.equal(view.length, 0);
+      view[0] = 1; // goes nowhere
+    }
+  }
+  assert.ok(stale.every((view) => view.length === 0 && view[0] === undefined));
+  // A large one is a view into the ring, detached the same way.
+  const big = ch.loanSync(10_000);
+  const view = big.bytes;
+  big.send();
+  assert.equal(view.length, 0);
+});
+
 test("loans and copies keep their order; a discarded loan is skipped by every kind of receive", async () => {
   using ch = Channel.create({ capacity: 1 << 14 });
   for (let i = 0; i < 300; i++) {

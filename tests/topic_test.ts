@@ -1,12 +1,13 @@
 // Topic: publish–subscribe in one process, then 32 Deno and Bun subscriber processes, late joiners,
 // lagging and dying subscribers.
 import assert from "node:assert/strict";
-import { type Subscription, TimeoutError, Topic } from "../mod.ts";
+import { SharedMemory, type Subscription, TimeoutError, Topic } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, start, stop, tsCommand, uniqueName } from "./_process.ts";
-import { patterned as bytes } from "./children/channel_message.ts";
+import { expectedMessage, patterned as bytes } from "./children/channel_message.ts";
 
 const PEER = "tests/children/topic_peer.ts";
+const KILL_PEER = "tests/children/topic_kill_peer.ts";
 const [RT_A, RT_B] = [BOTH[0]!, BOTH[1]!];
 
 test("every subscriber gets every message, in order; a late one first gets the history", async () => {
@@ -32,6 +33,28 @@ test("every subscriber gets every message, in order; a late one first gets the h
   for await (const m of late) rest.push(m);
   assert.deepEqual(rest, []);
   assert.equal(a.lagged + b.lagged + late.lagged, 0);
+});
+
+test("receiveInto copies into the caller's buffer; a message longer than the buffer stays for the next call", async () => {
+  using topic = Topic.create({ capacity: 8, maxMessageSize: 300 });
+  using sub = Topic.subscribe(topic.name);
+  const buf = new Uint8Array(300);
+  assert.equal(sub.tryReceiveInto(buf), null);
+  topic.publishSync(bytes(5, 1));
+  topic.publishSync(bytes(200, 2));
+  topic.publishSync(bytes(3, 3));
+  assert.equal(sub.receiveIntoSync(buf, { timeout: 1000 }), 5);
+  assert.deepEqual(buf.subarray(0, 5), bytes(5, 1));
+  assert.throws(() => sub.tryReceiveInto(new Uint8Array(100)), RangeError);
+  assert.equal(await sub.receiveInto(buf.subarray(1), { timeout: 1000 }), 200); // unaligned: copied by set()
+  assert.deepEqual(buf.subarray(1, 201), bytes(200, 2));
+  assert.equal(sub.tryReceiveInto(buf), 3);
+  assert.deepEqual(buf.subarray(0, 3), bytes(3, 3));
+  assert.throws(() => sub.tryReceiveInto([] as unknown as Uint8Array), TypeError);
+  topic.end();
+  assert.equal(await sub.receiveInto(buf), null);
+  assert.equal(sub.receiveIntoSync(buf), null);
+  assert.equal(sub.lagged, 0);
 });
 
 test("overwrite: a slow subscriber misses the oldest messages and lagged counts them", () => {
@@ -63,9 +86,9 @@ test("block: the publisher waits for the slowest subscriber, then goes on when i
 });
 
 test("topic loans: written in place, published to every subscriber; discarded ones are never seen", async () => {
-  using topic = Topic.create({ capacity: 4, maxMessageSize: 1000 });
+  using topic = Topic.create({ capacity: 4, maxMessageSize: 3000 });
   using sub = Topic.subscribe(topic.name);
-  const loan = topic.loanSync(1000);
+  const loan = topic.loanSync(1000); // up to 1 KiB: a private view, copied into the slot on send
   assert.equal(topic.tryLoan(1), null); // one loan at a time: it holds the publishers' lock
   assert.equal(topic.tryPublish(bytes(1)), false);
   loan.bytes.set(bytes(1000));
@@ -73,12 +96,18 @@ test("topic loans: written in place, published to every subscriber; discarded on
   loan.send();
   assert.equal(view.length, 0);
   assert.throws(() => loan.send(), TypeError);
+  const big = topic.loanSync(2500); // a view into the slot
+  big.bytes.set(bytes(2500));
+  const bigView = big.bytes;
+  big.send();
+  assert.equal(bigView.length, 0);
   {
     using dropped = await topic.loan(10, { timeout: 1000 });
     dropped.bytes.fill(1);
   }
   topic.publishSync(bytes(3));
   assert.deepEqual(sub.tryReceive(), bytes(1000));
+  assert.deepEqual(sub.tryReceive(), bytes(2500));
   assert.deepEqual(sub.tryReceive(), bytes(3));
   assert.equal(sub.tryReceive(), null);
   assert.throws(() => topic.tryLoan(topic.maxMessageSize + 1), RangeError);
@@ -184,4 +213,68 @@ test(
     }
   },
   { timeout: 180_000 },
+);
+
+test(
+  "publishers killed with SIGKILL mid-publish and mid-loan: no subscriber sees a damaged message, the others go on",
+  async () => {
+    using topic = Topic.create({ capacity: 64, maxMessageSize: 2000, name: uniqueName("topickill") });
+    using progress = SharedMemory.create({ name: uniqueName("topickillp"), size: 64 });
+    const published = progress.view(Int32Array, 0, 1);
+    const opts = { timeout: 180_000 };
+    // Subscribers in both runtimes check every message whole and in order per publisher.
+    const subs = [RT_A, RT_B].map((rt) => start(tsCommand(rt, PEER, ["sub", topic.name]), opts));
+    let steady: ReturnType<typeof start> | undefined;
+    const victims: ReturnType<typeof start>[] = [];
+    const recoveries: number[] = [];
+    try {
+      for (const s of subs) await s.waitFor(/ready/);
+      steady = start(tsCommand(RT_B, KILL_PEER, ["steady", topic.name, "0", "1500", progress.name]), opts);
+      for (let trial = 0; trial < 10; trial++) {
+        const victim = start(
+          tsCommand(trial % 2 ? RT_A : RT_B, KILL_PEER, ["victim", topic.name, String(trial + 1), "1800"]),
+          opts,
+        );
+        victims.push(victim);
+        await victim.waitFor(/ready/);
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 60));
+        victim.kill("SIGKILL");
+        assert.equal((await victim.done).signal, "SIGKILL");
+        // The other publisher goes on: it takes the dead one's lock over and publishes twice more.
+        const killedAt = performance.now();
+        const before = Atomics.load(published, 0);
+        const deadline = killedAt + 10_000;
+        while (Atomics.load(published, 0) < before + 2) {
+          assert.ok(performance.now() < deadline, `trial ${trial}: the other publisher stopped`);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        recoveries.push(performance.now() - killedAt);
+      }
+      // Still usable from here: a publish goes through and every subscriber gets it.
+      using check = Topic.subscribe(topic.name);
+      const last = expectedMessage(99, 0, 100);
+      await topic.publish(last, { timeout: 5000 });
+      topic.end();
+      const steadyOut = await steady.done;
+      assert.equal(steadyOut.code, 0, steadyOut.stderr);
+      let sawLast = false;
+      for (let m; (m = check.receiveSync({ timeout: 5000 })) !== null;) {
+        sawLast ||= m.length === last.length && m.every((b, i) => b === last[i]);
+      }
+      assert.ok(sawLast);
+      for (const s of subs) {
+        const out = await s.done;
+        assert.equal(out.code, 0, out.stderr); // a damaged or out-of-order message fails the subscriber
+        assert.ok(JSON.parse(out.stdout.split("\n")[1]!).count > 0);
+      }
+      console.log(
+        `  the other publisher went on ${
+          recoveries.map((ms) => ms.toFixed(0)).join(", ")
+        } ms after each kill`,
+      );
+    } finally {
+      for (const c of [...subs, ...victims, steady]) stop(c);
+    }
+  },
+  { timeout: 240_000 },
 );

@@ -4,6 +4,8 @@
  * - `peer.ts recv <channel> <count> <size> [batch]`: receives `count` messages into one buffer
  *   (`receiveInto`, or `receiveMany` with `batch`), then prints `{"ms": …}`, the time from the first
  *   message to the last.
+ * - `peer.ts bare <segment> <count>`: receives `count` 64-byte messages from a bare
+ *   single-producer ring (`_bare_ring.ts`), then prints `{"ms": …}` as `recv` does.
  * - `peer.ts send <channel> <count> <size> <go>`: waits for the Int32 at byte 0 of segment `go` to
  *   turn 1, then sends `count` messages of `size` bytes.
  * - `peer.ts echo <requests> <responses>`: sends every message back until the requests end.
@@ -17,6 +19,7 @@
 import { Channel } from "../../channel.ts";
 import { SharedMemory } from "../../shared_memory.ts";
 import { sleepSync } from "../../_sync/sleep.ts";
+import { BARE_HEAD, BARE_SLOTS_AT, BARE_TAIL, bareRing } from "./_bare_ring.ts";
 
 const [mode, a = "", b = "", c = "", d = ""] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
@@ -48,6 +51,25 @@ if (mode === "recv") {
   }
   console.log(JSON.stringify({ ms }));
   ch.close();
+} else if (mode === "bare") {
+  const shm = SharedMemory.open(a);
+  const count = Number(b);
+  const ring = bareRing(shm);
+  const out = new Int32Array(16);
+  ready();
+  let head = 0;
+  let tail = 0;
+  const take = () => {
+    while (head === tail) tail = Atomics.load(ring.i32, BARE_TAIL);
+    const w = BARE_SLOTS_AT / 4 + (head & ring.mask) * 16;
+    for (let i = 0; i < 16; i++) out[i] = ring.i32[w + i]!;
+    Atomics.store(ring.i32, BARE_HEAD, ++head);
+  };
+  take();
+  const start = performance.now();
+  for (let i = 1; i < count; i++) take();
+  console.log(JSON.stringify({ ms: performance.now() - start }));
+  shm.close();
 } else if (mode === "send") {
   const ch = Channel.open(a);
   const count = Number(b);

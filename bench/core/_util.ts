@@ -142,7 +142,7 @@ interface BunSocket {
 interface BunConnect {
   connect(options: {
     unix: string;
-    socket: { data(socket: BunSocket, data: Uint8Array): void };
+    socket: { data(socket: BunSocket, data: Uint8Array): void; drain(socket: BunSocket): void };
   }): Promise<BunSocket>;
 }
 
@@ -156,6 +156,91 @@ export interface RoundTripPlan {
   batches: number;
 }
 
+/** A connection to an echoing socket peer: `trip()` sends the message and waits for all of it back. */
+interface SocketSession {
+  trip(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the echoing peer of `bench/core/peer.ts` (`socket PATH`) under `runtime` and connects to
+ * it with the runtime's own API (`Deno.connect`, `Bun.connect`). A message is written until all of
+ * it is gone (one write may take only part of a large one) and a trip ends when all of it is back.
+ */
+async function socketSession(runtime: "deno" | "bun", bytes: number): Promise<SocketSession> {
+  const path = `${tmpdir()}/${uniquePrefix()}.sock`;
+  const message = new Uint8Array(bytes).fill(5);
+  const peer = await startPeer(sameRuntime(runtime, `${CORE_DIR}/peer.ts`, ["socket", path]));
+  const finish = async () => {
+    await Promise.race([peer.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    peer.kill();
+    rmSync(path, { force: true });
+  };
+  try {
+    const bun = (globalThis as { Bun?: BunConnect }).Bun;
+    if (bun) {
+      let pending = 0;
+      let unsent = 0; // bytes of the message still to write (the socket took only part)
+      let wake: () => void = () => {};
+      const writeRest = (socket: BunSocket) => {
+        while (unsent > 0) {
+          const n = socket.write(message.subarray(message.length - unsent));
+          if (n <= 0) return; // full: drain() writes the rest
+          unsent -= n;
+        }
+      };
+      const socket = await bun.connect({
+        unix: path,
+        socket: {
+          data(_socket, data) {
+            pending -= data.length;
+            if (pending <= 0) wake();
+          },
+          drain: writeRest,
+        },
+      });
+      return {
+        trip: () =>
+          new Promise<void>((resolve) => {
+            wake = resolve;
+            pending += message.length;
+            unsent = message.length;
+            writeRest(socket);
+          }),
+        close: () => {
+          socket.end();
+          return finish();
+        },
+      };
+    }
+    const conn = await Deno.connect({ transport: "unix", path });
+    const answer = new Uint8Array(Math.min(Math.max(64, bytes), 1 << 20));
+    const read = async () => {
+      for (let got = 0; got < message.length;) {
+        const n = await conn.read(answer);
+        if (n === null) throw new Error("The socket peer hung up");
+        got += n;
+      }
+    };
+    return {
+      trip: async () => {
+        // Read while writing: a message larger than the socket's buffers comes back meanwhile.
+        const back = read();
+        for (let sent = 0; sent < message.length;) sent += await conn.write(message.subarray(sent));
+        await back;
+      },
+      close: () => {
+        conn.close();
+        return finish();
+      },
+    };
+  } catch (error) {
+    peer.kill();
+    rmSync(path, { force: true });
+    throw error;
+  }
+}
+
 /**
  * The reference every cross-process bench compares against: median µs per round trip of `bytes`
  * bytes over a Unix domain socket to an echoing child of the same runtime (`peer.ts socket PATH`),
@@ -166,59 +251,40 @@ export async function unixSocketRoundTrip(
   bytes: number,
   plan: RoundTripPlan,
 ): Promise<number> {
-  const path = `${tmpdir()}/${uniquePrefix()}.sock`;
-  let peer: Peer | undefined;
-  const message = new Uint8Array(bytes).fill(5);
+  const session = await socketSession(runtime, bytes);
   try {
-    peer = await startPeer(sameRuntime(runtime, `${CORE_DIR}/peer.ts`, ["socket", path]));
-    let trip: () => Promise<void>;
-    let close: () => void;
-    const bun = (globalThis as { Bun?: BunConnect }).Bun;
-    if (bun) {
-      let pending = 0;
-      let wake: () => void = () => {};
-      const socket = await bun.connect({
-        unix: path,
-        socket: {
-          data(_socket, data) {
-            pending -= data.length;
-            if (pending <= 0) wake();
-          },
-        },
-      });
-      trip = () =>
-        new Promise<void>((resolve) => {
-          wake = resolve;
-          pending += message.length;
-          socket.write(message);
-        });
-      close = () => socket.end();
-    } else {
-      const conn = await Deno.connect({ transport: "unix", path });
-      const answer = new Uint8Array(Math.max(64, bytes));
-      trip = async () => {
-        await conn.write(message);
-        for (let got = 0; got < message.length;) {
-          const n = await conn.read(answer);
-          if (n === null) throw new Error("The socket peer hung up");
-          got += n;
-        }
-      };
-      close = () => conn.close();
-    }
-    for (let i = 0; i < plan.warmup; i++) await trip();
+    for (let i = 0; i < plan.warmup; i++) await session.trip();
     const micros: number[] = [];
     for (let b = 0; b < plan.batches; b++) {
       const start = performance.now();
-      for (let i = 0; i < plan.batch; i++) await trip();
+      for (let i = 0; i < plan.batch; i++) await session.trip();
       micros.push(((performance.now() - start) * 1000) / plan.batch);
     }
-    close();
-    await Promise.race([peer.exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
     return median(micros);
   } finally {
-    peer?.kill();
-    rmSync(path, { force: true });
+    await session.close();
+  }
+}
+
+/** µs of each of `trips` single round trips of `bytes` bytes over a Unix socket (as {@linkcode unixSocketRoundTrip}), after `warmup` more. */
+export async function unixSocketTrips(
+  runtime: "deno" | "bun",
+  bytes: number,
+  warmup: number,
+  trips: number,
+): Promise<number[]> {
+  const session = await socketSession(runtime, bytes);
+  try {
+    for (let i = 0; i < warmup; i++) await session.trip();
+    const micros: number[] = [];
+    for (let i = 0; i < trips; i++) {
+      const start = performance.now();
+      await session.trip();
+      micros.push((performance.now() - start) * 1000);
+    }
+    return micros;
+  } finally {
+    await session.close();
   }
 }
 

@@ -32,6 +32,7 @@ interface BunLike {
     unix: string;
     socket: {
       data(socket: BunSocket, data: Uint8Array): void;
+      drain(socket: BunSocket): void;
       close?(socket: BunSocket): void;
     };
   }): BunListener;
@@ -77,11 +78,24 @@ async function socketPeer(path: string): Promise<void> {
   if (bun) {
     let resolveDone!: () => void;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const queue: Uint8Array[] = [];
     const listener = bun.listen({
       unix: path,
       socket: {
         data(socket, data) {
-          socket.write(data);
+          // A write may take only part of a large message: the rest waits for drain().
+          if (queue.length === 0) data = data.subarray(Math.max(socket.write(data), 0));
+          if (data.length > 0) queue.push(data.slice());
+        },
+        drain(socket) {
+          while (queue.length > 0) {
+            const n = socket.write(queue[0]!);
+            if (n < queue[0]!.length) {
+              queue[0] = queue[0]!.subarray(Math.max(n, 0));
+              return;
+            }
+            queue.shift();
+          }
         },
         close() {
           resolveDone();
