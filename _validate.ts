@@ -156,18 +156,25 @@ export function checkWaitOptions(options: unknown, action: string): CheckedWait 
 }
 
 /**
- * Throws a `TypeError` naming `what` when `view`'s memory is gone: its buffer was transferred, or
- * it is a view of a closed segment or of a loan already sent. Engines otherwise report this with
- * their own wording ("detached ArrayBuffer") from deep inside a copy, after part of the work.
+ * Throws a `TypeError` naming `what` when `view`'s memory is gone: its buffer was transferred, it
+ * is a view of a closed segment, or of a loan already sent (a view past the end of a shrunk
+ * buffer). Engines otherwise report this with their own wording ("detached ArrayBuffer") from deep
+ * inside a copy, after part of the work. Such a view reads as empty, so only an empty one is
+ * looked at: `at()` throws for a detached or out-of-bounds view and not for a truly empty one.
  */
 export function checkAttached(view: ArrayBufferView, action: string, what: string): void {
-  if ((view.buffer as ArrayBuffer).detached === true) {
+  if (view.byteLength !== 0 || !ArrayBuffer.isView(view) || view instanceof DataView) return;
+  try {
+    typedArrayAt.call(view, 0);
+  } catch {
     throw new TypeError(
       `Cannot ${action}: ${what} is detached (its ArrayBuffer was transferred, or it is a view of a ` +
         `closed segment, a sent loan or a released borrow)`,
     );
   }
 }
+const typedArrayAt =
+  (Object.getPrototypeOf(Uint8Array.prototype) as { at(this: unknown, i: number): unknown }).at;
 
 /**
  * `JSON.stringify(value)`, with the engine's error for a cycle, a bigint or a throwing `toJSON`

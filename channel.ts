@@ -8,7 +8,16 @@
 import { SharedMemory } from "./shared_memory.ts";
 import { TimeoutError } from "./errors.ts";
 import type { Sleep, WaitResult } from "./_sync/futex.ts";
-import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
+import {
+  checkAttached,
+  type CheckedWait,
+  checkOptions,
+  checkWaitOptions,
+  describe,
+  parseJSONText,
+  toJSONText,
+  type WaitOptions,
+} from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
 import { readinessOf } from "./_sync/readiness.ts";
 import { detach, Held, HeldList, Loan, NO_BYTES, PRIVATE_MAX, PrivateViews } from "./_loan.ts";
@@ -105,6 +114,7 @@ function checkBuffer(buffer: unknown): Uint8Array {
       `Cannot receive from channel: the buffer must be a Uint8Array, got ${describe(buffer)}`,
     );
   }
+  if (buffer.length === 0) checkAttached(buffer, "receive from channel", "the buffer");
   return buffer;
 }
 
@@ -115,7 +125,10 @@ function checkMany(buffer: unknown, lengths: unknown): void {
       `Cannot receive from channel: lengths must be a Uint32Array, got ${describe(lengths)}`,
     );
   }
-  if (lengths.length === 0) throw new RangeError("Cannot receive from channel: lengths is empty");
+  if (lengths.length === 0) {
+    checkAttached(lengths, "receive from channel", "lengths");
+    throw new RangeError("Cannot receive from channel: lengths is empty");
+  }
 }
 
 function checkText(text: unknown): string {
@@ -126,13 +139,13 @@ function checkText(text: unknown): string {
 }
 
 function jsonBytes(value: unknown): Uint8Array {
-  const text = JSON.stringify(value);
+  const text = toJSONText(value, "send JSON on a channel");
   if (text === undefined) throw new TypeError(`Cannot send ${describe(value)} as JSON on a channel`);
   return encoder.encode(text);
 }
 
 function parsed<T>(message: Uint8Array | null): T | null {
-  return message === null ? null : JSON.parse(decoder.decode(message)) as T;
+  return message === null ? null : parseJSONText<T>(decoder.decode(message), "receive JSON from a channel");
 }
 
 /**
@@ -1427,13 +1440,15 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   // ---- Checks ----------------------------------------------------------------------------------------
 
   #checkMessage(message: Uint8Array): void {
-    if (message instanceof Uint8Array && message.length <= this.#max) return;
+    // A detached view reads as length 0: only then is the buffer looked at.
+    if (message instanceof Uint8Array && message.length <= this.#max && message.length !== 0) return;
     if (!(message instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot send on channel: the message must be a Uint8Array, got ${describe(message)}`,
       );
     }
-    this.#tooLarge(message.length, "the message");
+    checkAttached(message, `send on channel "${this.name}"`, "the message");
+    if (message.length > this.#max) this.#tooLarge(message.length, "the message");
   }
 
   #checkMessages(messages: readonly Uint8Array[]): void {
@@ -1447,6 +1462,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
         throw new TypeError(`Cannot send on channel: message ${i} is not a Uint8Array, got ${describe(m)}`);
       }
       if (m.length > max) this.#tooLarge(m.length, `message ${i}`);
+      if (m.length === 0) checkAttached(m, `send on channel "${this.name}"`, `message ${i}`);
     }
   }
 

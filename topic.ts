@@ -46,7 +46,14 @@ import { ownerStatus, selfId } from "./_sync/owner.ts";
 import type { MutexGuard } from "./mutex.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
-import { type CheckedWait, checkOptions, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
+import {
+  checkAttached,
+  type CheckedWait,
+  checkOptions,
+  checkWaitOptions,
+  describe,
+  type WaitOptions,
+} from "./_validate.ts";
 
 export type { WaitOptions } from "./_validate.ts";
 
@@ -690,6 +697,7 @@ export class Topic implements Disposable {
         `Cannot publish on topic "${this.name}": the message is ${message.length} bytes and the largest is ${this.#max}`,
       );
     }
+    if (message.length === 0) checkAttached(message, `publish on topic "${this.name}"`, "the message");
     if (this.#closed) throw new TypeError(`Cannot use topic "${this.name}": this handle is closed`);
   }
 }
@@ -1050,6 +1058,7 @@ function checkBuffer(buffer: unknown): void {
       `Cannot receive from topic: the buffer must be a Uint8Array, got ${describe(buffer)}`,
     );
   }
+  if (buffer.length === 0) checkAttached(buffer, "receive from topic", "the buffer");
 }
 
 const NO_WAIT: CheckedWait = { timeout: Infinity, deadline: Infinity, signal: undefined };

@@ -414,6 +414,57 @@ test("every wait checks its options on entry, even when it would not wait; bad i
   assert.deepEqual(ch.tryReceive(), m, "the message stayed through the refused receives");
 });
 
+test("detached views, unserializable values and bad JSON get messages that say what was attempted", async () => {
+  const engine =
+    /Cannot perform|Underlying ArrayBuffer|circular structure|cyclic|Unexpected token|JSON Parse/;
+  const refused = (fn: () => unknown, type: ErrorConstructor, message: RegExp) =>
+    assert.throws(fn, (e: Error) => {
+      assert.ok(e instanceof type, String(e));
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message, engine);
+      return true;
+    });
+  const gone = () => {
+    const b = new Uint8Array(16);
+    b.buffer.transfer();
+    return b;
+  };
+  using ch = Channel.create({ capacity: 4096 });
+  refused(() => ch.trySend(gone()), TypeError, /^Cannot send on channel ".+": the message is detached/);
+  refused(() => ch.trySendMany([new Uint8Array(1), gone()]), TypeError, /message 1 is detached/);
+  await assert.rejects(ch.send(gone()), /the message is detached/);
+  const cycle: { self?: unknown } = {};
+  cycle.self = cycle;
+  refused(
+    () => ch.trySendJSON(cycle),
+    TypeError,
+    /^Cannot send JSON on a channel: .*\(it contains a cycle\)$/,
+  );
+  refused(() => ch.trySendJSON({ n: 1n }), TypeError, /a bigint has no JSON form/);
+  assert.equal(ch.tryReceive(), null, "nothing was written by the refused calls");
+  ch.trySend(new Uint8Array([0xff, 0x7b]));
+  refused(
+    () => ch.tryReceiveJSON(),
+    SyntaxError,
+    /^Cannot receive JSON from a channel: it is not valid JSON/,
+  );
+  ch.trySend(new Uint8Array([1, 2]));
+  refused(() => ch.tryReceiveInto(gone()), TypeError, /^Cannot receive from channel: the buffer is detached/);
+  const lengths = new Uint32Array(2);
+  lengths.buffer.transfer();
+  refused(() => ch.tryReceiveMany(new Uint8Array(64), lengths), TypeError, /lengths is detached/);
+  assert.deepEqual(
+    ch.tryReceive(),
+    new Uint8Array([1, 2]),
+    "the message stayed through the refused receives",
+  );
+  // A sent loan's view is detached too: sending it again is refused the same way.
+  const loan = ch.loanSync(8);
+  const stale = loan.bytes;
+  loan.send();
+  refused(() => ch.trySend(stale), TypeError, /the message is detached/);
+});
+
 test("an aborted signal ends a waiting send or receive with its reason", async () => {
   using ch = Channel.create({ capacity: 1024 });
   const controller = new AbortController();

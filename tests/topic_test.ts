@@ -278,3 +278,23 @@ test(
   },
   { timeout: 240_000 },
 );
+
+test("a detached message or buffer is refused with a message that says so", () => {
+  const gone = () => {
+    const b = new Uint8Array(16);
+    b.buffer.transfer();
+    return b;
+  };
+  using topic = Topic.create({ capacity: 4096 });
+  using sub = Topic.subscribe(topic.name);
+  assert.throws(() => topic.tryPublish(gone()), {
+    name: "TypeError",
+    message: /^Cannot publish on topic ".+": the message is detached/,
+  });
+  topic.tryPublish(new Uint8Array([1]));
+  assert.throws(() => sub.tryReceiveInto(gone()), {
+    name: "TypeError",
+    message: /^Cannot receive from topic: the buffer is detached/,
+  });
+  assert.deepEqual(sub.tryReceive(), new Uint8Array([1]));
+});
