@@ -12,6 +12,7 @@ import {
   isRoot,
   ROOT,
   run,
+  type Runtime,
   RUNTIMES,
   tsCommand,
   uniqueName,
@@ -20,7 +21,7 @@ import {
 const onLinux = process.platform === "linux";
 const linuxOnly = !onLinux && "lists /dev/shm and /proc/sysvipc/shm, which only Linux has";
 
-function shm(rt: "deno" | "bun", ...args: string[]): Promise<Finished> {
+function shm(rt: Runtime, ...args: string[]): Promise<Finished> {
   return run(tsCommand(rt, "cli/mod.ts", args));
 }
 
@@ -328,7 +329,7 @@ function freeShm(): number {
  * Runs `script` (sh) in a private mount namespace whose /dev/shm is a fresh tmpfs of `size`;
  * "$@" is the shm command line of `rt`. Nothing done there reaches the real /dev/shm.
  */
-function inPrivateShm(rt: "deno" | "bun", size: string, script: string): Promise<Finished> {
+function inPrivateShm(rt: Runtime, size: string, script: string): Promise<Finished> {
   const setup = `mount -t tmpfs -o size=${size} tmpfs /dev/shm || exit 97\n`;
   return run(["unshare", "-m", "sh", "-c", setup + script, "sh", ...tsCommand(rt, "cli/mod.ts")]);
 }

@@ -8,7 +8,18 @@ import { ftok, NotFoundError, PermissionDeniedError, SharedMemory, type ShmError
 import { test } from "./_harness.ts";
 import { addressIn } from "../_internal.ts";
 import { runtime } from "./_harness.ts";
-import { asNobody, BOTH, hasCommand, isRoot, ROOT, run, runOk, start, tsCommand } from "./_process.ts";
+import {
+  asNobody,
+  BOTH,
+  hasCommand,
+  isRoot,
+  ROOT,
+  run,
+  runOk,
+  type Runtime,
+  start,
+  tsCommand,
+} from "./_process.ts";
 
 const PEER = "tests/children/sysv_peer.ts";
 const notLinux = process.platform !== "linux" && "System V checks here read /proc/sysvipc (Linux)";
@@ -432,7 +443,7 @@ test("several Deno and Bun processes share one segment: Atomics.add from all of 
   const cell = shm.view(Int32Array, 0, 3);
   const n = 100_000;
   const children = ["deno", "bun", "deno", "bun"].map((rt) =>
-    start(tsCommand(rt as "deno" | "bun", PEER, ["add", String(shm.id), String(n)]))
+    start(tsCommand(rt as Runtime, PEER, ["add", String(shm.id), String(n)]))
   );
   try {
     const deadline = Date.now() + 30_000;
