@@ -228,6 +228,12 @@ interface WaitWorker {
   reject?: (e: unknown) => void;
 }
 
+/** What this file uses of the web `Worker` (Bun's), typed here so that Node's types suffice. */
+type WebWorker = new (url: string, options: { type: "module" }) => WaitThread & {
+  onmessage: ((event: { data: number }) => void) | null;
+  onerror: ((event: { message: string }) => void) | null;
+};
+
 /** What this file uses of `node:worker_threads`. */
 interface NodeWorkerThreads {
   Worker: new (url: URL) => WaitThread & {
@@ -263,9 +269,11 @@ function startWaitThread(onResult: (r: number) => void, onFailure: (message: str
     worker.on("error", (error) => onFailure(error.message));
     return worker;
   }
-  const worker = new Worker(workerUrl.href, { type: "module" }) as unknown as Worker & WaitThread;
-  worker.onmessage = (event: MessageEvent<number>) => onResult(event.data);
-  worker.onerror = (event: ErrorEvent) => onFailure(event.message);
+  const worker = new (globalThis as unknown as { Worker: WebWorker }).Worker(workerUrl.href, {
+    type: "module",
+  });
+  worker.onmessage = (event) => onResult(event.data);
+  worker.onerror = (event) => onFailure(event.message);
   return worker;
 }
 

@@ -229,9 +229,9 @@ export async function runSuites(args: readonly string[]): Promise<ResultRow[]> {
 }
 
 if (import.meta.main) {
-  const argv = (globalThis as { Bun?: unknown }).Bun
-    ? (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2)
-    : Deno.args;
+  const argv = runtime === "deno"
+    ? Deno.args
+    : (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
   const results = await runSuites(argv);
   const failed = results.some((r) => r.error !== undefined);
   (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(failed ? 1 : 0);

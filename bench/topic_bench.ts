@@ -18,7 +18,14 @@
 
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { type Launched, launchPeer, median, uniquePrefix, unixSocketRoundTrip } from "./core/_util.ts";
+import {
+  type Launched,
+  launchPeer,
+  median,
+  SOCKET_API,
+  uniquePrefix,
+  unixSocketRoundTrip,
+} from "./core/_util.ts";
 import { Channel } from "../channel.ts";
 import { Topic } from "../topic.ts";
 
@@ -185,9 +192,7 @@ const suite: BenchSuite = async (ctx) => {
       unit: "µs",
       ours: value,
       reference: socket,
-      referenceName: `Unix socket, half the median round trip of 64 B echoed (${
-        ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
-      })`,
+      referenceName: `Unix socket, half the median round trip of 64 B echoed (${SOCKET_API[ctx.runtime]})`,
       higherIsBetter: false,
       target: 1,
     });

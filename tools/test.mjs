@@ -241,7 +241,8 @@ if ((!only && args.length === 0) || only === "wine") {
 }
 
 if ((!only && args.length === 0) || only === "types") {
-  // A user's projects: Bun's (tsc, @types/bun, noUncheckedIndexedAccess) and Deno's (deno check with
+  // A user's projects: Bun's (tsc, @types/bun, noUncheckedIndexedAccess), Node's (tsc, @types/node,
+  // erasableSyntaxOnly: Node's type stripping refuses what it cannot erase) and Deno's (deno check with
   // noUncheckedIndexedAccess), each importing every entry point of the module.
   phases.push(["Types", async () => {
     const checks = [
@@ -251,6 +252,16 @@ if ((!only && args.length === 0) || only === "types") {
         "--pretty",
         "false",
       ]],
+      [
+        "tsc (a Node project: @types/node, strict, noUncheckedIndexedAccess, erasableSyntaxOnly)",
+        bin("tsc"),
+        [
+          "-p",
+          "tools/types/node/tsconfig.json",
+          "--pretty",
+          "false",
+        ],
+      ],
       ["deno check (noUncheckedIndexedAccess)", bin("deno"), [
         "check",
         "--config",

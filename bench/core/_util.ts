@@ -7,8 +7,10 @@
 
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
+import type { RuntimeName } from "../../ffi/runtime.ts";
 
 /** This folder, as a path. */
 export const CORE_DIR: string = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
@@ -33,7 +35,7 @@ function pid(): number {
   return g.process?.pid ?? g.Deno!.pid;
 }
 
-/** Runs the garbage collector when the runtime exposes it (Bun; Deno with `--v8-flags=--expose-gc`). */
+/** Runs the garbage collector when the runtime exposes it (Bun; Deno and Node with `--expose-gc`). */
 export function collectGarbage(): void {
   const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
   if (g.Bun) g.Bun.gc(true);
@@ -41,9 +43,12 @@ export function collectGarbage(): void {
 }
 
 /** The command line that runs a TypeScript file under the current runtime. */
-export function sameRuntime(runtime: "deno" | "bun", script: string, args: readonly string[]): string[] {
+export function sameRuntime(runtime: RuntimeName, script: string, args: readonly string[]): string[] {
   if (runtime === "deno") return [Deno.execPath(), "run", "-A", "--quiet", script, ...args];
   const exec = (globalThis as unknown as { process: { execPath: string } }).process.execPath;
+  if (runtime === "node") {
+    return [exec, "--experimental-ffi", "--no-warnings", "--expose-gc", script, ...args];
+  }
   return [exec, script, ...args];
 }
 
@@ -156,13 +161,20 @@ export interface RoundTripPlan {
   batches: number;
 }
 
+/** The API each runtime's socket reference goes through, for row names. */
+export const SOCKET_API: Record<RuntimeName, string> = {
+  deno: "Deno.connect",
+  bun: "Bun.connect",
+  node: "node:net",
+};
+
 /**
  * The reference every cross-process bench compares against: median µs per round trip of `bytes`
  * bytes over a Unix domain socket to an echoing child of the same runtime (`peer.ts socket PATH`),
- * through the runtime's own API (`Deno.connect`, `Bun.connect`).
+ * through the runtime's own API (`Deno.connect`, `Bun.connect`, Node's `node:net`).
  */
 export async function unixSocketRoundTrip(
-  runtime: "deno" | "bun",
+  runtime: RuntimeName,
   bytes: number,
   plan: RoundTripPlan,
 ): Promise<number> {
@@ -185,6 +197,22 @@ export async function unixSocketRoundTrip(
             if (pending <= 0) wake();
           },
         },
+      });
+      trip = () =>
+        new Promise<void>((resolve) => {
+          wake = resolve;
+          pending += message.length;
+          socket.write(message);
+        });
+      close = () => socket.end();
+    } else if (runtime === "node") {
+      const socket = createConnection(path);
+      await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+      let pending = 0;
+      let wake: () => void = () => {};
+      socket.on("data", (data: Uint8Array) => {
+        pending -= data.length;
+        if (pending <= 0) wake();
       });
       trip = () =>
         new Promise<void>((resolve) => {
@@ -234,7 +262,7 @@ export interface Launched {
  * and rejects if it exits first (`what` names it in that error).
  */
 export function launchPeer(
-  runtime: "deno" | "bun",
+  runtime: RuntimeName,
   peer: string,
   args: string[],
   what: string,
