@@ -94,9 +94,11 @@ export interface Child {
 export function start(cmd: readonly string[], options: RunOptions = {}): Child {
   const [command, ...args] = cmd;
   if (command === undefined) throw new TypeError("Cannot start a child process: the command line is empty");
+  // Not node:test's own variables: a Node child would take itself for one of its test files.
+  const { NODE_TEST_CONTEXT: _context, NODE_TEST_WORKER_ID: _worker, ...inherited } = process.env;
   const child = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    env: { ...inherited, NO_COLOR: "1", ...options.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";

@@ -2,7 +2,7 @@
 // attachments, bad input, other users, C programs and several Deno/Bun processes on one segment.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ftok, NotFoundError, PermissionDeniedError, SharedMemory, type ShmError } from "../mod.ts";
 import { test } from "./_harness.ts";
@@ -43,7 +43,9 @@ interface ProcRow {
 }
 
 function procRow(id: number): ProcRow | undefined {
-  const text = execFileSync("cat", ["/proc/sysvipc/shm"], { encoding: "utf8" });
+  // Read here, not by a child: a child that Node forks holds a copy of the attachments until it
+  // execs, and becomes the segment's last pid.
+  const text = readFileSync("/proc/sysvipc/shm", "utf8");
   for (const line of text.trim().split("\n").slice(1)) {
     const f = line.trim().split(/\s+/).map(Number);
     if (f[1] !== id) continue;
