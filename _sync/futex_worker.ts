@@ -21,7 +21,7 @@ if (runtime === "node") {
   parentPort.on("message", (w) => parentPort.postMessage(waitBlocking(w)));
 } else {
   const scope = globalThis as unknown as Port & {
-    onmessage: ((event: MessageEvent<OffThreadWait>) => void) | null;
+    onmessage: ((event: { data: OffThreadWait }) => void) | null;
   };
   scope.onmessage = (event) => {
     scope.postMessage(waitBlocking(event.data));
