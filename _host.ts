@@ -303,7 +303,12 @@ function spawnWaitWorker(): WaitWorker {
 
 /** Has an idle (or new) worker make the blocking call; resolves with its raw result. */
 function inWorker(request: OffThreadWait): Promise<number> {
-  const w = idle.pop() ?? spawnWaitWorker();
+  let w: WaitWorker;
+  try {
+    w = idle.pop() ?? spawnWaitWorker();
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise<number>((resolve, reject) => {
     w.resolve = resolve;
     w.reject = reject;
