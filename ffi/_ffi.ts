@@ -213,6 +213,37 @@ const NODE_CONVERT: Record<string, Convert | undefined> = {
   pointer: (v) => typeof v === "number" ? BigInt(v) : v,
 };
 
+const same: Convert = (v) => v;
+const nullIfZero = (r: unknown) => r === 0n ? null : r;
+
+/** `fn` with argument `i` converted by `c[i]` first; without rest arguments up to 7 parameters (the most here). */
+function convertingArguments(
+  fn: (...args: unknown[]) => unknown,
+  c: Convert[],
+): (...args: unknown[]) => unknown {
+  const [c0 = same, c1 = same, c2 = same, c3 = same, c4 = same, c5 = same, c6 = same] = c;
+  switch (c.length) {
+    case 0:
+      return fn;
+    case 1:
+      return (a) => fn(c0(a));
+    case 2:
+      return (a, b) => fn(c0(a), c1(b));
+    case 3:
+      return (a, b, d) => fn(c0(a), c1(b), c2(d));
+    case 4:
+      return (a, b, d, e) => fn(c0(a), c1(b), c2(d), c3(e));
+    case 5:
+      return (a, b, d, e, f) => fn(c0(a), c1(b), c2(d), c3(e), c4(f));
+    case 6:
+      return (a, b, d, e, f, g) => fn(c0(a), c1(b), c2(d), c3(e), c4(f), c5(g));
+    case 7:
+      return (a, b, d, e, f, g, h) => fn(c0(a), c1(b), c2(d), c3(e), c4(f), c5(g), c6(h));
+    default:
+      return (...args) => fn(...args.map((v, i) => c[i]!(v)));
+  }
+}
+
 /** Binds `symbols` through node:ffi, converting arguments as Deno does and NULL results to null. */
 function bindNode(ffi: NodeFFI, path: string, symbols: ForeignLibraryInterface): LoadedLibrary<never> {
   const converted: Record<string, { arguments: string[]; return: string }> = {};
@@ -225,17 +256,9 @@ function bindNode(ffi: NodeFFI, path: string, symbols: ForeignLibraryInterface):
   const { lib, functions } = ffi.dlopen(path, converted);
   const bound: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(symbols)) {
-    const fn = functions[name]!; // dlopen bound every name it was given
-    const converts = def.parameters.map((t) => NODE_CONVERT[t]);
-    const nullable = def.result === "pointer";
-    bound[name] = (...args: unknown[]) => {
-      for (let i = 0; i < args.length; i++) {
-        const c = converts[i];
-        if (c !== undefined) args[i] = c(args[i]);
-      }
-      const r = fn(...args);
-      return nullable && r === 0n ? null : r;
-    };
+    const raw = functions[name]!; // dlopen bound every name it was given
+    const fn = def.result === "pointer" ? (...args: unknown[]) => nullIfZero(raw(...args)) : raw;
+    bound[name] = convertingArguments(fn, def.parameters.map((t) => NODE_CONVERT[t] ?? same));
   }
   let open = true;
   return {
