@@ -36,8 +36,8 @@ export const RUNTIMES: Record<Runtime, string> = {
 export const NODE_FLAGS: readonly string[] = ["--experimental-ffi", "--no-warnings"];
 
 /**
- * The other runtime of the pair the tests mix: Deno and Bun pair with each other, Node with Bun (Node
- * processes meet Deno in the Deno pass's mixed tests, tests/three_runtimes_test.ts).
+ * The other runtime of the pair the tests mix: Deno and Bun pair with each other, Node with Bun. Node
+ * meets Deno in the tests that start all three (`ALL`, tests/mixed_runtimes_test.ts), in every pass.
  */
 export const OTHER: "deno" | "bun" = runtime === "deno" ? "bun" : runtime === "bun" ? "deno" : "bun";
 

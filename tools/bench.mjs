@@ -3,6 +3,8 @@
 // rows into bench/results.json, prints one table of the advantages, and draws bench/chart.svg.
 //
 // Usage: node tools/bench.mjs [--only deno|bun|node] [suite filter…]
+//   Node rows come from `--only node` (core, sync, channel and the others that run under Node); they sit
+//   next to Deno's and Bun's in bench/results.json and in the table.
 //        node tools/bench.mjs --report   (no run: table and chart again from bench/results.json)
 //   BENCH_QUICK=1   short runs to smoke-test the benches; results go to a temporary folder instead
 //                   of bench/results.json and bench/chart.svg.
