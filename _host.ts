@@ -4,8 +4,9 @@
  * async wait sleeps without blocking the event loop. A new runtime is added here and in `ffi/`,
  * nowhere else; the rest of the module asks this file.
  *
- * Runtime detection itself is in `ffi/runtime.ts`. Nothing here imports `node:process`: Bun's (and
- * Deno's compatibility) `process` global is read when needed.
+ * Runtime detection itself is in `ffi/runtime.ts`. Nothing here imports `node:process`: the `process`
+ * global of Node and Bun (and Deno's compatibility one) is read when needed. Node and Bun differ only in
+ * permissions (Node's permission model) and in the threads of async waits (`node:worker_threads`).
  *
  * @module
  */
@@ -35,6 +36,9 @@ interface DenoHost {
 /** The parts of Node's `process` (Bun's global, and Deno's compatibility one) this file uses. */
 interface ProcessHost {
   pid: number;
+  /** Node's permission model, when on (`--permission`). */
+  permission?: { has(scope: string, reference?: string): boolean };
+  getBuiltinModule?(id: string): unknown;
   env: Record<string, string | undefined>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -73,13 +77,23 @@ export function exitProcess(code: number): never {
 
 /**
  * Under Deno, refuses to touch `path` unless this process holds `--allow-read` (and, for `write`,
- * `--allow-write`) for it. FFI calls bypass Deno's own checks, so this module checks for them.
- * Does nothing under Bun, which has no permissions.
+ * `--allow-write`) for it; under Node with its permission model on (`--permission`), unless it holds
+ * `--allow-fs-read` (`--allow-fs-write`) for it. FFI calls bypass the runtime's own checks, so this
+ * module checks for them. Does nothing under Bun, which has no permissions, nor under Node without
+ * `--permission`.
  *
- * @throws {PermissionDeniedError} with code `EACCES` and syscall `Deno.permissions`
+ * @throws {PermissionDeniedError} with code `EACCES` and syscall `Deno.permissions` or `process.permission`
  */
-export function checkDenoPermission(kind: "read" | "write", path: string, action: string): void {
-  if (!deno) return;
+export function checkPermission(kind: "read" | "write", path: string, action: string): void {
+  if (!deno) {
+    const permission = runtime === "node" ? proc()?.permission : undefined;
+    if (!permission || permission.has(`fs.${kind}`, path)) return;
+    throw new PermissionDeniedError(
+      `Cannot ${action}: Node's permission model gives no ${kind} access to it (run with ` +
+        `--allow-fs-${kind}=${path}); FFI bypasses Node's permission checks, so shm checks them itself`,
+      { code: "EACCES", errno: 13, syscall: "process.permission", segment: path },
+    );
+  }
   const state = deno.permissions.querySync({ name: kind, path }).state;
   if (state === "granted") return;
   throw new PermissionDeniedError(
@@ -107,7 +121,7 @@ export function readEnv(name: string): string | undefined {
 
 // ---- Signals, exit and uncaught errors -------------------------------------------------------------
 
-/** Listeners this file added through `process.on` (Bun), so they are not counted as the program's. */
+/** Listeners this file added through `process.on` (Bun, Node), so they are not counted as the program's. */
 const ownProcessListeners = new Map<SignalName, number>();
 
 /**
@@ -165,7 +179,7 @@ export function raiseSignal(signal: SignalName): void {
 
 /**
  * Calls `listener` once the process ends normally: the event loop ran dry or the program called
- * exit (Deno's `unload` event; Bun's `exit` event, which an uncaught error also fires). Exit
+ * exit (Deno's `unload` event; the `exit` event of Bun and Node, which an uncaught error also fires). Exit
  * listeners never keep the process alive.
  */
 export function addExitListener(listener: () => void): void {
@@ -175,8 +189,8 @@ export function addExitListener(listener: () => void): void {
 
 /**
  * Calls `listener` when an uncaught error or unhandled rejection is about to end the process, and
- * no listener registered before has handled it (`preventDefault`). Under Bun the exit listener
- * already runs then, so this adds nothing there.
+ * no listener registered before has handled it (`preventDefault`). Under Bun and Node the exit
+ * listener already runs then, so this adds nothing there.
  */
 export function addUncaughtErrorListener(listener: () => void): void {
   if (!deno) return;
@@ -192,17 +206,75 @@ export function addUncaughtErrorListener(listener: () => void): void {
 /**
  * Makes the blocking wait `w` on another thread and resolves with the call's raw result (see
  * `ffi/futex.ts`), leaving the event loop running. Deno: a `nonblocking` FFI call, run on a thread
- * of Deno's pool. Bun (no nonblocking calls): a reused `Worker` makes the blocking call; an idle
- * worker does not keep the process alive.
+ * of Deno's pool. Bun and Node (no nonblocking calls): a reused worker thread (a web `Worker` under
+ * Bun, `node:worker_threads` under Node) makes the blocking call; an idle worker does not keep the
+ * process alive.
  */
 export function sleepOffThread(w: OffThreadWait): Promise<number> {
   return deno ? waitNonblocking(w) : inWorker(w);
 }
 
+/** A thread that makes blocking waits: what this file uses of a web `Worker` or a Node one. */
+interface WaitThread {
+  postMessage(message: OffThreadWait): void;
+  terminate(): unknown;
+  ref?(): void;
+  unref?(): void;
+}
+
 interface WaitWorker {
-  worker: Worker & { ref?(): void; unref?(): void };
+  worker: WaitThread;
   resolve?: (r: number) => void;
   reject?: (e: unknown) => void;
+}
+
+/** What this file uses of the web `Worker` (Bun's), typed here so that Node's types suffice. */
+type WebWorker = new (url: string, options: { type: "module" }) => WaitThread & {
+  onmessage: ((event: { data: number }) => void) | null;
+  onerror: ((event: { message: string }) => void) | null;
+};
+
+/** What this file uses of `node:worker_threads`. */
+interface NodeWorkerThreads {
+  Worker: new (url: URL) => WaitThread & {
+    on(event: "message", listener: (data: number) => void): void;
+    on(event: "error", listener: (error: Error) => void): void;
+  };
+}
+
+// The worker's file has this file's extension: `.ts` in the checkout, `.js` in the npm build.
+const workerUrl = new URL(
+  `./_sync/futex_worker.${import.meta.url.endsWith(".js") ? "js" : "ts"}`,
+  import.meta.url,
+);
+
+/** Starts a wait thread that reports each result, or its failure, to the two callbacks. */
+function startWaitThread(onResult: (r: number) => void, onFailure: (message: string) => void): WaitThread {
+  if (runtime === "node") {
+    const threads = proc()!.getBuiltinModule!("node:worker_threads") as NodeWorkerThreads;
+    let worker;
+    try {
+      worker = new threads.Worker(workerUrl);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === "ERR_ACCESS_DENIED") {
+        throw new Error(
+          "Cannot wait off the event loop's thread: Node's permission model (--permission) is on and async " +
+            "waits run on a worker thread: run Node with --allow-worker too (or use the *Sync forms)",
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    worker.on("message", onResult);
+    worker.on("error", (error) => onFailure(error.message));
+    return worker;
+  }
+  const worker = new (globalThis as unknown as { Worker: WebWorker }).Worker(workerUrl.href, {
+    type: "module",
+  });
+  worker.onmessage = (event) => onResult(event.data);
+  worker.onerror = (event) => onFailure(event.message);
+  return worker;
 }
 
 const idle: WaitWorker[] = [];
@@ -210,31 +282,33 @@ const idle: WaitWorker[] = [];
 const MAX_IDLE = 10;
 
 function spawnWaitWorker(): WaitWorker {
-  const w: WaitWorker = {
-    worker: new Worker(new URL("./_sync/futex_worker.ts", import.meta.url).href, { type: "module" }),
-  };
-  w.worker.onmessage = (event: MessageEvent<number>) => {
+  const w = {} as WaitWorker;
+  w.worker = startWaitThread((result) => {
     const resolve = w.resolve;
     w.resolve = w.reject = undefined;
     w.worker.unref?.();
     if (idle.length < MAX_IDLE) idle.push(w);
     else w.worker.terminate();
-    resolve?.(event.data);
-  };
-  w.worker.onerror = (event: ErrorEvent) => {
+    resolve?.(result);
+  }, (message) => {
     const reject = w.reject;
     w.resolve = w.reject = undefined;
     const i = idle.indexOf(w);
     if (i >= 0) idle.splice(i, 1);
     w.worker.terminate();
-    reject?.(new Error(`Cannot wait on the word: the wait worker failed: ${event.message}`));
-  };
+    reject?.(new Error(`Cannot wait on the word: the wait worker failed: ${message}`));
+  });
   return w;
 }
 
 /** Has an idle (or new) worker make the blocking call; resolves with its raw result. */
 function inWorker(request: OffThreadWait): Promise<number> {
-  const w = idle.pop() ?? spawnWaitWorker();
+  let w: WaitWorker;
+  try {
+    w = idle.pop() ?? spawnWaitWorker();
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise<number>((resolve, reject) => {
     w.resolve = resolve;
     w.reject = reject;

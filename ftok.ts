@@ -7,7 +7,7 @@
 import { cString } from "./ffi/_ffi.ts";
 import { libc } from "./ffi/libc.ts";
 import { osError } from "./_os_error.ts";
-import { checkDenoPermission } from "./_host.ts";
+import { checkPermission } from "./_host.ts";
 import { describe } from "./_validate.ts";
 
 /**
@@ -52,7 +52,7 @@ export function ftok(path: string, projId: number): number {
     throw new RangeError(`Cannot ${action}: projId must be a 32-bit integer, got ${projId}`);
   }
   const what = `${action} for "${path}"`;
-  checkDenoPermission("read", path, what);
+  checkPermission("read", path, what);
   const lib = libc();
   const cpath = cString(path);
   const key = lib.ftok(cpath, projId);

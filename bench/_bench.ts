@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { RuntimeName } from "../ffi/runtime.ts";
+
 /** One comparison. */
 export interface BenchRow {
   /** What is measured, e.g. "copy 256 MiB into a mapped segment". */
@@ -26,7 +28,7 @@ export interface BenchRow {
 
 /** What a suite is told about the run. */
 export interface BenchContext {
-  runtime: "deno" | "bun";
+  runtime: RuntimeName;
   /** Shorter runs (BENCH_QUICK=1), for smoke-testing the benches themselves. */
   quick: boolean;
 }

@@ -22,6 +22,7 @@ import {
   launchPeer,
   median,
   sameRuntime,
+  SOCKET_API,
   uniquePrefix,
   unixSocketRoundTrip,
 } from "./core/_util.ts";
@@ -285,9 +286,7 @@ const suite: BenchSuite = async (ctx) => {
       64,
       ctx.quick ? { warmup: 200, batch: 200, batches: 3 } : { warmup: 5_000, batch: 5_000, batches: 9 },
     ),
-    referenceName: `Unix socket round trip, 64 bytes (${
-      ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
-    })`,
+    referenceName: `Unix socket round trip, 64 bytes (${SOCKET_API[ctx.runtime]})`,
     higherIsBetter: false,
     target: 20,
   });

@@ -24,6 +24,7 @@ import {
   type Peer,
   runPython,
   sameRuntime,
+  SOCKET_API,
   startPeer,
   uniquePrefix,
   unixSocketRoundTrip,
@@ -237,7 +238,7 @@ async function roundTrip(ctx: BenchContext): Promise<BenchRow> {
     unit: "µs",
     ours,
     reference,
-    referenceName: `Unix socket round trip (${ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"})`,
+    referenceName: `Unix socket round trip (${SOCKET_API[ctx.runtime]})`,
     higherIsBetter: false,
     target: 50,
   };

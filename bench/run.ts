@@ -1,10 +1,11 @@
 /**
- * Runs benchmark suites in the current runtime (Deno or Bun), prints a table, and writes the rows
+ * Runs benchmark suites in the current runtime (Deno, Bun or Node), prints a table, and writes the rows
  * as JSON.
  *
  * ```sh
  * deno run -A bench/run.ts [--out FILE] [--dir DIR] [filter…]
  * bun bench/run.ts [--out FILE] [--dir DIR] [filter…]
+ * node --experimental-ffi --expose-gc bench/run.ts [--out FILE] [--dir DIR] [filter…]
  * ```
  *
  * - Every `<topic>_bench.ts` file of `bench/` (or of `--dir`) is a suite whose default export is a
@@ -14,8 +15,8 @@
  * - A suite that throws, cannot be loaded or returns malformed rows does not stop the others: it
  *   becomes an error row, and the exit code is 1.
  *
- * Deno: run with `--v8-flags=--expose-gc` so suites can give memory back between cases (Bun can
- * always).
+ * Deno: run with `--v8-flags=--expose-gc`, Node with `--expose-gc`, so suites can give memory back
+ * between cases (Bun can always).
  *
  * @module
  */
@@ -25,11 +26,11 @@ import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { advantage, type BenchContext, type BenchRow } from "./_bench.ts";
-import { runtime } from "../ffi/runtime.ts";
+import { runtime, type RuntimeName } from "../ffi/runtime.ts";
 
 /** One row of the JSON output: a measured comparison, or a suite's (or row's) error. */
 export interface ResultRow {
-  runtime: "deno" | "bun";
+  runtime: RuntimeName;
   /** The suite's topic: `core` for `core_bench.ts`. */
   suite: string;
   name: string;
@@ -228,9 +229,9 @@ export async function runSuites(args: readonly string[]): Promise<ResultRow[]> {
 }
 
 if (import.meta.main) {
-  const argv = (globalThis as { Bun?: unknown }).Bun
-    ? (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2)
-    : Deno.args;
+  const argv = runtime === "deno"
+    ? Deno.args
+    : (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
   const results = await runSuites(argv);
   const failed = results.some((r) => r.error !== undefined);
   (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(failed ? 1 : 0);

@@ -76,7 +76,10 @@ function figures(stdout: string): number[] {
 function sameRuntime(ctx: BenchContext, script: string, args: string[]): string[] {
   const local = `${ROOT}/node_modules/.bin/${ctx.runtime}`;
   const bin = existsSync(local) ? local : ctx.runtime;
-  return ctx.runtime === "deno" ? [bin, "run", "-A", "--quiet", script, ...args] : [bin, script, ...args];
+  if (ctx.runtime === "deno") return [bin, "run", "-A", "--quiet", script, ...args];
+  return ctx.runtime === "node"
+    ? [bin, "--experimental-ffi", "--no-warnings", script, ...args]
+    : [bin, script, ...args];
 }
 
 function uniqueName(tag: string): string {

@@ -20,7 +20,14 @@
 
 import { fileURLToPath } from "node:url";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { type Launched, launchPeer, median, uniquePrefix, unixSocketTrips } from "./core/_util.ts";
+import {
+  type Launched,
+  launchPeer,
+  median,
+  SOCKET_API,
+  uniquePrefix,
+  unixSocketTrips,
+} from "./core/_util.ts";
 import { Channel } from "../channel.ts";
 import { Topic } from "../topic.ts";
 
@@ -240,7 +247,7 @@ const suite: BenchSuite = async (ctx) => {
     target: 1,
   });
   const socketName = `Unix socket, half of single round trips of the same size echoed (${
-    ctx.runtime === "deno" ? "Deno.connect" : "Bun.connect"
+    SOCKET_API[ctx.runtime]
   }), same run`;
   for (const [size, label] of LATENCY_SIZES) {
     const socket = await socketLatency(ctx, size);

@@ -5,8 +5,8 @@
  * attaches to it by name and adds 10 to each, and this process prints [11, 12, 13, 14, 15], then
  * cleans up.
  *
- * Run: `npm run demo` (or `deno run -A examples/demo.ts`; `bun examples/demo.ts` works too, with
- * Deno as the peer).
+ * Run: `npm run demo` (or `deno run -A examples/demo.ts`; `bun examples/demo.ts` and
+ * `node --experimental-ffi examples/demo.ts` work too, with Deno as the peer).
  *
  * @module
  */
@@ -17,9 +17,8 @@ import { fileURLToPath } from "node:url";
 import { SharedMemory } from "../mod.ts";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const isBun = "Bun" in globalThis;
-const me = isBun ? "Bun" : "Deno";
-const peerRuntime = isBun ? "deno" : "bun";
+const me = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "Node";
+const peerRuntime = me === "Deno" ? "bun" : "deno";
 
 // Prefer the runtimes pinned by `npm ci`; fall back to PATH.
 const local = `${here}../node_modules/.bin/${peerRuntime}`;

@@ -9,7 +9,7 @@ import { SharedMemory } from "../mod.ts";
 
 const name = (globalThis as { Deno?: { args: string[] } }).Deno?.args[0] ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv[2];
-const runtime = "Bun" in globalThis ? "Bun" : "Deno";
+const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "Node";
 if (name === undefined) throw new TypeError("usage: demo_peer.ts <segment name>");
 
 using shm = SharedMemory.open(name);

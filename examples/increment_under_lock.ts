@@ -4,6 +4,7 @@
 //
 //   deno run -A examples/increment_under_lock.ts
 //   bun examples/increment_under_lock.ts
+//   node --experimental-ffi examples/increment_under_lock.ts
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
@@ -45,21 +46,21 @@ if (role === "child") {
 }
 
 interface Runtime {
-  name: "deno" | "bun";
+  name: "deno" | "bun" | "node";
   /** The program to start, and the arguments that make it run this script. */
   program: string;
   args: string[];
 }
 
 function current(): Runtime {
-  return "Bun" in globalThis
-    ? { name: "bun", program: process.execPath, args: [script] }
-    : { name: "deno", program: process.execPath, args: ["run", "-A", script] };
+  if ("Bun" in globalThis) return { name: "bun", program: process.execPath, args: [script] };
+  if ("Deno" in globalThis) return { name: "deno", program: process.execPath, args: ["run", "-A", script] };
+  return { name: "node", program: process.execPath, args: ["--experimental-ffi", "--no-warnings", script] };
 }
 
 /** The other runtime, from this repository's node_modules or the PATH; undefined when absent. */
 function other(): Runtime | undefined {
-  const name = "Bun" in globalThis ? "deno" : "bun";
+  const name = "Deno" in globalThis ? "bun" : "deno";
   const local = fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
   const onPath = (process.env.PATH ?? "").split(":").map((dir) => `${dir}/${name}`).find((p) =>
     existsSync(p)

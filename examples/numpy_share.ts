@@ -1,5 +1,5 @@
 /**
- * Deno or Bun and Python sharing one NumPy array, with no copy and no serialization.
+ * Deno, Bun or Node and Python sharing one NumPy array, with no copy and no serialization.
  *
  * This process creates a segment holding a 1000 × 3 float64 matrix (row-major, little-endian: the
  * layout of `np.ndarray((1000, 3), "<f8")`), fills it, and runs `examples/numpy_peer.py`, which
@@ -10,6 +10,7 @@
  *
  *     deno run --allow-ffi --allow-run=python3 examples/numpy_share.ts
  *     bun examples/numpy_share.ts
+ *     node --experimental-ffi examples/numpy_share.ts
  *
  * Outside this repository, import from `jsr:@x/shm` instead of `../mod.ts`.
  *
@@ -54,7 +55,7 @@ if (!meansOk || !centred) process.exitCode = 1;
 
 /** Runs python3 and returns its standard output (Deno.Command needs no --allow-env, unlike node:child_process). */
 async function runPython(args: string[]): Promise<string> {
-  if (!("Bun" in globalThis)) {
+  if ("Deno" in globalThis) {
     const { code, stdout } = await new Deno.Command("python3", { args, stderr: "inherit" }).output();
     if (code !== 0) throw new Error(`numpy_peer.py exited with ${code}`);
     return new TextDecoder().decode(stdout);

@@ -51,7 +51,7 @@ while (Atomics.load(header, 0) !== READY) {
 const message = readText(shm.buf, MESSAGE, header, 1);
 console.log(`reader: read ${JSON.stringify(message)} from /dev/shm/${name}`);
 
-const runtime = "Bun" in globalThis ? "Bun" : "Deno";
+const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "Node";
 writeText(shm.buf, ANSWER, header, 2, `Got it, thanks (${runtime}, pid ${process.pid})`);
 Atomics.store(header, 0, ANSWERED);
 // End of scope: the handle is closed; the segment stays for the writer to remove.

@@ -59,5 +59,5 @@ Atomics.store(header, 0, EMPTY);
 // End of scope: the segment is closed and removed.
 
 function runtimeName(): string {
-  return "Bun" in globalThis ? "Bun" : "Deno";
+  return "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "Node";
 }

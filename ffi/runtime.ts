@@ -1,13 +1,14 @@
 /**
  * Runtime and platform detection, done once at load.
  *
- * Bun is detected first (it also defines some Node and Deno compatibility globals), then Deno.
+ * Bun is detected first (it also defines some Node and Deno compatibility globals), then Deno, then
+ * Node (Deno and Bun both define a Node-like `process` too).
  *
  * @module
  */
 
 /** The JavaScript runtimes this module runs on. */
-export type RuntimeName = "bun" | "deno";
+export type RuntimeName = "bun" | "deno" | "node";
 
 /** The operating systems this module knows how to talk to. */
 export type OsName = "linux" | "darwin" | "windows";
@@ -21,6 +22,7 @@ interface BunGlobal {
 interface ProcessLike {
   platform: string;
   arch: string;
+  versions?: { node?: string };
 }
 
 const g = globalThis as unknown as {
@@ -32,8 +34,9 @@ const g = globalThis as unknown as {
 function detectRuntime(): RuntimeName {
   if (typeof g.Bun === "object" && g.Bun !== null) return "bun";
   if (typeof g.Deno === "object" && g.Deno !== null) return "deno";
+  if (typeof g.process?.versions?.node === "string") return "node";
   throw new Error(
-    "Cannot load shm: it runs under Deno or Bun, and this runtime is neither",
+    "Cannot load shm: it runs under Deno, Bun or Node.js, and this runtime is none of them",
   );
 }
 
@@ -67,7 +70,7 @@ export const arch: ArchName = detectArch();
 /**
  * The largest `ArrayBuffer` the runtime can wrap around foreign memory, in bytes.
  *
- * Measured: Bun (JavaScriptCore) refuses more than 4 GiB in one buffer; Deno (V8) accepts any safe
- * integer length on 64-bit platforms.
+ * Measured: Bun (JavaScriptCore) refuses more than 4 GiB in one buffer; Deno and Node (V8) accept any
+ * safe integer length on 64-bit platforms.
  */
 export const maxBufferSize: number = runtime === "bun" ? 2 ** 32 : Number.MAX_SAFE_INTEGER;

@@ -24,7 +24,7 @@ import { cString, pointerAt } from "../ffi/_ffi.ts";
 import { C } from "../ffi/constants.ts";
 import { libc } from "../ffi/libc.ts";
 import { maxBufferSize, os } from "../ffi/runtime.ts";
-import { checkDenoPermission } from "../_host.ts";
+import { checkPermission } from "../_host.ts";
 import type { ShmError } from "../errors.ts";
 import { errnoError, osError } from "../_os_error.ts";
 import { noStat, type Segment, type SegmentAttributes } from "./_segment.ts";
@@ -41,15 +41,27 @@ class FileSegment implements Segment {
   readonly backend = "file" as const;
   readonly protectedReadOnly = false;
   readonly attributes: SegmentAttributes;
+  readonly path: string;
+  readonly address: bigint;
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly created: boolean;
+  /** `"dev:ino"` of the file mapped. */
+  readonly identity: string;
   constructor(
-    readonly path: string,
-    readonly address: bigint,
-    readonly size: number,
-    readonly readOnly: boolean,
-    readonly created: boolean,
-    /** `"dev:ino"` of the file mapped. */
-    readonly identity: string,
+    path: string,
+    address: bigint,
+    size: number,
+    readOnly: boolean,
+    created: boolean,
+    identity: string,
   ) {
+    this.path = path;
+    this.address = address;
+    this.size = size;
+    this.readOnly = readOnly;
+    this.created = created;
+    this.identity = identity;
     this.attributes = Object.freeze({ key: undefined, id: undefined, path });
   }
 
@@ -114,8 +126,8 @@ function notRegular(type: number, action: string, path: string): ShmError {
 /** Creates `path` (it must not exist) with `size` zeroed bytes and maps it shared. */
 export function createFile(path: string, size: number, mode: number): Segment {
   const action = `create file-backed segment "${path}"`;
-  checkDenoPermission("read", path, action);
-  checkDenoPermission("write", path, action);
+  checkPermission("read", path, action);
+  checkPermission("write", path, action);
   if (os === "windows") return createWindowsFile(path, size, mode);
   const lib = libc();
   const cpath = cString(path);
@@ -153,8 +165,8 @@ export function createFile(path: string, size: number, mode: number): Segment {
  */
 export function openFile(path: string, readOnly: boolean, size?: number): Segment {
   const action = `open file-backed segment "${path}"${readOnly ? " read-only" : ""}`;
-  checkDenoPermission("read", path, action);
-  if (!readOnly) checkDenoPermission("write", path, action);
+  checkPermission("read", path, action);
+  if (!readOnly) checkPermission("write", path, action);
   if (os === "windows") return openWindowsFile(path, readOnly, size);
   const lib = libc();
   const flags = (readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_NONBLOCK | C.O_CLOEXEC;
@@ -210,7 +222,7 @@ export function openFile(path: string, readOnly: boolean, size?: number): Segmen
 /** Removes the file at `path` (mappings of it stay valid until released, on POSIX). */
 export function unlinkFile(path: string): void {
   const action = `remove file-backed segment "${path}"`;
-  checkDenoPermission("write", path, action);
+  checkPermission("write", path, action);
   if (os === "windows") return unlinkWindowsFile(path);
   const lib = libc();
   if (lib.unlink(cString(path)) !== 0) throw osError(lib.errno(), "unlink", action, path);

@@ -67,17 +67,32 @@ const LINUX_O_PATH = 0x200000;
 class PosixSegment implements Segment {
   readonly backend = "posix" as const;
   readonly attributes: SegmentAttributes = NO_ATTRIBUTES;
+  readonly name: string;
+  readonly address: bigint;
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly created: boolean;
+  /** A `PROT_READ` shared mapping (read-only on macOS, which has no private shm mappings). */
+  readonly protectedReadOnly: boolean;
+  /** `"dev:ino"` of the object mapped. */
+  readonly identity: string;
   constructor(
-    readonly name: string,
-    readonly address: bigint,
-    readonly size: number,
-    readonly readOnly: boolean,
-    readonly created: boolean,
-    /** A `PROT_READ` shared mapping (read-only on macOS, which has no private shm mappings). */
-    readonly protectedReadOnly: boolean,
-    /** `"dev:ino"` of the object mapped. */
-    readonly identity: string,
-  ) {}
+    name: string,
+    address: bigint,
+    size: number,
+    readOnly: boolean,
+    created: boolean,
+    protectedReadOnly: boolean,
+    identity: string,
+  ) {
+    this.name = name;
+    this.address = address;
+    this.size = size;
+    this.readOnly = readOnly;
+    this.created = created;
+    this.protectedReadOnly = protectedReadOnly;
+    this.identity = identity;
+  }
 
   release(): void {
     retire(this.address, this.size, this.name);

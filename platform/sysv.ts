@@ -193,14 +193,19 @@ class SysvSegment implements Segment {
   readonly backend = "sysv" as const;
   readonly name: string;
   readonly attributes: SegmentAttributes;
-  constructor(
-    readonly key: number,
-    readonly id: number,
-    readonly address: bigint,
-    readonly size: number,
-    readonly readOnly: boolean,
-    readonly created: boolean,
-  ) {
+  readonly key: number;
+  readonly id: number;
+  readonly address: bigint;
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly created: boolean;
+  constructor(key: number, id: number, address: bigint, size: number, readOnly: boolean, created: boolean) {
+    this.key = key;
+    this.id = id;
+    this.address = address;
+    this.size = size;
+    this.readOnly = readOnly;
+    this.created = created;
     this.name = label(key, id);
     this.attributes = Object.freeze({ key, id, path: undefined });
   }

@@ -94,17 +94,31 @@ class WindowsSegment implements Segment {
   #waitKey: string | undefined;
   readonly protectedReadOnly = false;
   readonly attributes: SegmentAttributes;
+  readonly backend: "windows" | "file";
+  readonly name: string;
+  readonly address: bigint;
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly created: boolean;
+  readonly path: string | undefined;
   constructor(
-    readonly backend: "windows" | "file",
-    readonly name: string,
-    readonly address: bigint,
-    readonly size: number,
-    readonly readOnly: boolean,
-    readonly created: boolean,
+    backend: "windows" | "file",
+    name: string,
+    address: bigint,
+    size: number,
+    readOnly: boolean,
+    created: boolean,
     mapping: bigint,
     file: bigint,
-    readonly path: string | undefined,
+    path: string | undefined,
   ) {
+    this.backend = backend;
+    this.name = name;
+    this.address = address;
+    this.size = size;
+    this.readOnly = readOnly;
+    this.created = created;
+    this.path = path;
     this.#mapping = mapping;
     this.#file = file;
     this.attributes = Object.freeze({ key: undefined, id: undefined, path });

@@ -15,7 +15,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
-import { hasCommand, isRoot, ROOT, run, RUNTIMES } from "./_process.ts";
+import { hasCommand, isRoot, NODE_FLAGS, ROOT, run, type Runtime, RUNTIMES } from "./_process.ts";
 
 /** One runnable block. */
 export interface Block {
@@ -245,13 +245,15 @@ rc=$?
 exit $rc`;
 
 /** Runs a block under a runtime in a fresh temporary folder, with a time limit in seconds. */
-export async function runBlock(block: Block, rt: "deno" | "bun", timeoutSeconds = 60): Promise<BlockRun> {
+export async function runBlock(block: Block, rt: Runtime, timeoutSeconds = 60): Promise<BlockRun> {
   const dir = mkdtempSync(join(tmpdir(), "shm-block-"));
   try {
     const script = join(dir, "block.ts");
     writeFileSync(script, pointAtCheckout(block));
     const cmd = rt === "deno"
       ? [RUNTIMES.deno, "run", "-A", "--no-config", "--no-lock", "--quiet", script]
+      : rt === "node"
+      ? [RUNTIMES.node, ...NODE_FLAGS, script]
       : [RUNTIMES.bun, script];
     const env = { SHM_BLOCK_TIMEOUT: String(timeoutSeconds) };
     if (PRIVATE_NAMESPACE) {

@@ -1,5 +1,5 @@
 /**
- * Running other processes from tests: Deno or Bun children on this module's scripts, Python, C
+ * Running other processes from tests: Deno, Bun or Node children on this module's scripts, Python, C
  * programs, and commands as another user or in a private mount namespace.
  *
  * @module
@@ -19,20 +19,44 @@ function pinned(name: string): string {
   return existsSync(local) ? local : name;
 }
 
-/** The Deno and Bun binaries pinned in package.json (falling back to PATH). */
-export const RUNTIMES: { deno: string; bun: string } = { deno: pinned("deno"), bun: pinned("bun") };
+/** A runtime the tests start children of. */
+export type Runtime = "deno" | "bun" | "node";
 
-/** Both runtimes, the current one first. */
-export const BOTH: readonly ("deno" | "bun")[] = runtime === "deno" ? ["deno", "bun"] : ["bun", "deno"];
+/** The Deno, Bun and Node binaries pinned in package.json (falling back to PATH). */
+export const RUNTIMES: Record<Runtime, string> = {
+  deno: pinned("deno"),
+  bun: pinned("bun"),
+  node: pinned("node"),
+};
 
-/** The other runtime. */
-export const OTHER: "deno" | "bun" = runtime === "deno" ? "bun" : "deno";
+/**
+ * Node's flags for this module: node:ffi (on by default in 26.10, but 26.1+ needs the flag) and no
+ * ExperimentalWarning on standard error.
+ */
+export const NODE_FLAGS: readonly string[] = ["--experimental-ffi", "--no-warnings"];
+
+/**
+ * The other runtime of the pair the tests mix: Deno and Bun pair with each other, Node with Bun. Node
+ * meets Deno in the tests that start all three (`ALL`, tests/mixed_runtimes_test.ts), in every pass.
+ */
+export const OTHER: "deno" | "bun" = runtime === "deno" ? "bun" : runtime === "bun" ? "deno" : "bun";
+
+/** The current runtime and {@linkcode OTHER}, the current one first. */
+export const BOTH: readonly Runtime[] = [runtime, OTHER];
+
+/** All three runtimes, the current one first. */
+export const ALL: readonly Runtime[] = [
+  runtime,
+  ...(["deno", "bun", "node"] as const).filter((r) => r !== runtime),
+];
 
 /** The command line that runs a TypeScript file under a runtime. */
-export function tsCommand(rt: "deno" | "bun", script: string, args: readonly string[] = []): string[] {
+export function tsCommand(rt: Runtime, script: string, args: readonly string[] = []): string[] {
   const path = script.startsWith("/") ? script : `${ROOT}/${script}`;
   return rt === "deno"
     ? [RUNTIMES.deno, "run", "-A", "--quiet", path, ...args]
+    : rt === "node"
+    ? [RUNTIMES.node, ...NODE_FLAGS, path, ...args]
     : [RUNTIMES.bun, path, ...args];
 }
 
@@ -70,9 +94,11 @@ export interface Child {
 export function start(cmd: readonly string[], options: RunOptions = {}): Child {
   const [command, ...args] = cmd;
   if (command === undefined) throw new TypeError("Cannot start a child process: the command line is empty");
+  // Not node:test's own variables: a Node child would take itself for one of its test files.
+  const { NODE_TEST_CONTEXT: _context, NODE_TEST_WORKER_ID: _worker, ...inherited } = process.env;
   const child = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    env: { ...inherited, NO_COLOR: "1", ...options.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";
@@ -174,7 +200,7 @@ export function uniqueName(tag: string): string {
  * last. Deno gets a private, writable DENO_DIR and no config or lock file (nobody can't write here).
  */
 export async function asNobody(
-  rt: "deno" | "bun",
+  rt: Runtime,
   script: string,
   args: string[],
 ): Promise<Record<string, unknown>> {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { Barrier, BrokenBarrierError, SharedMemory, TimeoutError } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, type Child, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, type Child, runOk, type Runtime, start, tsCommand, uniqueName } from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
 
@@ -145,7 +145,7 @@ test("4 processes (2 Deno, 2 Bun), 6 rounds: nobody leaves before all 4 arrived"
 }, { timeout: 120_000 });
 
 /** Starts a party of the 4-party barrier @0 in a child; resolves once it is about to arrive. */
-async function party(rt: "deno" | "bun", shm: SharedMemory, flavour: string): Promise<Child> {
+async function party(rt: Runtime, shm: SharedMemory, flavour: string): Promise<Child> {
   const child = start(tsCommand(rt, CHILD, ["barrier-once", shm.name, "4", "20000", flavour]), {
     timeout: 60_000,
   });

@@ -36,7 +36,7 @@ test("bench/run.ts core (quick) writes four well-formed rows and leaves /dev/shm
     });
     const r = await child.done;
     assert.equal(r.code, 0, `bench/run.ts failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /# core \((deno|bun), quick\)/);
+    assert.match(r.stdout, /# core \((deno|bun|node), quick\)/);
     const rows = JSON.parse(readFileSync(out, "utf8")) as Row[];
     assert.ok(Array.isArray(rows));
     assert.deepEqual(
@@ -67,7 +67,10 @@ test("bench/run.ts core (quick) writes four well-formed rows and leaves /dev/shm
     }
     const roundTrip = rows[3];
     assert.ok(roundTrip, "the round-trip row");
-    assert.match(roundTrip.referenceName, runtime === "deno" ? /Deno\.connect/ : /Bun\.connect/);
+    assert.match(
+      roundTrip.referenceName,
+      { deno: /Deno\.connect/, bun: /Bun\.connect/, node: /node:net/ }[runtime],
+    );
     // Every segment the suite (and its Python reference) makes is named shmbench_<runner pid>_….
     assert.deepEqual(leftovers(child.pid), []);
   } finally {

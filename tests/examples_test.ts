@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { NotFoundError, SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, hasCommand, run, RUNTIMES, start, uniqueName } from "./_process.ts";
+import { BOTH, hasCommand, run, type Runtime, RUNTIMES, start, tsCommand, uniqueName } from "./_process.ts";
 
 function exists(name: string): boolean {
   try {
@@ -19,10 +19,10 @@ function exists(name: string): boolean {
 }
 
 /** The exact command lines of the examples' headers (Deno with the flags written there). */
-function example(rt: "deno" | "bun", script: string, args: string[], denoFlags: string[]): string[] {
+function example(rt: Runtime, script: string, args: string[], denoFlags: string[]): string[] {
   return rt === "deno"
     ? [RUNTIMES.deno, "run", ...denoFlags, "--quiet", `examples/${script}`, ...args]
-    : [RUNTIMES.bun, `examples/${script}`, ...args];
+    : tsCommand(rt, `examples/${script}`, args);
 }
 
 for (const rt of BOTH) {

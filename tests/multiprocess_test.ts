@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { SharedMemory } from "../mod.ts";
 import { runtime, test } from "./_harness.ts";
-import { BOTH, run, start, tsCommand, uniqueName } from "./_process.ts";
+import { ALL, BOTH, run, start, tsCommand, uniqueName } from "./_process.ts";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,12 +43,11 @@ for (const child of BOTH) {
   });
 }
 
-test("three processes mixing Deno and Bun doing Atomics.add reach the exact total", async () => {
+test("three processes, Deno, Bun and Node, doing Atomics.add reach the exact total", async () => {
   using shm = SharedMemory.create({ name: uniqueName("add"), size: 4096 });
   const n = 2_000_000;
   const cells = shm.view(Int32Array, 0, 3);
-  const runtimes = ["deno", "bun", runtime === "deno" ? "bun" : "deno"] as const;
-  const peers = runtimes.map((rt) => start(tsCommand(rt, PEER, ["add", shm.name, String(n)])));
+  const peers = ALL.map((rt) => start(tsCommand(rt, PEER, ["add", shm.name, String(n)])));
   await until(cells, 1, 3); // all three attached
   Atomics.store(cells, 2, 1); // go: the adds overlap
   const results = await Promise.all(peers.map((p) => p.done));

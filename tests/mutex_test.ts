@@ -5,7 +5,17 @@ import assert from "node:assert/strict";
 import { Mutex, MutexGuard, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
 import { selfId } from "../_sync/owner.ts";
 import { test } from "./_harness.ts";
-import { BOTH, type Child, OTHER, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
+import {
+  BOTH,
+  type Child,
+  OTHER,
+  runOk,
+  type Runtime,
+  start,
+  stop,
+  tsCommand,
+  uniqueName,
+} from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
 
@@ -18,7 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a child that takes the mutex @0 and holds it; resolves with its owner id and start time. */
 async function holder(
-  rt: "deno" | "bun",
+  rt: Runtime,
   shm: SharedMemory,
 ): Promise<{ child: Child; id: number; start: number }> {
   const child = start(tsCommand(rt, CHILD, ["hold", shm.name]));

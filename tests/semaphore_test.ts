@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { Semaphore, SharedMemory, TimeoutError } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, runOk, type Runtime, start, tsCommand, uniqueName } from "./_process.ts";
 
 const CHILD = "tests/children/sync_child.ts";
 
@@ -168,7 +168,7 @@ test("2 permits, 4 processes (2 Deno, 2 Bun): never more than 2 holders at once"
   const passes = 150;
   await Promise.all(
     [["deno", "sync"], ["deno", "async"], ["bun", "sync"], ["bun", "async"]].map(([rt, flavour]) =>
-      runOk(tsCommand(rt as "deno" | "bun", CHILD, ["semaphore", shm.name, String(passes), flavour!]), {
+      runOk(tsCommand(rt as Runtime, CHILD, ["semaphore", shm.name, String(passes), flavour!]), {
         timeout: 90_000,
       })
     ),

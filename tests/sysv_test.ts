@@ -2,13 +2,24 @@
 // attachments, bad input, other users, C programs and several Deno/Bun processes on one segment.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ftok, NotFoundError, PermissionDeniedError, SharedMemory, type ShmError } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { addressIn } from "../_internal.ts";
 import { runtime } from "./_harness.ts";
-import { asNobody, BOTH, hasCommand, isRoot, ROOT, run, runOk, start, tsCommand } from "./_process.ts";
+import {
+  asNobody,
+  BOTH,
+  hasCommand,
+  isRoot,
+  ROOT,
+  run,
+  runOk,
+  type Runtime,
+  start,
+  tsCommand,
+} from "./_process.ts";
 
 const PEER = "tests/children/sysv_peer.ts";
 const notLinux = process.platform !== "linux" && "System V checks here read /proc/sysvipc (Linux)";
@@ -32,7 +43,9 @@ interface ProcRow {
 }
 
 function procRow(id: number): ProcRow | undefined {
-  const text = execFileSync("cat", ["/proc/sysvipc/shm"], { encoding: "utf8" });
+  // Read here, not by a child: a child that Node forks holds a copy of the attachments until it
+  // execs, and becomes the segment's last pid.
+  const text = readFileSync("/proc/sysvipc/shm", "utf8");
   for (const line of text.trim().split("\n").slice(1)) {
     const f = line.trim().split(/\s+/).map(Number);
     if (f[1] !== id) continue;
@@ -432,7 +445,7 @@ test("several Deno and Bun processes share one segment: Atomics.add from all of 
   const cell = shm.view(Int32Array, 0, 3);
   const n = 100_000;
   const children = ["deno", "bun", "deno", "bun"].map((rt) =>
-    start(tsCommand(rt as "deno" | "bun", PEER, ["add", String(shm.id), String(n)]))
+    start(tsCommand(rt as Runtime, PEER, ["add", String(shm.id), String(n)]))
   );
   try {
     const deadline = Date.now() + 30_000;

@@ -2,7 +2,9 @@
 // `npm run bench`: runs every benchmark suite (bench/*_bench.ts) under Deno and under Bun, merges the
 // rows into bench/results.json, prints one table of the advantages, and draws bench/chart.svg.
 //
-// Usage: node tools/bench.mjs [--only deno|bun] [suite filter…]
+// Usage: node tools/bench.mjs [--only deno|bun|node] [suite filter…]
+//   Node rows come from `--only node` (core, sync, channel and the others that run under Node); they sit
+//   next to Deno's and Bun's in bench/results.json and in the table.
 //        node tools/bench.mjs --report   (no run: table and chart again from bench/results.json)
 //   BENCH_QUICK=1   short runs to smoke-test the benches; results go to a temporary folder instead
 //                   of bench/results.json and bench/chart.svg.
@@ -46,6 +48,9 @@ if (!suites.length && !reportOnly) {
 
 function command(runtime, suite, out) {
   const script = join(benchDir, "run.ts");
+  if (runtime === "node") {
+    return [bin("node"), ["--experimental-ffi", "--no-warnings", "--expose-gc", script, "--out", out, suite]];
+  }
   return runtime === "deno"
     ? [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", script, "--out", out, suite]]
     : [bin("bun"), [script, "--out", out, suite]];
@@ -169,7 +174,7 @@ function versionOf(runtime) {
     child.on("error", () => resolve("?"));
     child.on(
       "close",
-      () => resolve(out.split("\n")[0].replace(/^(deno|bun) /, "").split(" ")[0].trim() || "?"),
+      () => resolve(out.split("\n")[0].replace(/^(deno|bun) |^v/, "").split(" ")[0].trim() || "?"),
     );
   });
 }
@@ -214,7 +219,7 @@ if (!quick && existsSync(resultsPath)) {
     kept = [];
   }
 }
-const runtimeOrder = (r) => ["deno", "bun"].indexOf(r.runtime);
+const runtimeOrder = (r) => ["deno", "bun", "node"].indexOf(r.runtime);
 const all = [...kept, ...fresh].sort((a, b) =>
   a.suite.localeCompare(b.suite) || runtimeOrder(a) - runtimeOrder(b)
 );
@@ -247,7 +252,7 @@ for (const g of groups) {
   const twins = groups.filter((o) => o.suite === g.suite && o.name === g.name).length;
   g.label = twins > 1 && g.referenceName ? `${g.name} (vs ${g.referenceName})` : g.name;
 }
-const seenRuntimes = ["deno", "bun"].filter((rt) => all.some((r) => r.runtime === rt));
+const seenRuntimes = ["deno", "bun", "node"].filter((rt) => all.some((r) => r.runtime === rt));
 const cell = (r) => {
   if (!r) return ["", "", ""];
   if (r.error !== undefined) return ["error", "", ""];
@@ -302,7 +307,7 @@ process.exit(failures ? 1 : 0);
 
 /** A horizontal bar chart of advantages on a log scale, bars growing from the 1× line. */
 function chart(groups, runtimes, versions) {
-  const colors = { deno: "#2b6cb0", bun: "#d69e2e" };
+  const colors = { deno: "#2b6cb0", bun: "#d69e2e", node: "#2f855a" };
   const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const tick = (v) => `${v >= 1 ? v.toFixed(0) : String(Number(v.toPrecision(1)))}×`;
   const values = groups.flatMap((g) => [

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Runs the whole suite: the tests under Deno, the same tests under Bun, the optional phases
+// Runs the whole suite: the tests under Deno, the same tests under Bun and under Node, the optional phases
 // (Windows under Wine), and a check that nothing was left in /dev/shm or in SysV shared memory.
 // Ends with one line: "N passed, N failed" (", N skipped" when some were).
 //
-// Usage: node tools/test.mjs [--only static|deno|bun|wine|types|doctest] [test file filters…]
+// Usage: node tools/test.mjs [--only static|deno|bun|node|wine|types|doctest] [test file filters…]
 //
 // As root on Linux, each phase runs in a private IPC and mount namespace (`unshare --ipc --mount`) with its
 // own tmpfs on /dev/shm: other programs' segments are invisible to it, and whatever is left in that
@@ -12,7 +12,16 @@
 // clone sits in a private (0700) folder; nothing of the user's folders changes mode. Without root, the leak
 // check compares the names before and after the run (other programs' segments then count too).
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -180,6 +189,37 @@ if (!only || only === "bun") {
     return { passed: Number(pass?.[1] ?? 0), failed, skipped: Number(skip?.[1] ?? 0) };
   }]);
 }
+if (!only || only === "node") {
+  phases.push(["Node", async () => {
+    // node:test takes files and globs, not folders: a folder means its *_test.ts files.
+    const files = filters.map((f) => {
+      const path = f.replace(/\/$/, "");
+      return existsSync(join(root, path)) && statSync(join(root, path)).isDirectory()
+        ? `${path}/**/*_test.ts`
+        : f;
+    });
+    const r = await phaseRun("Node", (_, b) => [b("node"), [
+      "--experimental-ffi",
+      "--no-warnings",
+      "--test",
+      "--test-concurrency=1",
+      "--test-reporter=spec",
+      ...files,
+    ]]);
+    const count = (word) => r.out.match(new RegExp(`^\\S* ${word} (\\d+)$`, "m"))?.[1];
+    const [pass, fail, skip] = [count("pass"), count("fail"), count("skipped")];
+    if (pass === undefined && fail === undefined) {
+      return {
+        passed: 0,
+        failed: 1,
+        skipped: 0,
+        note: `node --test ended without a summary (exit ${r.code})`,
+      };
+    }
+    const failed = Number(fail ?? 0) + (r.code !== 0 && !Number(fail ?? 0) ? 1 : 0);
+    return { passed: Number(pass ?? 0), failed, skipped: Number(skip ?? 0) };
+  }]);
+}
 const wine = join(root, "tools", "test-windows.sh");
 if ((!only && args.length === 0) || only === "wine") {
   phases.push(["Windows (Bun under Wine)", async () => {
@@ -201,7 +241,8 @@ if ((!only && args.length === 0) || only === "wine") {
 }
 
 if ((!only && args.length === 0) || only === "types") {
-  // A user's projects: Bun's (tsc, @types/bun, noUncheckedIndexedAccess) and Deno's (deno check with
+  // A user's projects: Bun's (tsc, @types/bun, noUncheckedIndexedAccess), Node's (tsc, @types/node,
+  // erasableSyntaxOnly: Node's type stripping refuses what it cannot erase) and Deno's (deno check with
   // noUncheckedIndexedAccess), each importing every entry point of the module.
   phases.push(["Types", async () => {
     const checks = [
@@ -211,6 +252,16 @@ if ((!only && args.length === 0) || only === "types") {
         "--pretty",
         "false",
       ]],
+      [
+        "tsc (a Node project: @types/node, strict, noUncheckedIndexedAccess, erasableSyntaxOnly)",
+        bin("tsc"),
+        [
+          "-p",
+          "tools/types/node/tsconfig.json",
+          "--pretty",
+          "false",
+        ],
+      ],
       ["deno check (noUncheckedIndexedAccess)", bin("deno"), [
         "check",
         "--config",

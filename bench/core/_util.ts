@@ -7,8 +7,10 @@
 
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
+import type { RuntimeName } from "../../ffi/runtime.ts";
 
 /** This folder, as a path. */
 export const CORE_DIR: string = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
@@ -33,7 +35,7 @@ function pid(): number {
   return g.process?.pid ?? g.Deno!.pid;
 }
 
-/** Runs the garbage collector when the runtime exposes it (Bun; Deno with `--v8-flags=--expose-gc`). */
+/** Runs the garbage collector when the runtime exposes it (Bun; Deno and Node with `--expose-gc`). */
 export function collectGarbage(): void {
   const g = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
   if (g.Bun) g.Bun.gc(true);
@@ -41,9 +43,12 @@ export function collectGarbage(): void {
 }
 
 /** The command line that runs a TypeScript file under the current runtime. */
-export function sameRuntime(runtime: "deno" | "bun", script: string, args: readonly string[]): string[] {
+export function sameRuntime(runtime: RuntimeName, script: string, args: readonly string[]): string[] {
   if (runtime === "deno") return [Deno.execPath(), "run", "-A", "--quiet", script, ...args];
   const exec = (globalThis as unknown as { process: { execPath: string } }).process.execPath;
+  if (runtime === "node") {
+    return [exec, "--experimental-ffi", "--no-warnings", "--expose-gc", script, ...args];
+  }
   return [exec, script, ...args];
 }
 
@@ -156,6 +161,13 @@ export interface RoundTripPlan {
   batches: number;
 }
 
+/** The API each runtime's socket reference goes through, for row names. */
+export const SOCKET_API: Record<RuntimeName, string> = {
+  deno: "Deno.connect",
+  bun: "Bun.connect",
+  node: "node:net",
+};
+
 /** A connection to an echoing socket peer: `trip()` sends the message and waits for all of it back. */
 interface SocketSession {
   trip(): Promise<void>;
@@ -164,10 +176,10 @@ interface SocketSession {
 
 /**
  * Starts the echoing peer of `bench/core/peer.ts` (`socket PATH`) under `runtime` and connects to
- * it with the runtime's own API (`Deno.connect`, `Bun.connect`). A message is written until all of
+ * it with the runtime's own API (`Deno.connect`, `Bun.connect`, `node:net`). A message is written until all of
  * it is gone (one write may take only part of a large one) and a trip ends when all of it is back.
  */
-async function socketSession(runtime: "deno" | "bun", bytes: number): Promise<SocketSession> {
+async function socketSession(runtime: RuntimeName, bytes: number): Promise<SocketSession> {
   const path = `${tmpdir()}/${uniquePrefix()}.sock`;
   const message = new Uint8Array(bytes).fill(5);
   const peer = await startPeer(sameRuntime(runtime, `${CORE_DIR}/peer.ts`, ["socket", path]));
@@ -213,6 +225,29 @@ async function socketSession(runtime: "deno" | "bun", bytes: number): Promise<So
         },
       };
     }
+    if (runtime === "node") {
+      const socket = createConnection(path);
+      await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+      let pending = 0;
+      let wake: () => void = () => {};
+      socket.on("data", (data: Uint8Array) => {
+        pending -= data.length;
+        if (pending <= 0) wake();
+      });
+      return {
+        // node:net queues what the socket cannot take yet: one write sends all of it.
+        trip: () =>
+          new Promise<void>((resolve) => {
+            wake = resolve;
+            pending += message.length;
+            socket.write(message);
+          }),
+        close: () => {
+          socket.end();
+          return finish();
+        },
+      };
+    }
     const conn = await Deno.connect({ transport: "unix", path });
     const answer = new Uint8Array(Math.min(Math.max(64, bytes), 1 << 20));
     const read = async () => {
@@ -244,10 +279,10 @@ async function socketSession(runtime: "deno" | "bun", bytes: number): Promise<So
 /**
  * The reference every cross-process bench compares against: median µs per round trip of `bytes`
  * bytes over a Unix domain socket to an echoing child of the same runtime (`peer.ts socket PATH`),
- * through the runtime's own API (`Deno.connect`, `Bun.connect`).
+ * through the runtime's own API (`Deno.connect`, `Bun.connect`, Node's `node:net`).
  */
 export async function unixSocketRoundTrip(
-  runtime: "deno" | "bun",
+  runtime: RuntimeName,
   bytes: number,
   plan: RoundTripPlan,
 ): Promise<number> {
@@ -300,7 +335,7 @@ export interface Launched {
  * and rejects if it exits first (`what` names it in that error).
  */
 export function launchPeer(
-  runtime: "deno" | "bun",
+  runtime: RuntimeName,
   peer: string,
   args: string[],
   what: string,

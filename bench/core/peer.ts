@@ -6,13 +6,14 @@
  *   Int32 0 with the next even value, spinning on `Atomics.load`; exits on -1 (or when the parent
  *   has been silent for 30 s).
  * - `peer.ts socket <path>`: listens on a Unix domain socket at `path` with the runtime's own API
- *   (`Deno.listen` or `Bun.listen`) and echoes every byte back.
+ *   (`Deno.listen`, `Bun.listen` or Node's `node:net`) and echoes every byte back.
  *
  * Prints `ready` once it is set up.
  *
  * @module
  */
 
+import { createServer } from "node:net";
 import { SharedMemory } from "../../mod.ts";
 
 /** The value the parent stores in Int32 0 to stop the atomics peer. */
@@ -107,6 +108,16 @@ async function socketPeer(path: string): Promise<void> {
     listener.stop(true);
     return;
   }
+  if (!("Deno" in globalThis)) {
+    const server = createServer((socket) => {
+      socket.on("data", (data) => socket.write(data));
+      socket.on("close", () => server.close());
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    console.log("ready");
+    await new Promise((resolve) => server.on("close", resolve));
+    return;
+  }
   const listener = Deno.listen({ transport: "unix", path });
   console.log("ready");
   const conn = await listener.accept();
@@ -123,9 +134,9 @@ async function socketPeer(path: string): Promise<void> {
   }
 }
 
-const [mode, target] = (globalThis as { Bun?: unknown }).Bun
-  ? (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2)
-  : Deno.args;
+const [mode, target] = "Deno" in globalThis
+  ? Deno.args
+  : (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 if (mode === "atomics" && target) atomicsPeer(target);
 else if (mode === "socket" && target) await socketPeer(target);
 else throw new Error(`Cannot run the benchmark peer: expected "atomics <segment>" or "socket <path>"`);

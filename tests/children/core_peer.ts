@@ -17,7 +17,7 @@ import { C } from "../../ffi/constants.ts";
 import { cString } from "../../ffi/_ffi.ts";
 import { childArgs, errorJson, spinUntil } from "./_child.ts";
 
-const runtime = "Bun" in globalThis ? "bun" : "deno";
+import { runtime } from "../../ffi/runtime.ts";
 const [command, name = "", arg] = childArgs();
 
 switch (command) {
