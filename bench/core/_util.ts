@@ -303,7 +303,7 @@ export async function unixSocketRoundTrip(
 
 /** µs of each of `trips` single round trips of `bytes` bytes over a Unix socket (as {@linkcode unixSocketRoundTrip}), after `warmup` more. */
 export async function unixSocketTrips(
-  runtime: "deno" | "bun",
+  runtime: RuntimeName,
   bytes: number,
   warmup: number,
   trips: number,
