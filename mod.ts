@@ -1,6 +1,6 @@
 /**
- * Shared memory for Deno and Bun: a live `Uint8Array` over memory that other processes — Deno, Bun,
- * Python, C — see at once. Pure TypeScript over each runtime's own FFI; nothing to compile.
+ * Shared memory for Deno, Bun and Node: a live `Uint8Array` over memory that other processes — Deno,
+ * Bun, Node, Python, C — see at once. Pure TypeScript over each runtime's own FFI; nothing to compile.
  *
  * ```ts
  * import { SharedMemory } from "@x/shm";
