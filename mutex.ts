@@ -17,7 +17,8 @@
  *   no FFI call. Under contention a locker spins briefly, then sleeps in the kernel (a futex on
  *   Linux, named semaphores on Windows).
  * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread.
- * - Owner death: a waiter checks every 250 ms whether the holder still lives. When it has died
+ * - Owner death: every 250 ms the holder is checked (by each blocked thread; for all the async
+ *   waits of a process on the lock word, once, by the waiter table). When it has died
  *   (killed, crashed, exited without unlocking), the waiter takes the mutex over and is told so:
  *   `guard.ownerDied` and `mutex.ownerDied` are true, and the data the mutex protects may be
  *   half-updated. A lock word that names no holder at all (its thread id part is 0, as in
@@ -34,7 +35,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
+import { asyncWaitsWatched, FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_sync/owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
 import { closedError, NO_WAIT, regionOf, SLICE_MS, SPINS } from "./_sync/region.ts";
@@ -306,23 +307,35 @@ export class Mutex {
    * Spins, then sleeps on the lock word until it is free; every PROBE_MS it checks whether the
    * holder died. A word that names no holder is taken over at once. `sync` refuses to wait for a
    * mutex this thread holds (it would never be freed).
+   *
+   * An async wait on waiter threads does not probe by itself: it hands the probe to the waiter
+   * table (the sleep's `watch`), which runs one per lock word each slice for all the waits on it
+   * and wakes them with `"dead"` when the holder died; then they race to take the word over, and
+   * the one whose compare-exchange wins is told `ownerDied`.
    */
   *#lockLoop(o: CheckedWait, sync: boolean): Generator<Sleep, MutexGuard, WaitResult> {
     const me = selfId();
     if (this.#spin(me)) return guardOf(this, false);
     let lastProbe = performance.now();
+    let slept = 0;
+    let result: WaitResult = "ok";
     for (;;) {
       o.signal?.throwIfAborted();
       const v = this.#prepareSleep(me, sync);
       if (v === 0) return guardOf(this, false);
       if ((v & TID_PART) === 0 && this.#takeOver(v, me)) return guardOf(this, true);
+      if (result === "dead" && v === slept && this.#takeOver(v, me)) return guardOf(this, true);
       const now = performance.now();
-      if (now - lastProbe >= PROBE_MS) {
+      const shared = !sync && asyncWaitsWatched();
+      if (shared) lastProbe = now;
+      else if (now - lastProbe >= PROBE_MS) {
         lastProbe = now;
-        if (this.#takeOverIfDead(v, me)) return guardOf(this, true);
+        if (this.#holderDead(v, me) && this.#takeOver(v, me)) return guardOf(this, true);
       }
       if (now >= o.deadline) throw this.#timeout(o.timeout);
-      yield [v, Math.min(o.deadline - now, PROBE_MS)];
+      slept = v;
+      const watch = shared ? () => this.#holderDead(v, me) : undefined;
+      result = yield [v, Math.min(o.deadline - now, PROBE_MS), o.deadline - now, watch];
     }
   }
 
@@ -365,11 +378,16 @@ export class Mutex {
     }
   }
 
-  /** When the holder recorded in `v` is dead, takes the mutex over from it. */
-  #takeOverIfDead(v: number, me: number): boolean {
+  /**
+   * Whether the holder recorded in `v` is dead (a start-time mismatch counts once the next probe,
+   * 250 ms on, finds the same word). Probes only; taking over is {@linkcode Mutex.#takeOver}.
+   */
+  #holderDead(v: number, me: number): boolean {
     const owner = v & ID_MASK;
     if (owner === me) return false;
-    const status = ownerStatus(owner, this.#cells[1]!);
+    const cells = this.#cells;
+    if (cells.length === 0 || Atomics.load(cells, 0) !== v) return false; // moved on: the waits wake anyway
+    const status = ownerStatus(owner, cells[1]!);
     if (status === "alive") {
       this.#suspect = 0;
       return false;
@@ -379,7 +397,7 @@ export class Mutex {
       return false;
     }
     this.#suspect = 0;
-    return this.#takeOver(v, me);
+    return true;
   }
 
   /** Replaces the lock word `v` of a holder that cannot unlock by this thread's id. */

@@ -32,8 +32,19 @@ import { linuxNative } from "./futex_linux.ts";
 import { darwinNative } from "./futex_darwin.ts";
 import { pollAsync, pollSync } from "./futex_poll.ts";
 
-/** How a wait ended: woken (or spuriously returned), the word did not hold `expected`, or the time ran out. */
-export type WaitResult = "ok" | "not-equal" | "timed-out";
+/**
+ * How a wait ended: woken (or spuriously returned), the word did not hold `expected`, the time ran
+ * out, or its {@linkcode Watch} found the party it waits for dead.
+ */
+export type WaitResult = "ok" | "not-equal" | "timed-out" | "dead";
+
+/**
+ * A liveness check of the party a wait depends on (a lock holder, a barrier's waiting parties, a
+ * channel's senders): true when it died. Waits on waiter threads (`waiters.ts`) do not wake every
+ * slice to run it themselves: the waiter table runs one per (word, value) each slice, for every
+ * wait on it, and ends them all with `"dead"` when it returns true.
+ */
+export type Watch = () => boolean;
 
 /** Count meaning "every waiter". */
 const ALL = 0x7fff_ffff;
@@ -60,10 +71,11 @@ export interface Native {
     expected: number,
     timeoutMs: number | undefined,
     signal?: AbortSignal,
+    watch?: Watch,
   ): Promise<WaitResult>;
   /**
-   * True when async waits sleep on shared waiter threads (`waiters.ts`): they take the signal, need
-   * no bounded slices, and a closing segment is announced through `closing`.
+   * True when async waits sleep on shared waiter threads (`waiters.ts`): they take the signal and a
+   * {@linkcode Watch}, need no bounded slices, and a closing segment is announced through `closing`.
    */
   readonly cancellable?: boolean;
   /** Called when `shm` closes, before its mapping goes: ends the async waits on its words. */
@@ -167,11 +179,13 @@ function watchClose(shm: SharedMemory): void {
 
 /**
  * One sleep a wait loop asks for: while the word holds `expected`, at most `timeoutMs` (Infinity:
- * no limit). A loop whose `timeoutMs` is a slice only so that the word is looked at again (not to
- * probe a peer) gives `untilMs`, the time left to its own deadline: an async wait on a waiter
- * thread, whose word is looked at every slice anyway (`waiters.ts`), then sleeps until that.
+ * no limit). A loop whose `timeoutMs` is a slice only so that the word is looked at again, or a
+ * peer probed, gives `untilMs`, the time left to its own deadline: an async wait on a waiter
+ * thread, whose word is looked at every slice anyway (`waiters.ts`), then sleeps until that. A loop
+ * that probes a peer gives the probe as `watch` too, and leaves probing to the waiter table while
+ * {@linkcode asyncWaitsWatched} (its sleep then ends with `"dead"` when the probe finds it dead).
  */
-export type Sleep = readonly [expected: number, timeoutMs: number, untilMs?: number];
+export type Sleep = readonly [expected: number, timeoutMs: number, untilMs?: number, watch?: Watch];
 
 /** Infinity means no timeout. */
 function finite(timeoutMs: number | undefined): number | undefined {
@@ -215,7 +229,12 @@ export class FutexWord {
    * running. Aborting `signal` rejects with its reason at once; closing the segment rejects with a
    * TypeError.
    */
-  async waitAsync(expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<WaitResult> {
+  async waitAsync(
+    expected: number,
+    timeoutMs?: number,
+    signal?: AbortSignal,
+    watch?: Watch,
+  ): Promise<WaitResult> {
     signal?.throwIfAborted();
     const n = this.#open();
     const w = this.#word;
@@ -223,7 +242,7 @@ export class FutexWord {
     const limit = finite(timeoutMs);
     if (!n) return await pollAsync(w.view, expected, limit, signal);
     // Waiter threads sleep as long as asked: closing and aborting end their waits at once.
-    if (n.cancellable) return await this.#sleepOnce(n, expected, limit, signal);
+    if (n.cancellable) return await this.#sleepOnce(n, expected, limit, signal, watch);
     // The thread sleeps at most MAX_ASYNC_SLEEP_MS at a time (see there); when that slice ends
     // before the caller's timeout, the wait goes on here, unseen by the caller.
     const deadline = limit === undefined ? Infinity : performance.now() + limit;
@@ -242,11 +261,14 @@ export class FutexWord {
     expected: number,
     ms: number | undefined,
     signal: AbortSignal | undefined,
+    watch?: Watch,
   ): Promise<WaitResult> {
     const w = this.#word;
     signal?.throwIfAborted();
     if (w.shm.closed) throw new TypeError("Cannot wait on the word: the SharedMemory is closed");
-    const pending = n.cancellable ? n.waitAsync(w, expected, ms, signal) : n.waitAsync(w, expected, ms);
+    const pending = n.cancellable
+      ? n.waitAsync(w, expected, ms, signal, watch)
+      : n.waitAsync(w, expected, ms);
     const waits = sleepers.get(w.shm)!;
     return new Promise<WaitResult>((resolve, reject) => {
       const entry: Sleeper = { word: w, native: n, reject };
@@ -292,9 +314,11 @@ export class FutexWord {
     while (!step.done) {
       let result: WaitResult;
       try {
-        const [expected, timeoutMs, untilMs] = step.value;
+        const [expected, timeoutMs, untilMs, watch] = step.value;
         const stretch = untilMs !== undefined && getNative()?.cancellable === true;
-        result = await this.waitAsync(expected, stretch ? untilMs : timeoutMs, signal);
+        result = stretch
+          ? await this.waitAsync(expected, untilMs, signal, watch)
+          : await this.waitAsync(expected, timeoutMs, signal);
       } catch (error) {
         step = loop.throw(error);
         continue;

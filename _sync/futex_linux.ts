@@ -32,7 +32,8 @@ export function linuxNative(): Native {
   if (waiterThreadsAvailable()) {
     return {
       waitSync,
-      waitAsync: (w, expected, timeoutMs, signal) => waitOnWaiterThread(w, expected, timeoutMs, signal),
+      waitAsync: (w, expected, timeoutMs, signal, watch) =>
+        waitOnWaiterThread(w, expected, timeoutMs, signal, watch),
       cancellable: true,
       closing: forgetSegment,
       wake,

@@ -24,7 +24,10 @@
  *
  * While any wait pends, one timer looks at every entry's word each `SLICE_MS` (250 ms) and fires
  * those that changed: a wake-up lost to a corrupted sleeper count costs at most that, as it does
- * for a blocked thread, so the waits of a semaphore or a condition need no slice of their own.
+ * for a blocked thread, so the waits of a semaphore or a condition need no slice of their own. The
+ * same timer runs one liveness check per entry (a lock holder, a barrier's parties, a channel's
+ * senders: the `Watch` its waits gave), so 10,000 waits on one held mutex cost one probe of its
+ * holder per slice, not 10,000, and all of them wake (`"dead"`) when it died.
  *
  * Why nothing is lost: an entry's value is the one its waits saw; the kernel compares it with the
  * word when the call begins and returns at once when they differ, so a change between a wait's
@@ -34,8 +37,8 @@
  */
 
 import type { SharedMemory } from "../shared_memory.ts";
-import type { WaitResult, Word } from "./futex.ts";
-import { sleepOffThread } from "../_host.ts";
+import type { WaitResult, Watch, Word } from "./futex.ts";
+import { readEnv, sleepOffThread } from "../_host.ts";
 import { F, hasFutexWaitv, linuxFutex } from "../ffi/futex.ts";
 import { addressOfView, pointerAt } from "../ffi/_ffi.ts";
 import { SLICE_MS } from "./region.ts";
@@ -55,6 +58,8 @@ interface Pending {
   timer?: ReturnType<typeof setTimeout>;
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** The liveness check of the party it waits for, run by the slice timer (see {@linkcode lookAgain}). */
+  watch?: Watch;
 }
 
 /** One (word, expected value) pair, shared by every wait on it. */
@@ -73,14 +78,38 @@ const overflow = new Set<Entry>();
 let overflowTimer: ReturnType<typeof setTimeout> | undefined;
 let sliceTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** Every SLICE_MS while entries exist: fires those whose word changed, forgets those with no waits. */
+/**
+ * Every SLICE_MS while entries exist: fires those whose word changed, forgets those with no waits,
+ * and runs one liveness check per entry (the {@linkcode Watch} of one of its waits: they all wait
+ * on the same word holding the same value, so for the same party), firing all its waits with
+ * `"dead"` when the party died. A check that throws fires them with "ok": their loops run again and
+ * meet the error themselves.
+ */
 function lookAgain(): void {
   sliceTimer = undefined;
   for (const e of [...entries.values()]) {
     if (e.waits.size === 0) entries.delete(e.key);
     else if (changed(e)) fire(e, "ok");
+    else {
+      const watch = watchOf(e);
+      if (!watch) continue;
+      let dead: boolean;
+      try {
+        dead = watch();
+      } catch {
+        fire(e, "ok");
+        continue;
+      }
+      if (dead && entries.get(e.key) === e && e.waits.size) fire(e, "dead");
+    }
   }
   if (entries.size) sliceTimer = setTimeout(lookAgain, SLICE_MS);
+}
+
+/** The liveness check of one of the entry's waits, if any gave one. */
+function watchOf(e: Entry): Watch | undefined {
+  for (const p of e.waits) if (p.watch) return p.watch;
+  return undefined;
 }
 
 /** Whether the word differs from the entry's value (or is gone with its segment). */
@@ -280,9 +309,22 @@ function pollOverflow(): void {
 
 let available: boolean | undefined;
 
-/** Whether waits can go to waiter threads here (Linux with `futex_waitv`). */
+/**
+ * The environment variable that turns the waiter threads off for the whole process: async waits
+ * then take a thread each, as on a kernel without `futex_waitv` (the fallback, for tests).
+ */
+export const THREAD_PER_WAIT_ENV = "SHM_THREAD_PER_WAIT";
+
+/**
+ * Whether waits can go to waiter threads here (Linux with `futex_waitv`, unless
+ * {@linkcode THREAD_PER_WAIT_ENV} is set to something other than "", "0" or "false").
+ */
 export function waiterThreadsAvailable(): boolean {
   if (available !== undefined) return available;
+  const forced = readEnv(THREAD_PER_WAIT_ENV);
+  if (forced !== undefined && forced !== "" && forced !== "0" && forced.toLowerCase() !== "false") {
+    return available = false;
+  }
   try {
     return available = hasFutexWaitv();
   } catch {
@@ -290,20 +332,26 @@ export function waiterThreadsAvailable(): boolean {
   }
 }
 
-/** @internal Tests only: turn the waiter threads off (waits then take a thread each), or back on. */
+/**
+ * @internal Tests only: turn the waiter threads off (waits then take a thread each, the fallback
+ * of kernels before 5.16), or back on. Call it before the first wait, or follow it with
+ * `usePollingFallback(false)` (`futex.ts`) so the OS wait is chosen again.
+ */
 export function useWaiterThreads(on: boolean): void {
   available = on ? undefined : false;
 }
 
 /**
  * Sleeps while the word holds `expected`, until a wake (any process), `timeoutMs` (undefined: no
- * limit) or `signal`. The caller checked the word once already.
+ * limit), `signal`, or `watch` (run once a slice for all the waits on the same word and value)
+ * finding the party it waits for dead. The caller checked the word once already.
  */
 export function waitOnWaiterThread(
   word: Word,
   expected: number,
   timeoutMs: number | undefined,
   signal: AbortSignal | undefined,
+  watch?: Watch,
 ): Promise<WaitResult> {
   const key = `${word.address}:${expected | 0}`;
   let e = entries.get(key);
@@ -315,7 +363,7 @@ export function waitOnWaiterThread(
   }
   const entry = e;
   const promise = new Promise<WaitResult>((resolve, reject) => {
-    const p: Pending = { entry, resolve, reject };
+    const p: Pending = { entry, resolve, reject, watch };
     entry.waits.add(p);
     if (entry.thread) entry.thread.live++;
     const leave = (): void => {
