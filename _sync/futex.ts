@@ -97,7 +97,7 @@ export function usePollingFallback(on: boolean): void {
 /** The OS wait/wake for this platform, or null where there is none (then waits poll). */
 function getNative(): Native | null {
   if (native !== undefined) return native;
-  if (os === "windows") return native = windowsNative;
+  if (os === "windows") return native = windowsNative();
   if (os === "linux") return native = linuxNative();
   return native = darwinNative();
 }

@@ -8,7 +8,7 @@
 import type { Native, WaitResult, Word } from "./futex.ts";
 import { F, linuxFutex, timespec } from "../ffi/futex.ts";
 import { sleepOffThread } from "../_host.ts";
-import { forgetSegment, waiterThreadsAvailable, waitOnWaiterThread } from "./waiters.ts";
+import { forgetSegment, linuxWaiterOs, waiterThreadsAvailable, waitOnWaiterThread } from "./waiters.ts";
 
 /**
  * The futex wait and wake, bound on first use. Async waits go to the waiter threads
@@ -33,7 +33,7 @@ export function linuxNative(): Native {
     return {
       waitSync,
       waitAsync: (w, expected, timeoutMs, signal, watch) =>
-        waitOnWaiterThread(w, expected, timeoutMs, signal, watch),
+        waitOnWaiterThread(linuxWaiterOs, w, expected, timeoutMs, signal, watch),
       cancellable: true,
       closing: forgetSegment,
       wake,

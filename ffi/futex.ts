@@ -2,7 +2,7 @@
  * The native calls waits and lock owners need: Linux `futex` (through `syscall`) and `gettid`, macOS
  * `__ulock_wait`/`__ulock_wake`. Each table is bound once, lazily, on first use; each wait comes in
  * a blocking form and, for Deno, a `nonblocking` twin that Deno runs on a thread of its own pool.
- * Windows waits are `WaitForSingleObject` from `kernel32.ts`.
+ * Windows waits are `WaitForSingleObject` and `WaitForMultipleObjects` from `kernel32.ts`.
  *
  * {@linkcode waitBlocking} and {@linkcode waitNonblocking} make one {@linkcode OffThreadWait}: the
  * host layer (`_host.ts`) decides which thread makes it.
@@ -12,7 +12,7 @@
 
 import { bindLibrary, type Bound, foreignBuffer, type ForeignLibraryInterface, pointerAt } from "./_ffi.ts";
 import { LIBC_PATHS } from "./libc.ts";
-import { kernel32, kernel32Nonblocking } from "./kernel32.ts";
+import { kernel32, kernel32Nonblocking, W } from "./kernel32.ts";
 import { arch } from "./runtime.ts";
 
 /** Linux `futex(2)`, called through `syscall(2)` (glibc has no wrapper). */
@@ -185,15 +185,19 @@ export type OffThreadWait =
   }
   | { readonly call: "handle"; readonly handle: bigint; readonly ms: number }
   | {
-    /** `futex_waitv` on `count` entries at `address` (no timeout: the doorbell entry ends it). */
-    readonly call: "waitv";
+    /**
+     * `futex_waitv` on `count` entries at `address` (Linux), or `WaitForMultipleObjects` on `count`
+     * handles at `address`, any one of them (Windows); no timeout: the doorbell (slot 0) ends it.
+     */
+    readonly call: "waitv" | "handles";
     readonly address: bigint;
     readonly count: number;
   };
 
 /**
  * Makes the wait on this thread and returns the call's raw result: futex 0 or -1, ulock 0 or
- * `-errno`, `WaitForSingleObject`'s `WAIT_*` value. (A futex's errno is this thread's, unseen by
+ * `-errno`, `futex_waitv`'s index or -1, `WaitForSingleObject`'s or `WaitForMultipleObjects`'s
+ * `WAIT_*` value. (A futex's errno is this thread's, unseen by
  * the thread that asked.)
  */
 export function waitBlocking(w: OffThreadWait): number {
@@ -218,6 +222,8 @@ export function waitBlocking(w: OffThreadWait): number {
     case "waitv":
       waitv ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvSymbols).symbols;
       return Number(waitv.syscall(F.SYS_FUTEX_WAITV, pointerAt(w.address), w.count, 0, null, 0));
+    case "handles":
+      return kernel32().WaitForMultipleObjects(w.count, pointerAt(w.address), 0, W.INFINITE);
   }
 }
 
@@ -245,6 +251,10 @@ export async function waitNonblocking(w: OffThreadWait): Promise<number> {
       waitvNonblocking ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvNonblockingSymbols).symbols;
       return Number(
         await waitvNonblocking.syscall(F.SYS_FUTEX_WAITV, pointerAt(w.address), w.count, 0, null, 0),
+      );
+    case "handles":
+      return Number(
+        await kernel32Nonblocking().WaitForMultipleObjects(w.count, pointerAt(w.address), 0, W.INFINITE),
       );
   }
 }
