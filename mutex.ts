@@ -140,6 +140,8 @@ export class Mutex {
   #ownerDied = false;
   /** A lock word whose holder showed a start-time mismatch on the last probe. */
   #suspect = 0;
+  /** The lock word last probed by {@linkcode Mutex.#deadNow}, when, and what was found. */
+  #probed = { word: 0, at: -Infinity, dead: false };
 
   /**
    * A handle on the mutex at `byteOffset` of `shm` (a multiple of 4; `BYTE_LENGTH` bytes). Creating
@@ -153,12 +155,16 @@ export class Mutex {
     this.#cells = regionOf(shm, byteOffset, Mutex.BYTE_LENGTH, "mutex");
     this.#shm = shm;
     this.#futex = new FutexWord(shm, byteOffset, "place a mutex");
-    // For WaitSet: ready when free; a sleeper sets the waiters bit, as `lock` does, so unlock wakes.
+    // For WaitSet: ready when free or its holder died (tryLock takes it over then); a sleeper sets
+    // the waiters bit, as `lock` does, so unlock wakes.
     const cells = this.#cells;
     readinessOf.set(this, {
       lock: {
         word: this.#futex,
-        ready: () => Atomics.load(this.#live("read the mutex"), 0) === 0,
+        ready: () => {
+          const v = Atomics.load(this.#live("read the mutex"), 0);
+          return v === 0 || this.#deadNow(v);
+        },
         prepare: () => {
           for (;;) {
             const v = Atomics.load(cells, 0);
@@ -168,6 +174,7 @@ export class Mutex {
             }
           }
         },
+        watch: (v) => this.#deadNow(v),
         done: () => {},
       },
     });
@@ -192,14 +199,20 @@ export class Mutex {
   }
 
   /**
-   * Takes the mutex if it is free, without waiting. Does not check whether the holder is alive (a
-   * waiting `lock` does).
+   * Takes the mutex if it is free, without waiting. A mutex whose holder died is taken over (the
+   * guard's `ownerDied` is true), as `lock` would: a lock word that names no holder at once, a dead
+   * holder once a probe finds it dead (this handle probes a holder at most every 250 ms, so a
+   * `tryLock` on a held mutex costs an FFI call only that often).
    *
-   * @returns a guard that unlocks when disposed of, or null when the mutex is held
+   * @returns a guard that unlocks when disposed of, or null when the mutex is held by a live thread
+   * (or by this one)
    * @throws {TypeError} when the segment is closed
    */
   tryLock(): MutexGuard | null {
-    return this.#tryTake() ? guardOf(this, false) : null;
+    if (this.#tryTake()) return guardOf(this, false);
+    const v = Atomics.load(this.#cells, 0);
+    if (v === 0) return null; // freed meanwhile: taken by someone else first, or try again
+    return this.#deadNow(v) && this.#takeOver(v, selfId()) ? guardOf(this, true) : null;
   }
 
   /**
@@ -376,6 +389,20 @@ export class Mutex {
       if (v & WAITERS) return v;
       if (Atomics.compareExchange(cells, 0, v, v | WAITERS) === v) return v | WAITERS;
     }
+  }
+
+  /**
+   * Whether the lock word `v` names no live holder: no holder at all, or a holder that a probe
+   * found dead, probing at most once per PROBE_MS for the same word (`tryLock`, WaitSet).
+   */
+  #deadNow(v: number): boolean {
+    if ((v & TID_PART) === 0) return true;
+    const p = this.#probed;
+    const now = performance.now();
+    if (p.word === v && now - p.at < PROBE_MS) return p.dead;
+    p.word = v;
+    p.at = now;
+    return p.dead = this.#holderDead(v, selfId());
   }
 
   /**

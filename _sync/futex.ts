@@ -11,8 +11,9 @@
  * | Windows | two named semaphores per word (`WaitOnAddress` is per-process only) | `futex_windows.ts` | yes, checked under Wine |
  * | none of these | polling with `Atomics.load`, backoff capped at 1 ms | `futex_poll.ts` | yes |
  *
- * Async waits never block the event loop. On Linux 5.16+ they sleep on a few waiter threads shared
- * by the whole process (`waiters.ts`, `futex_waitv`). Elsewhere each sleeps on a thread of its own,
+ * Async waits never block the event loop. On Linux 5.16+ and Windows they sleep on a few waiter
+ * threads shared by the whole process (`waiters.ts`: `futex_waitv`, `WaitForMultipleObjects`).
+ * Elsewhere (macOS, older kernels, or `SHM_THREAD_PER_WAIT=1`) each sleeps on a thread of its own,
  * chosen by the host layer (`sleepOffThread` in `_host.ts`: a Deno `nonblocking` FFI call, or a
  * reused Bun worker), at most 1 s at a time before the wait re-checks (see
  * {@linkcode MAX_ASYNC_SLEEP_MS}). Nothing spins.
@@ -31,6 +32,7 @@ import { releaseWaitObjects, windowsNative } from "./futex_windows.ts";
 import { linuxNative } from "./futex_linux.ts";
 import { darwinNative } from "./futex_darwin.ts";
 import { pollAsync, pollSync } from "./futex_poll.ts";
+import { sleepSync } from "./sleep.ts";
 
 /**
  * How a wait ended: woken (or spuriously returned), the word did not hold `expected`, the time ran
@@ -82,6 +84,17 @@ export interface Native {
   closing?(shm: SharedMemory): void;
   /** Wakes up to `count` waiters (`0x7fff_ffff`: all); returns how many, or a lower bound. */
   wake(w: Word, count: number): number;
+  /**
+   * Blocks this thread while every word holds its value, until one is woken or `timeoutMs` passes
+   * (`WaitSet.waitSync`). Absent, or for more words than one call takes (null), waits poll.
+   */
+  waitManySync?(words: readonly WordValue[], timeoutMs: number): WaitResult | null;
+}
+
+/** A word and the value a wait expects it to hold. */
+export interface WordValue {
+  readonly word: Word;
+  readonly expected: number;
 }
 
 let native: Native | null | undefined;
@@ -204,6 +217,11 @@ export class FutexWord {
     const address = addressIn(shm, byteOffset);
     this.#word = { shm, byteOffset, view, address, pointer: pointerAt(address) };
     if (!sleepers.has(shm)) watchClose(shm);
+  }
+
+  /** The word itself (for {@linkcode waitManySync}). */
+  get target(): Word {
+    return this.#word;
   }
 
   #open(): Native | null {
@@ -336,6 +354,45 @@ export class FutexWord {
     const n = this.#open();
     if (!n || count <= 0) return 0;
     return n.wake(this.#word, Math.min(count, ALL));
+  }
+}
+
+/**
+ * Blocks this thread while each word of `sleeps` holds its value, until one is woken (from any
+ * process), differs, or `timeoutMs` passes: one OS call on all of them (Linux `futex_waitv`,
+ * Windows `WaitForMultipleObjects`) where there is one, else polling with `Atomics.load` and a
+ * backoff capped at 1 ms. `"ok"` may be spurious: re-check in a loop.
+ *
+ * @throws {TypeError} when a word's segment is closed
+ */
+export function waitManySync(
+  sleeps: readonly (readonly [FutexWord, number])[],
+  timeoutMs: number,
+): WaitResult {
+  const words: WordValue[] = [];
+  const seen = new Set<bigint>();
+  for (const [f, expected] of sleeps) {
+    const word = f.target;
+    if (word.shm.closed) throw new TypeError("Cannot wait or wake: the SharedMemory is closed");
+    if (Atomics.load(word.view, 0) !== (expected | 0)) return "not-equal";
+    // The same word twice (two handles of one primitive) is slept on once.
+    if (seen.has(word.address)) continue;
+    seen.add(word.address);
+    words.push({ word, expected: expected | 0 });
+  }
+  const n = getNative();
+  const r = n?.waitManySync?.(words, timeoutMs) ?? null;
+  if (r !== null) return r;
+  const deadline = performance.now() + timeoutMs;
+  let pause = 0.05;
+  for (;;) {
+    for (const { word, expected } of words) {
+      if (word.view.length === 0 || Atomics.load(word.view, 0) !== expected) return "ok";
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return "timed-out";
+    sleepSync(Math.min(pause, left));
+    pause = Math.min(1, pause * 2);
   }
 }
 

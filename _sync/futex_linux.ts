@@ -6,7 +6,7 @@
  */
 
 import type { Native, WaitResult, Word } from "./futex.ts";
-import { F, linuxFutex, timespec } from "../ffi/futex.ts";
+import { F, futexWaitvSync, linuxFutex, timespec } from "../ffi/futex.ts";
 import { sleepOffThread } from "../_host.ts";
 import { forgetSegment, linuxWaiterOs, waiterThreadsAvailable, waitOnWaiterThread } from "./waiters.ts";
 
@@ -32,6 +32,17 @@ export function linuxNative(): Native {
   if (waiterThreadsAvailable()) {
     return {
       waitSync,
+      waitManySync: (words, timeoutMs) => {
+        if (words.length > F.FUTEX_WAITV_MAX) return null;
+        const { r, errno } = futexWaitvSync(
+          words.map((w) => ({ address: w.word.address, expected: w.expected })),
+          timeoutMs,
+        );
+        if (r >= 0) return "ok";
+        if (errno === F.EAGAIN_LINUX) return "not-equal";
+        if (errno === F.ETIMEDOUT_LINUX) return "timed-out";
+        return "ok"; // EINTR: a spurious wake-up; the caller re-checks
+      },
       waitAsync: (w, expected, timeoutMs, signal, watch) =>
         waitOnWaiterThread(linuxWaiterOs, w, expected, timeoutMs, signal, watch),
       cancellable: true,

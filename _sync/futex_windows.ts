@@ -26,6 +26,11 @@
  * is claimed once, by the next wake); it makes one later wait return early, a spurious wake-up,
  * which every caller handles by re-checking its condition.
  *
+ * Async waits sleep on waiter threads (`waiters.ts`): each sleeps in `WaitForMultipleObjects` on
+ * the wake semaphores of up to 63 words, and all the async waits of a process on one word count as
+ * one registered waiter of it (see {@linkcode windowsWaiterOs}). `WaitSet.waitSync` registers on
+ * each of its words and sleeps in one `WaitForMultipleObjects` ({@linkcode windowsWaitManySync}).
+ *
  * The objects live while some process holds a handle to them. Each `SharedMemory` keeps the handles
  * it opened in a cache and closes them when it closes (`releaseWaitObjects`, called by `_sync/futex.ts`)
  * or is garbage-collected; a handle another thread is still sleeping on is closed when that sleep
@@ -35,9 +40,9 @@
  */
 
 import type { SharedMemory } from "../shared_memory.ts";
-import type { Native, WaitResult, Word } from "./futex.ts";
+import type { Native, WaitResult, Word, WordValue } from "./futex.ts";
 import { waitKeyOf } from "../_internal.ts";
-import { addressOfView, wideString } from "../ffi/_ffi.ts";
+import { addressOfView, pointerAt, wideString } from "../ffi/_ffi.ts";
 import { handleValue, kernel32, W } from "../ffi/kernel32.ts";
 import { WinError } from "../ffi/winerror.ts";
 import { osError as winError } from "../_os_error.ts";
@@ -203,6 +208,48 @@ export function windowsWaitSync(w: Word, expected: number, timeoutMs: number | u
   }
 }
 
+/** The handles of a blocking wait on several words (this thread's only, reused). */
+let manyHandles: BigUint64Array | undefined;
+
+/**
+ * Blocks while every word holds its value, until one is woken or `timeoutMs` passes: registered
+ * as a waiter of each word, asleep in one `WaitForMultipleObjects` on their wake semaphores, then
+ * registered out of every word but the one whose permit the call took.
+ */
+export function windowsWaitManySync(words: readonly WordValue[], timeoutMs: number): WaitResult | null {
+  if (words.length > W.MAXIMUM_WAIT_OBJECTS) return null;
+  const k = kernel32();
+  const registered: WaitObjects[] = [];
+  try {
+    for (const { word, expected } of words) {
+      const o = waitObjectsFor(word.shm, word.byteOffset, true)!;
+      if (!register(o, word.view, expected, word.shm)) return "not-equal";
+      registered.push(o);
+    }
+    manyHandles ??= new BigUint64Array(new ArrayBuffer(W.MAXIMUM_WAIT_OBJECTS * 8));
+    registered.forEach((o, i) => (manyHandles![i] = o.wake));
+    const r = k.WaitForMultipleObjects(
+      registered.length,
+      pointerAt(addressOfView(manyHandles)),
+      0,
+      millis(timeoutMs),
+    );
+    if (r === W.WAIT_TIMEOUT) return "timed-out";
+    if (r >= W.WAIT_OBJECT_0 && r < registered.length) {
+      registered.splice(r, 1); // its registration was claimed, and its permit taken by the call
+      return "ok";
+    }
+    throw winError(
+      k.GetLastError(),
+      "WaitForMultipleObjects",
+      "wait on the wait set's words",
+      words[0]!.word.shm.name,
+    );
+  } finally {
+    for (const o of registered) unregister(o);
+  }
+}
+
 /** The same wait with the sleep on another thread (see `sleepOffThread` in `_host.ts`). */
 export async function windowsWaitAsync(
   w: Word,
@@ -326,10 +373,16 @@ interface Registration {
  */
 export function windowsNative(): Native {
   if (!waiterThreadsAvailable()) {
-    return { waitSync: windowsWaitSync, waitAsync: windowsWaitAsync, wake: windowsWake };
+    return {
+      waitSync: windowsWaitSync,
+      waitAsync: windowsWaitAsync,
+      waitManySync: windowsWaitManySync,
+      wake: windowsWake,
+    };
   }
   return {
     waitSync: windowsWaitSync,
+    waitManySync: windowsWaitManySync,
     waitAsync: (w, expected, timeoutMs, signal, watch) =>
       waitOnWaiterThread(windowsWaiterOs, w, expected, timeoutMs, signal, watch),
     cancellable: true,
