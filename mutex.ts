@@ -16,7 +16,8 @@
  * - Uncontended `lock`/`unlock` are a compare-exchange and an exchange (plus two plain atomic stores):
  *   no FFI call. Under contention a locker spins briefly, then sleeps in the kernel (a futex on
  *   Linux, named semaphores on Windows).
- * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread.
+ * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread. The async
+ *   `lock` calls of one handle that wait do so one at a time (the others queue in the process).
  * - Owner death: every 250 ms the holder is checked (by each blocked thread; for all the async
  *   waits of a process on the lock word, once, by the waiter table). When it has died
  *   (killed, crashed, exited without unlocking), the waiter takes the mutex over and is told so:
@@ -140,6 +141,10 @@ export class Mutex {
   #ownerDied = false;
   /** A lock word whose holder showed a start-time mismatch on the last probe. */
   #suspect = 0;
+  /** Async `lock` calls of this handle that wait: the first on the lock word, the others in `#turns`. */
+  #waiting = 0;
+  /** The queued async `lock` calls, first in, first out: each is called when its turn comes. */
+  readonly #turns: (() => void)[] = [];
   /** The lock word last probed by {@linkcode Mutex.#deadNow}, when, and what was found. */
   #probed = { word: 0, at: -Infinity, dead: false };
 
@@ -253,6 +258,10 @@ export class Mutex {
   /**
    * Takes the mutex, waiting without blocking the event loop.
    *
+   * The async `lock` calls of one handle that have to wait do so one at a time: the first sleeps
+   * on the lock word, the others queue behind it in this process, first in, first out (each with
+   * its own timeout and signal), so a hand-off wakes one of them, not all.
+   *
    * @returns a guard that unlocks when disposed of; `guard.ownerDied` says whether the previous
    * holder died while holding it
    * @throws {TimeoutError} after `options.timeout` ms
@@ -262,7 +271,55 @@ export class Mutex {
     const o = options === undefined ? NO_WAIT : checkWaitOptions(options, "lock the mutex");
     o.signal?.throwIfAborted();
     if (this.#tryTake()) return guardOf(this, false);
-    return await this.#futex.runAsync(this.#lockLoop(o, false), o.signal);
+    if (this.#waiting++ > 0) {
+      try {
+        await this.#turn(o);
+      } catch (error) {
+        this.#waiting--;
+        throw error;
+      }
+    }
+    try {
+      if (this.#tryTake()) return guardOf(this, false);
+      return await this.#futex.runAsync(this.#lockLoop(o, false), o.signal);
+    } finally {
+      this.#waiting--;
+      this.#turns.shift()?.();
+    }
+  }
+
+  /**
+   * Resolves when the async `lock` ahead of this one in the handle's queue is done (it took the
+   * mutex, or gave up); rejects at the deadline or on abort, leaving the queue.
+   */
+  #turn(o: CheckedWait): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const end = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        o.signal?.removeEventListener("abort", onAbort);
+      };
+      const go = () => {
+        end();
+        resolve();
+      };
+      const leave = (error: unknown) => {
+        const i = this.#turns.indexOf(go);
+        if (i < 0) return; // its turn came first
+        this.#turns.splice(i, 1);
+        end();
+        reject(error);
+      };
+      const onAbort = () => leave(o.signal!.reason);
+      this.#turns.push(go);
+      if (o.deadline !== Infinity) {
+        timer = setTimeout(
+          () => leave(this.#timeout(o.timeout)),
+          Math.max(0, o.deadline - performance.now()),
+        );
+      }
+      o.signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /**

@@ -393,3 +393,36 @@ test("the same without the lock loses updates", async () => {
   assert.ok(total < 40_000, `expected lost updates, got ${total}`);
   console.log(`without the lock: ${total} of 40000 (${40_000 - total} updates lost)`);
 }, { timeout: 120_000 });
+
+test("async locks of one handle that wait queue first in, first out; a queued timeout or abort leaves the queue; close rejects them all", async () => {
+  using shm = segment();
+  const m = new Mutex(shm, 0);
+  const guard = m.lockSync();
+  const order: number[] = [];
+  const c = new AbortController();
+  const options = (i: number) => (i === 2 ? { signal: c.signal } : i === 3 ? { timeout: 50 } : undefined);
+  const waits = [0, 1, 2, 3, 4].map((i) =>
+    m.lock(options(i)).then(
+      async (g) => {
+        order.push(i);
+        await sleep(1);
+        g.unlock();
+      },
+      () => order.push(-i),
+    )
+  );
+  await sleep(10);
+  c.abort(new Error("stop"));
+  await sleep(150); // past the 50 ms timeout of the fourth
+  assert.deepEqual(order, [-2, -3], "the aborted and the timed-out ones left; the others still wait");
+  guard.unlock();
+  await Promise.all(waits);
+  assert.deepEqual(order, [-2, -3, 0, 1, 4]);
+  assert.equal(m.locked, false);
+  // Closing the segment ends the one asleep on the word and, through it, the queued ones.
+  m.lockSync();
+  const closing = [m.lock(), m.lock(), m.lock()].map((p) => p.then(() => "locked", (e: Error) => e.name));
+  await sleep(20);
+  shm.close();
+  assert.deepEqual(await Promise.all(closing), ["TypeError", "TypeError", "TypeError"]);
+});
