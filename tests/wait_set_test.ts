@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { Channel, Mutex, Semaphore, SharedMemory, TimeoutError, WaitSet } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, OTHER, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
+import { THREAD_PER_WAIT_ENV } from "../_sync/waiters.ts";
 
 const PEER = "tests/children/wait_set_peer.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -200,4 +201,28 @@ for (const rt of BOTH) {
       { timeout: 90_000 },
     );
   }
+}
+
+// The path macOS and kernels before 5.16 take: async waits on a thread each, waitSync polling.
+for (const mode of ["wait", "wait-sync"]) {
+  test(
+    `with ${THREAD_PER_WAIT_ENV}=1, a ${OTHER} peer's WaitSet (${mode}) still wakes on a release`,
+    async () => {
+      const { ch, shm, sem, mutex } = setup();
+      using _ch = ch;
+      using _shm = shm;
+      using _guard = mutex.lockSync(); // held: not ready
+      const peer = start(tsCommand(OTHER, PEER, [mode, ch.name, shm.name]), {
+        timeout: 60_000,
+        env: { [THREAD_PER_WAIT_ENV]: "1" },
+      });
+      await peer.waitFor(/^waiting$/);
+      await sleep(100);
+      sem.release();
+      assert.equal(await peer.waitFor(/^ready /), "ready semaphore");
+      const out = await peer.done;
+      assert.equal(out.code, 0, out.stderr);
+    },
+    { timeout: 90_000 },
+  );
 }
