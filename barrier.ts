@@ -15,9 +15,10 @@
  *
  * ## A party that dies while waiting
  * Each waiting party writes its owner id into a slot right after it arrives, and every 250 ms the
- * waiters look at the slots of their round. When a waiting party has died (killed, crashed, exited)
- * the round is **broken**: every party waiting in it throws a {@linkcode BrokenBarrierError}
- * within about 250 ms (more for very large barriers, which look at 64 slots per waiter at a time),
+ * slots of the round are looked at (by each blocked thread; for all the async waits of a process,
+ * once, by its waiter table). When a waiting party has died (killed, crashed, exited) the round is
+ * **broken**: every party waiting in it throws a {@linkcode BrokenBarrierError} within about
+ * 250 ms (more for very large barriers, where one look probes at most 64 threads),
  * and the barrier starts a fresh round at once, so the survivors (and a process restarted in the
  * dead one's place) can wait again. A party that dies in the few instructions between arriving and
  * writing its slot is not seen: the others wait until their `timeout`, which is why waits take one.
@@ -29,7 +30,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
+import { asyncWaitsWatched, FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { ID_MASK, ownerStatus, selfId, tidOf } from "./_sync/owner.ts";
 import { BrokenBarrierError, TimeoutError } from "./errors.ts";
 import { closedError, NO_WAIT, regionOf, SLICE_MS } from "./_sync/region.ts";
@@ -44,7 +45,7 @@ const BROKEN = 1 << 31;
 const TAG_SHIFT = 30;
 /** The thread id part of an owner id: 0 is no thread (a corrupted slot, never probed). */
 const TID_PART = 0x3f_ffff;
-/** How many slots one waiter probes per wake-up (large barriers are covered in turns). */
+/** How many threads one look at the slots probes at most (large barriers are covered in turns). */
 const PROBES = 64;
 
 const roundOf = (w: number) => (w >>> ROUND_SHIFT) & ROUND_MASK;
@@ -120,7 +121,7 @@ export class Barrier {
    */
   async wait(options?: WaitOptions): Promise<number> {
     const o = this.#check(options);
-    return await this.#futex.runAsync(this.#waitLoop(o), o.signal);
+    return await this.#futex.runAsync(this.#waitLoop(o, false), o.signal);
   }
 
   /**
@@ -134,7 +135,7 @@ export class Barrier {
    * @throws {TypeError} for bad options or a closed segment; the signal's reason when it is aborted
    */
   waitSync(options?: WaitOptions): number {
-    return this.#futex.runSync(this.#waitLoop(this.#check(options)));
+    return this.#futex.runSync(this.#waitLoop(this.#check(options), true));
   }
 
   #check(options: WaitOptions | undefined): CheckedWait {
@@ -146,25 +147,33 @@ export class Barrier {
 
   /**
    * Arrives, then sleeps until the round changes; withdraws at the deadline or on abort, and
-   * breaks the round when a waiting party died.
+   * breaks the round when a waiting party died. An async wait on waiter threads leaves the probes
+   * of the other parties to the waiter table (the sleep's `watch`: one per round and count each
+   * slice, for all the waits of this process), which wakes it with `"dead"` when one died.
    */
-  *#waitLoop(o: CheckedWait): Generator<Sleep, number, WaitResult> {
+  *#waitLoop(o: CheckedWait, sync: boolean): Generator<Sleep, number, WaitResult> {
     const cells = this.#cells;
     const [index, round] = this.#arrive();
     if (index === this.#parties - 1) return index;
     const slot = this.#claimSlot(round, index);
     let lastProbe = performance.now();
     let dead = 0;
+    /** The dead party this wait's own `watch` found (another wait's may have run instead). */
+    let found = 0;
+    let result: WaitResult = "ok";
     try {
       for (;;) {
         if (cells.length === 0) throw closedError(this.#shm, "wait at the barrier");
         const w = Atomics.load(cells, 0);
         if (roundOf(w) !== round) return this.#passed(w, round, index, dead);
         const now = performance.now();
-        if (now - lastProbe >= SLICE_MS) {
+        const shared = !sync && asyncWaitsWatched();
+        if (result === "dead" || (!shared && now - lastProbe >= SLICE_MS)) {
           lastProbe = now;
-          dead = this.#deadParty(round, slot);
-          if (dead !== 0) {
+          const told = result === "dead";
+          result = "ok";
+          dead = told ? found : this.#deadParty(round, slot);
+          if (told || dead !== 0) {
             this.#break(round);
             continue; // the round ended: broken by us or another waiter, or completed just before
           }
@@ -175,8 +184,9 @@ export class Barrier {
           }
           continue; // the round ended meanwhile
         }
+        const watch = shared ? () => (found = this.#deadParty(round, slot)) !== 0 : undefined;
         try {
-          yield [w, Math.min(o.deadline - now, SLICE_MS)];
+          result = yield [w, Math.min(o.deadline - now, SLICE_MS), o.deadline - now, watch];
         } catch (error) {
           // The signal aborted the sleep (or the segment closed): withdraw, unless the round ended.
           if (cells.length === 0 || this.#withdraw(round, slot)) throw error;
@@ -258,22 +268,32 @@ export class Barrier {
     }
   }
 
-  /** The owner id of a dead party waiting in `round`, among the next PROBES slots; 0 if none. */
+  /**
+   * The owner id of a dead party waiting in `round`, probing at most PROBES threads (each once,
+   * however many slots it holds: a process's async waits all hold its event loop thread's id),
+   * from where the last call stopped; 0 if none.
+   */
   #deadParty(round: number, own: number): number {
     const cells = this.#cells;
+    if (cells.length === 0) return 0;
     const tag = round & 3;
     const me = selfId();
     const slots = this.#parties - 1;
-    const count = Math.min(PROBES, slots);
-    for (let k = 0; k < count; k++) {
+    const seen = new Set<number>();
+    let k = 0;
+    for (; k < slots && seen.size < PROBES; k++) {
       const i = 1 + (this.#probeFrom + k) % slots;
       if (i === own) continue;
       const s = Atomics.load(cells, i);
       const id = s & ID_MASK;
-      if (s === 0 || s >>> TAG_SHIFT !== tag || (id & TID_PART) === 0 || id === me) continue;
-      if (ownerStatus(id, 0) === "dead") return id;
+      if (s === 0 || s >>> TAG_SHIFT !== tag || (id & TID_PART) === 0 || id === me || seen.has(id)) continue;
+      seen.add(id);
+      if (ownerStatus(id, 0) === "dead") {
+        this.#probeFrom = (this.#probeFrom + k) % slots;
+        return id;
+      }
     }
-    this.#probeFrom = (this.#probeFrom + count) % slots;
+    this.#probeFrom = (this.#probeFrom + k) % slots;
     return 0;
   }
 

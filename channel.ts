@@ -1358,7 +1358,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   /**
    * Sleeps on the word of `side` until `attempt` gives something other than EMPTY or FULL,
    * and returns that. Before each sleep it gives up at the deadline or on an aborted signal, and
-   * lets the ring check for a dead sender (so every sleep is at most PROBE_MS long).
+   * lets the ring check for a dead sender (so every sleep is at most PROBE_MS long, or the waiter
+   * table makes that check each PROBE_MS).
    */
   *#waitLoop(
     side: Side,
@@ -1375,7 +1376,14 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       const now = performance.now();
       if (now >= w.deadline) throw this.#timeout(action, w.timeout, side);
       if (ring.recover(now)) continue;
-      yield [seq, Math.min(w.deadline - now, PROBE_MS)];
+      // On waiter threads the sleep lasts to the deadline; the waiter table runs `recover` each
+      // slice, once for all the waits of this process on the word (`Watch` in _sync/futex.ts).
+      yield [
+        seq,
+        Math.min(w.deadline - now, PROBE_MS),
+        w.deadline - now,
+        () => ring.recover(performance.now()),
+      ];
     }
   }
 

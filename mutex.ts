@@ -16,8 +16,10 @@
  * - Uncontended `lock`/`unlock` are a compare-exchange and an exchange (plus two plain atomic stores):
  *   no FFI call. Under contention a locker spins briefly, then sleeps in the kernel (a futex on
  *   Linux, named semaphores on Windows).
- * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread.
- * - Owner death: a waiter checks every 250 ms whether the holder still lives. When it has died
+ * - `lock()` is async and never blocks the event loop; `lockSync()` blocks the thread. The async
+ *   `lock` calls of one handle that wait do so one at a time (the others queue in the process).
+ * - Owner death: every 250 ms the holder is checked (by each blocked thread; for all the async
+ *   waits of a process on the lock word, once, by the waiter table). When it has died
  *   (killed, crashed, exited without unlocking), the waiter takes the mutex over and is told so:
  *   `guard.ownerDied` and `mutex.ownerDied` are true, and the data the mutex protects may be
  *   half-updated. A lock word that names no holder at all (its thread id part is 0, as in
@@ -34,7 +36,7 @@
  */
 
 import type { SharedMemory } from "./shared_memory.ts";
-import { FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
+import { asyncWaitsWatched, FutexWord, type Sleep, type WaitResult } from "./_sync/futex.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "./_sync/owner.ts";
 import { NotHeldError, TimeoutError } from "./errors.ts";
 import { closedError, NO_WAIT, regionOf, SLICE_MS, SPINS } from "./_sync/region.ts";
@@ -139,6 +141,12 @@ export class Mutex {
   #ownerDied = false;
   /** A lock word whose holder showed a start-time mismatch on the last probe. */
   #suspect = 0;
+  /** Async `lock` calls of this handle that wait: the first on the lock word, the others in `#turns`. */
+  #waiting = 0;
+  /** The queued async `lock` calls, first in, first out: each is called when its turn comes. */
+  readonly #turns: (() => void)[] = [];
+  /** The lock word last probed by {@linkcode Mutex.#deadNow}, when, and what was found. */
+  #probed = { word: 0, at: -Infinity, dead: false };
 
   /**
    * A handle on the mutex at `byteOffset` of `shm` (a multiple of 4; `BYTE_LENGTH` bytes). Creating
@@ -152,12 +160,16 @@ export class Mutex {
     this.#cells = regionOf(shm, byteOffset, Mutex.BYTE_LENGTH, "mutex");
     this.#shm = shm;
     this.#futex = new FutexWord(shm, byteOffset, "place a mutex");
-    // For WaitSet: ready when free; a sleeper sets the waiters bit, as `lock` does, so unlock wakes.
+    // For WaitSet: ready when free or its holder died (tryLock takes it over then); a sleeper sets
+    // the waiters bit, as `lock` does, so unlock wakes.
     const cells = this.#cells;
     readinessOf.set(this, {
       lock: {
         word: this.#futex,
-        ready: () => Atomics.load(this.#live("read the mutex"), 0) === 0,
+        ready: () => {
+          const v = Atomics.load(this.#live("read the mutex"), 0);
+          return v === 0 || this.#deadNow(v);
+        },
         prepare: () => {
           for (;;) {
             const v = Atomics.load(cells, 0);
@@ -167,6 +179,7 @@ export class Mutex {
             }
           }
         },
+        watch: (v) => this.#deadNow(v),
         done: () => {},
       },
     });
@@ -191,14 +204,20 @@ export class Mutex {
   }
 
   /**
-   * Takes the mutex if it is free, without waiting. Does not check whether the holder is alive (a
-   * waiting `lock` does).
+   * Takes the mutex if it is free, without waiting. A mutex whose holder died is taken over (the
+   * guard's `ownerDied` is true), as `lock` would: a lock word that names no holder at once, a dead
+   * holder once a probe finds it dead (this handle probes a holder at most every 250 ms, so a
+   * `tryLock` on a held mutex costs an FFI call only that often).
    *
-   * @returns a guard that unlocks when disposed of, or null when the mutex is held
+   * @returns a guard that unlocks when disposed of, or null when the mutex is held by a live thread
+   * (or by this one)
    * @throws {TypeError} when the segment is closed
    */
   tryLock(): MutexGuard | null {
-    return this.#tryTake() ? guardOf(this, false) : null;
+    if (this.#tryTake()) return guardOf(this, false);
+    const v = Atomics.load(this.#cells, 0);
+    if (v === 0) return null; // freed meanwhile: taken by someone else first, or try again
+    return this.#deadNow(v) && this.#takeOver(v, selfId()) ? guardOf(this, true) : null;
   }
 
   /**
@@ -239,6 +258,10 @@ export class Mutex {
   /**
    * Takes the mutex, waiting without blocking the event loop.
    *
+   * The async `lock` calls of one handle that have to wait do so one at a time: the first sleeps
+   * on the lock word, the others queue behind it in this process, first in, first out (each with
+   * its own timeout and signal), so a hand-off wakes one of them, not all.
+   *
    * @returns a guard that unlocks when disposed of; `guard.ownerDied` says whether the previous
    * holder died while holding it
    * @throws {TimeoutError} after `options.timeout` ms
@@ -248,7 +271,55 @@ export class Mutex {
     const o = options === undefined ? NO_WAIT : checkWaitOptions(options, "lock the mutex");
     o.signal?.throwIfAborted();
     if (this.#tryTake()) return guardOf(this, false);
-    return await this.#futex.runAsync(this.#lockLoop(o, false), o.signal);
+    if (this.#waiting++ > 0) {
+      try {
+        await this.#turn(o);
+      } catch (error) {
+        this.#waiting--;
+        throw error;
+      }
+    }
+    try {
+      if (this.#tryTake()) return guardOf(this, false);
+      return await this.#futex.runAsync(this.#lockLoop(o, false), o.signal);
+    } finally {
+      this.#waiting--;
+      this.#turns.shift()?.();
+    }
+  }
+
+  /**
+   * Resolves when the async `lock` ahead of this one in the handle's queue is done (it took the
+   * mutex, or gave up); rejects at the deadline or on abort, leaving the queue.
+   */
+  #turn(o: CheckedWait): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const end = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        o.signal?.removeEventListener("abort", onAbort);
+      };
+      const go = () => {
+        end();
+        resolve();
+      };
+      const leave = (error: unknown) => {
+        const i = this.#turns.indexOf(go);
+        if (i < 0) return; // its turn came first
+        this.#turns.splice(i, 1);
+        end();
+        reject(error);
+      };
+      const onAbort = () => leave(o.signal!.reason);
+      this.#turns.push(go);
+      if (o.deadline !== Infinity) {
+        timer = setTimeout(
+          () => leave(this.#timeout(o.timeout)),
+          Math.max(0, o.deadline - performance.now()),
+        );
+      }
+      o.signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /**
@@ -306,23 +377,35 @@ export class Mutex {
    * Spins, then sleeps on the lock word until it is free; every PROBE_MS it checks whether the
    * holder died. A word that names no holder is taken over at once. `sync` refuses to wait for a
    * mutex this thread holds (it would never be freed).
+   *
+   * An async wait on waiter threads does not probe by itself: it hands the probe to the waiter
+   * table (the sleep's `watch`), which runs one per lock word each slice for all the waits on it
+   * and wakes them with `"dead"` when the holder died; then they race to take the word over, and
+   * the one whose compare-exchange wins is told `ownerDied`.
    */
   *#lockLoop(o: CheckedWait, sync: boolean): Generator<Sleep, MutexGuard, WaitResult> {
     const me = selfId();
     if (this.#spin(me)) return guardOf(this, false);
     let lastProbe = performance.now();
+    let slept = 0;
+    let result: WaitResult = "ok";
     for (;;) {
       o.signal?.throwIfAborted();
       const v = this.#prepareSleep(me, sync);
       if (v === 0) return guardOf(this, false);
       if ((v & TID_PART) === 0 && this.#takeOver(v, me)) return guardOf(this, true);
+      if (result === "dead" && v === slept && this.#takeOver(v, me)) return guardOf(this, true);
       const now = performance.now();
-      if (now - lastProbe >= PROBE_MS) {
+      const shared = !sync && asyncWaitsWatched();
+      if (shared) lastProbe = now;
+      else if (now - lastProbe >= PROBE_MS) {
         lastProbe = now;
-        if (this.#takeOverIfDead(v, me)) return guardOf(this, true);
+        if (this.#holderDead(v, me) && this.#takeOver(v, me)) return guardOf(this, true);
       }
       if (now >= o.deadline) throw this.#timeout(o.timeout);
-      yield [v, Math.min(o.deadline - now, PROBE_MS)];
+      slept = v;
+      const watch = shared ? () => this.#holderDead(v, me) : undefined;
+      result = yield [v, Math.min(o.deadline - now, PROBE_MS), o.deadline - now, watch];
     }
   }
 
@@ -365,11 +448,30 @@ export class Mutex {
     }
   }
 
-  /** When the holder recorded in `v` is dead, takes the mutex over from it. */
-  #takeOverIfDead(v: number, me: number): boolean {
+  /**
+   * Whether the lock word `v` names no live holder: no holder at all, or a holder that a probe
+   * found dead, probing at most once per PROBE_MS for the same word (`tryLock`, WaitSet).
+   */
+  #deadNow(v: number): boolean {
+    if ((v & TID_PART) === 0) return true;
+    const p = this.#probed;
+    const now = performance.now();
+    if (p.word === v && now - p.at < PROBE_MS) return p.dead;
+    p.word = v;
+    p.at = now;
+    return p.dead = this.#holderDead(v, selfId());
+  }
+
+  /**
+   * Whether the holder recorded in `v` is dead (a start-time mismatch counts once the next probe,
+   * 250 ms on, finds the same word). Probes only; taking over is {@linkcode Mutex.#takeOver}.
+   */
+  #holderDead(v: number, me: number): boolean {
     const owner = v & ID_MASK;
     if (owner === me) return false;
-    const status = ownerStatus(owner, this.#cells[1]!);
+    const cells = this.#cells;
+    if (cells.length === 0 || Atomics.load(cells, 0) !== v) return false; // moved on: the waits wake anyway
+    const status = ownerStatus(owner, cells[1]!);
     if (status === "alive") {
       this.#suspect = 0;
       return false;
@@ -379,7 +481,7 @@ export class Mutex {
       return false;
     }
     this.#suspect = 0;
-    return this.#takeOver(v, me);
+    return true;
   }
 
   /** Replaces the lock word `v` of a holder that cannot unlock by this thread's id. */

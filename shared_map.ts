@@ -1149,8 +1149,11 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     if (t < 0 || t > this.#stripeMask) return false;
     let guard: { unlock(): void } | null = null;
     if (t !== own) {
-      guard = this.#mutexes[t]!.tryLock();
-      if (guard === null) return false;
+      const taken = this.#mutexes[t]!.tryLock();
+      if (taken === null) return false;
+      // tryLock takes over from a dead writer: repair the stripe first, as #lock does.
+      if (taken.ownerDied) this.#repair(t);
+      guard = taken;
     }
     try {
       const i32 = this.#i32;

@@ -9,7 +9,7 @@ import type { Channel } from "./channel.ts";
 import type { Mutex } from "./mutex.ts";
 import type { Semaphore } from "./semaphore.ts";
 import { TimeoutError } from "./errors.ts";
-import { asyncWaitsWatched, type WaitResult } from "./_sync/futex.ts";
+import { asyncWaitsWatched, type FutexWord, waitManySync, type WaitResult } from "./_sync/futex.ts";
 import { type Readiness, readinessOf } from "./_sync/readiness.ts";
 import { SLICE_MS } from "./_sync/region.ts";
 import { checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
@@ -43,9 +43,18 @@ interface Member extends Ready {
  * message first: the `try*` call then fails, and you wait again (see the example). An ended
  * channel is both readable and writable: `tryReceive` returns null and `trySend` throws at once.
  *
- * Waits are async only: each pending `wait` sleeps on the waiter threads every async wait of the
- * module shares (on Linux 5.16+ a few threads per process for any number of waits), so thousands
- * of sets can wait at once.
+ * A mutex whose holder died counts as ready: `tryLock` takes it over (its guard's `ownerDied` is
+ * true). Each `try*` form has its wait here: `wait` (async), `waitSync` (blocks the thread) and
+ * `tryWait` (never waits). A pending `wait` sleeps on the waiter threads every async wait of the
+ * module shares (a few threads per process for any number of waits on Linux 5.16+ and Windows),
+ * so thousands of sets can wait at once.
+ *
+ * A `Condition` and a `Barrier` cannot be sources. Both have no `try*` form
+ * to say what ready would mean: a condition's wait releases and re-takes a mutex around a
+ * notification that is only meaningful to a waiter that was counted in before it (there is no
+ * state to look at later), and a barrier's wait *is* the arrival, which changes the barrier; it
+ * cannot be looked at without taking part. Wait for them on their own (`Promise.race` with a
+ * set's `wait` works, with an `AbortSignal` to end the loser).
  *
  * @example Take a job from whichever of two channels has one, or a permit
  * ```ts
@@ -109,7 +118,8 @@ export class WaitSet {
   }
 
   /**
-   * The sources ready now, without waiting (empty when none is).
+   * The sources ready now, without waiting (empty when none is): the same as
+   * {@linkcode WaitSet.tryWait}.
    *
    * @throws {TypeError} when a source's segment or handle is closed
    */
@@ -118,6 +128,81 @@ export class WaitSet {
       source,
       interest,
     }));
+  }
+
+  /**
+   * The sources ready now, never waiting: an empty array when none is (the `try*` form of
+   * {@linkcode WaitSet.wait}). An empty set gives an empty array.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory, Semaphore, WaitSet } from "@x/shm";
+   *
+   * using shm = SharedMemory.create({ size: 64 });
+   * const permits = new Semaphore(shm, 0);
+   * const ws = new WaitSet().add(permits);
+   * console.log(ws.tryWait().length); // 0: no permit yet
+   * permits.release();
+   * console.log(ws.tryWait()[0]!.interest); // "acquire"
+   * ```
+   *
+   * @throws {TypeError} when a source's segment or handle is closed
+   */
+  tryWait(): Ready[] {
+    return this.ready();
+  }
+
+  /**
+   * Like {@linkcode WaitSet.wait}, but blocks the thread: one OS call sleeps on every source's
+   * word at once (Linux 5.16+ `futex_waitv`, up to 128 words; Windows `WaitForMultipleObjects`,
+   * up to 64), elsewhere the words are polled with a backoff capped at 1 ms. Each sleep lasts at
+   * most 250 ms, after which the sources are looked at again (a mutex whose holder died is then
+   * ready). A `signal` is checked on entry and after each sleep; nothing else runs on this thread
+   * while it blocks, so nothing can abort the signal meanwhile: bound the wait with `timeout`.
+   *
+   * @example
+   * ```ts
+   * import { Mutex, SharedMemory, WaitSet } from "@x/shm";
+   *
+   * using shm = SharedMemory.create({ size: 64 });
+   * const mutex = new Mutex(shm, 0);
+   * const ready = new WaitSet().add(mutex).waitSync({ timeout: 1_000 });
+   * console.log(ready[0]!.interest); // "lock": free, so ready at once
+   * ```
+   *
+   * @throws {TypeError} when the set is empty, or a source's segment or handle is closed
+   * @throws {RangeError} for a bad timeout
+   * @throws {TimeoutError} when `timeout` ms pass first
+   * @throws the signal's reason when `signal` is aborted
+   */
+  waitSync(options?: WaitOptions): Ready[] {
+    const o = checkWaitOptions(options, "wait on the wait set");
+    if (this.#members.length === 0) throw new TypeError("Cannot wait on the wait set: it is empty");
+    const members = [...this.#members];
+    for (;;) {
+      o.signal?.throwIfAborted();
+      const ready = this.ready();
+      if (ready.length) return ready;
+      const now = performance.now();
+      if (now >= o.deadline) throw this.#timeout(o.timeout);
+      const prepared: Member[] = [];
+      try {
+        const sleeps: [FutexWord, number][] = [];
+        let readyAfterAll = false;
+        for (const m of members) {
+          const v = m.readiness.prepare();
+          if (v === null) {
+            readyAfterAll = true;
+            break;
+          }
+          prepared.push(m);
+          sleeps.push([m.readiness.word, v]);
+        }
+        if (!readyAfterAll) waitManySync(sleeps, Math.min(o.deadline - now, SLICE_MS));
+      } finally {
+        for (const m of prepared) m.readiness.done();
+      }
+    }
   }
 
   /**
@@ -138,16 +223,15 @@ export class WaitSet {
       const ready = this.ready();
       if (ready.length) return ready;
       const now = performance.now();
-      if (now >= o.deadline) {
-        throw new TimeoutError(
-          `Cannot wait on the wait set: nothing was ready within ${o.timeout} ms`,
-          o.timeout,
-        );
-      }
+      if (now >= o.deadline) throw this.#timeout(o.timeout);
       // Waiter threads look at every word each slice; a thread per wait does not, so it re-checks.
       const ms = asyncWaitsWatched() ? o.deadline - now : Math.min(o.deadline - now, SLICE_MS);
       await sleepOnAll(members, ms, o.signal);
     }
+  }
+
+  #timeout(timeout: number): TimeoutError {
+    return new TimeoutError(`Cannot wait on the wait set: nothing was ready within ${timeout} ms`, timeout);
   }
 
   #find(
@@ -187,7 +271,8 @@ async function sleepOnAll(members: Member[], ms: number, signal: AbortSignal | u
       const v = m.readiness.prepare();
       if (v === null) return; // ready after all
       prepared.push(m);
-      sleeps.push(m.readiness.word.waitAsync(v, ms === Infinity ? undefined : ms, stop.signal));
+      const watch = m.readiness.watch ? () => m.readiness.watch!(v) : undefined;
+      sleeps.push(m.readiness.word.waitAsync(v, ms === Infinity ? undefined : ms, stop.signal, watch));
     }
     await Promise.race(sleeps);
   } finally {

@@ -11,8 +11,9 @@
  * | Windows | two named semaphores per word (`WaitOnAddress` is per-process only) | `futex_windows.ts` | yes, checked under Wine |
  * | none of these | polling with `Atomics.load`, backoff capped at 1 ms | `futex_poll.ts` | yes |
  *
- * Async waits never block the event loop. On Linux 5.16+ they sleep on a few waiter threads shared
- * by the whole process (`waiters.ts`, `futex_waitv`). Elsewhere each sleeps on a thread of its own,
+ * Async waits never block the event loop. On Linux 5.16+ and Windows they sleep on a few waiter
+ * threads shared by the whole process (`waiters.ts`: `futex_waitv`, `WaitForMultipleObjects`).
+ * Elsewhere (macOS, older kernels, or `SHM_THREAD_PER_WAIT=1`) each sleeps on a thread of its own,
  * chosen by the host layer (`sleepOffThread` in `_host.ts`: a Deno `nonblocking` FFI call, or a
  * reused Bun worker), at most 1 s at a time before the wait re-checks (see
  * {@linkcode MAX_ASYNC_SLEEP_MS}). Nothing spins.
@@ -31,9 +32,21 @@ import { releaseWaitObjects, windowsNative } from "./futex_windows.ts";
 import { linuxNative } from "./futex_linux.ts";
 import { darwinNative } from "./futex_darwin.ts";
 import { pollAsync, pollSync } from "./futex_poll.ts";
+import { sleepSync } from "./sleep.ts";
 
-/** How a wait ended: woken (or spuriously returned), the word did not hold `expected`, or the time ran out. */
-export type WaitResult = "ok" | "not-equal" | "timed-out";
+/**
+ * How a wait ended: woken (or spuriously returned), the word did not hold `expected`, the time ran
+ * out, or its {@linkcode Watch} found the party it waits for dead.
+ */
+export type WaitResult = "ok" | "not-equal" | "timed-out" | "dead";
+
+/**
+ * A liveness check of the party a wait depends on (a lock holder, a barrier's waiting parties, a
+ * channel's senders): true when it died. Waits on waiter threads (`waiters.ts`) do not wake every
+ * slice to run it themselves: the waiter table runs one per (word, value) each slice, for every
+ * wait on it, and ends them all with `"dead"` when it returns true.
+ */
+export type Watch = () => boolean;
 
 /** Count meaning "every waiter". */
 const ALL = 0x7fff_ffff;
@@ -60,16 +73,28 @@ export interface Native {
     expected: number,
     timeoutMs: number | undefined,
     signal?: AbortSignal,
+    watch?: Watch,
   ): Promise<WaitResult>;
   /**
-   * True when async waits sleep on shared waiter threads (`waiters.ts`): they take the signal, need
-   * no bounded slices, and a closing segment is announced through `closing`.
+   * True when async waits sleep on shared waiter threads (`waiters.ts`): they take the signal and a
+   * {@linkcode Watch}, need no bounded slices, and a closing segment is announced through `closing`.
    */
   readonly cancellable?: boolean;
   /** Called when `shm` closes, before its mapping goes: ends the async waits on its words. */
   closing?(shm: SharedMemory): void;
   /** Wakes up to `count` waiters (`0x7fff_ffff`: all); returns how many, or a lower bound. */
   wake(w: Word, count: number): number;
+  /**
+   * Blocks this thread while every word holds its value, until one is woken or `timeoutMs` passes
+   * (`WaitSet.waitSync`). Absent, or for more words than one call takes (null), waits poll.
+   */
+  waitManySync?(words: readonly WordValue[], timeoutMs: number): WaitResult | null;
+}
+
+/** A word and the value a wait expects it to hold. */
+export interface WordValue {
+  readonly word: Word;
+  readonly expected: number;
 }
 
 let native: Native | null | undefined;
@@ -85,7 +110,7 @@ export function usePollingFallback(on: boolean): void {
 /** The OS wait/wake for this platform, or null where there is none (then waits poll). */
 function getNative(): Native | null {
   if (native !== undefined) return native;
-  if (os === "windows") return native = windowsNative;
+  if (os === "windows") return native = windowsNative();
   if (os === "linux") return native = linuxNative();
   return native = darwinNative();
 }
@@ -167,11 +192,13 @@ function watchClose(shm: SharedMemory): void {
 
 /**
  * One sleep a wait loop asks for: while the word holds `expected`, at most `timeoutMs` (Infinity:
- * no limit). A loop whose `timeoutMs` is a slice only so that the word is looked at again (not to
- * probe a peer) gives `untilMs`, the time left to its own deadline: an async wait on a waiter
- * thread, whose word is looked at every slice anyway (`waiters.ts`), then sleeps until that.
+ * no limit). A loop whose `timeoutMs` is a slice only so that the word is looked at again, or a
+ * peer probed, gives `untilMs`, the time left to its own deadline: an async wait on a waiter
+ * thread, whose word is looked at every slice anyway (`waiters.ts`), then sleeps until that. A loop
+ * that probes a peer gives the probe as `watch` too, and leaves probing to the waiter table while
+ * {@linkcode asyncWaitsWatched} (its sleep then ends with `"dead"` when the probe finds it dead).
  */
-export type Sleep = readonly [expected: number, timeoutMs: number, untilMs?: number];
+export type Sleep = readonly [expected: number, timeoutMs: number, untilMs?: number, watch?: Watch];
 
 /** Infinity means no timeout. */
 function finite(timeoutMs: number | undefined): number | undefined {
@@ -190,6 +217,11 @@ export class FutexWord {
     const address = addressIn(shm, byteOffset);
     this.#word = { shm, byteOffset, view, address, pointer: pointerAt(address) };
     if (!sleepers.has(shm)) watchClose(shm);
+  }
+
+  /** The word itself (for {@linkcode waitManySync}). */
+  get target(): Word {
+    return this.#word;
   }
 
   #open(): Native | null {
@@ -215,7 +247,12 @@ export class FutexWord {
    * running. Aborting `signal` rejects with its reason at once; closing the segment rejects with a
    * TypeError.
    */
-  async waitAsync(expected: number, timeoutMs?: number, signal?: AbortSignal): Promise<WaitResult> {
+  async waitAsync(
+    expected: number,
+    timeoutMs?: number,
+    signal?: AbortSignal,
+    watch?: Watch,
+  ): Promise<WaitResult> {
     signal?.throwIfAborted();
     const n = this.#open();
     const w = this.#word;
@@ -223,7 +260,7 @@ export class FutexWord {
     const limit = finite(timeoutMs);
     if (!n) return await pollAsync(w.view, expected, limit, signal);
     // Waiter threads sleep as long as asked: closing and aborting end their waits at once.
-    if (n.cancellable) return await this.#sleepOnce(n, expected, limit, signal);
+    if (n.cancellable) return await this.#sleepOnce(n, expected, limit, signal, watch);
     // The thread sleeps at most MAX_ASYNC_SLEEP_MS at a time (see there); when that slice ends
     // before the caller's timeout, the wait goes on here, unseen by the caller.
     const deadline = limit === undefined ? Infinity : performance.now() + limit;
@@ -242,11 +279,14 @@ export class FutexWord {
     expected: number,
     ms: number | undefined,
     signal: AbortSignal | undefined,
+    watch?: Watch,
   ): Promise<WaitResult> {
     const w = this.#word;
     signal?.throwIfAborted();
     if (w.shm.closed) throw new TypeError("Cannot wait on the word: the SharedMemory is closed");
-    const pending = n.cancellable ? n.waitAsync(w, expected, ms, signal) : n.waitAsync(w, expected, ms);
+    const pending = n.cancellable
+      ? n.waitAsync(w, expected, ms, signal, watch)
+      : n.waitAsync(w, expected, ms);
     const waits = sleepers.get(w.shm)!;
     return new Promise<WaitResult>((resolve, reject) => {
       const entry: Sleeper = { word: w, native: n, reject };
@@ -292,9 +332,11 @@ export class FutexWord {
     while (!step.done) {
       let result: WaitResult;
       try {
-        const [expected, timeoutMs, untilMs] = step.value;
+        const [expected, timeoutMs, untilMs, watch] = step.value;
         const stretch = untilMs !== undefined && getNative()?.cancellable === true;
-        result = await this.waitAsync(expected, stretch ? untilMs : timeoutMs, signal);
+        result = stretch
+          ? await this.waitAsync(expected, untilMs, signal, watch)
+          : await this.waitAsync(expected, timeoutMs, signal);
       } catch (error) {
         step = loop.throw(error);
         continue;
@@ -312,6 +354,45 @@ export class FutexWord {
     const n = this.#open();
     if (!n || count <= 0) return 0;
     return n.wake(this.#word, Math.min(count, ALL));
+  }
+}
+
+/**
+ * Blocks this thread while each word of `sleeps` holds its value, until one is woken (from any
+ * process), differs, or `timeoutMs` passes: one OS call on all of them (Linux `futex_waitv`,
+ * Windows `WaitForMultipleObjects`) where there is one, else polling with `Atomics.load` and a
+ * backoff capped at 1 ms. `"ok"` may be spurious: re-check in a loop.
+ *
+ * @throws {TypeError} when a word's segment is closed
+ */
+export function waitManySync(
+  sleeps: readonly (readonly [FutexWord, number])[],
+  timeoutMs: number,
+): WaitResult {
+  const words: WordValue[] = [];
+  const seen = new Set<bigint>();
+  for (const [f, expected] of sleeps) {
+    const word = f.target;
+    if (word.shm.closed) throw new TypeError("Cannot wait or wake: the SharedMemory is closed");
+    if (Atomics.load(word.view, 0) !== (expected | 0)) return "not-equal";
+    // The same word twice (two handles of one primitive) is slept on once.
+    if (seen.has(word.address)) continue;
+    seen.add(word.address);
+    words.push({ word, expected: expected | 0 });
+  }
+  const n = getNative();
+  const r = n?.waitManySync?.(words, timeoutMs) ?? null;
+  if (r !== null) return r;
+  const deadline = performance.now() + timeoutMs;
+  let pause = 0.05;
+  for (;;) {
+    for (const { word, expected } of words) {
+      if (word.view.length === 0 || Atomics.load(word.view, 0) !== expected) return "ok";
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return "timed-out";
+    sleepSync(Math.min(pause, left));
+    pause = Math.min(1, pause * 2);
   }
 }
 

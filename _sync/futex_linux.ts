@@ -6,9 +6,9 @@
  */
 
 import type { Native, WaitResult, Word } from "./futex.ts";
-import { F, linuxFutex, timespec } from "../ffi/futex.ts";
+import { F, futexWaitvSync, linuxFutex, timespec } from "../ffi/futex.ts";
 import { sleepOffThread } from "../_host.ts";
-import { forgetSegment, waiterThreadsAvailable, waitOnWaiterThread } from "./waiters.ts";
+import { forgetSegment, linuxWaiterOs, waiterThreadsAvailable, waitOnWaiterThread } from "./waiters.ts";
 
 /**
  * The futex wait and wake, bound on first use. Async waits go to the waiter threads
@@ -32,7 +32,19 @@ export function linuxNative(): Native {
   if (waiterThreadsAvailable()) {
     return {
       waitSync,
-      waitAsync: (w, expected, timeoutMs, signal) => waitOnWaiterThread(w, expected, timeoutMs, signal),
+      waitManySync: (words, timeoutMs) => {
+        if (words.length > F.FUTEX_WAITV_MAX) return null;
+        const { r, errno } = futexWaitvSync(
+          words.map((w) => ({ address: w.word.address, expected: w.expected })),
+          timeoutMs,
+        );
+        if (r >= 0) return "ok";
+        if (errno === F.EAGAIN_LINUX) return "not-equal";
+        if (errno === F.ETIMEDOUT_LINUX) return "timed-out";
+        return "ok"; // EINTR: a spurious wake-up; the caller re-checks
+      },
+      waitAsync: (w, expected, timeoutMs, signal, watch) =>
+        waitOnWaiterThread(linuxWaiterOs, w, expected, timeoutMs, signal, watch),
       cancellable: true,
       closing: forgetSegment,
       wake,

@@ -26,6 +26,11 @@
  * is claimed once, by the next wake); it makes one later wait return early, a spurious wake-up,
  * which every caller handles by re-checking its condition.
  *
+ * Async waits sleep on waiter threads (`waiters.ts`): each sleeps in `WaitForMultipleObjects` on
+ * the wake semaphores of up to 63 words, and all the async waits of a process on one word count as
+ * one registered waiter of it (see {@linkcode windowsWaiterOs}). `WaitSet.waitSync` registers on
+ * each of its words and sleeps in one `WaitForMultipleObjects` ({@linkcode windowsWaitManySync}).
+ *
  * The objects live while some process holds a handle to them. Each `SharedMemory` keeps the handles
  * it opened in a cache and closes them when it closes (`releaseWaitObjects`, called by `_sync/futex.ts`)
  * or is garbage-collected; a handle another thread is still sleeping on is closed when that sleep
@@ -35,13 +40,20 @@
  */
 
 import type { SharedMemory } from "../shared_memory.ts";
-import type { Native, WaitResult, Word } from "./futex.ts";
+import type { Native, WaitResult, Word, WordValue } from "./futex.ts";
 import { waitKeyOf } from "../_internal.ts";
-import { wideString } from "../ffi/_ffi.ts";
+import { addressOfView, pointerAt, wideString } from "../ffi/_ffi.ts";
 import { handleValue, kernel32, W } from "../ffi/kernel32.ts";
 import { WinError } from "../ffi/winerror.ts";
 import { osError as winError } from "../_os_error.ts";
 import { sleepOffThread } from "../_host.ts";
+import {
+  forgetSegment,
+  type WaiterOs,
+  type WaiterTable,
+  waiterThreadsAvailable,
+  waitOnWaiterThread,
+} from "./waiters.ts";
 
 /** The two semaphores of one word, as this process holds them. */
 export interface WaitObjects {
@@ -196,6 +208,48 @@ export function windowsWaitSync(w: Word, expected: number, timeoutMs: number | u
   }
 }
 
+/** The handles of a blocking wait on several words (this thread's only, reused). */
+let manyHandles: BigUint64Array | undefined;
+
+/**
+ * Blocks while every word holds its value, until one is woken or `timeoutMs` passes: registered
+ * as a waiter of each word, asleep in one `WaitForMultipleObjects` on their wake semaphores, then
+ * registered out of every word but the one whose permit the call took.
+ */
+export function windowsWaitManySync(words: readonly WordValue[], timeoutMs: number): WaitResult | null {
+  if (words.length > W.MAXIMUM_WAIT_OBJECTS) return null;
+  const k = kernel32();
+  const registered: WaitObjects[] = [];
+  try {
+    for (const { word, expected } of words) {
+      const o = waitObjectsFor(word.shm, word.byteOffset, true)!;
+      if (!register(o, word.view, expected, word.shm)) return "not-equal";
+      registered.push(o);
+    }
+    manyHandles ??= new BigUint64Array(new ArrayBuffer(W.MAXIMUM_WAIT_OBJECTS * 8));
+    registered.forEach((o, i) => (manyHandles![i] = o.wake));
+    const r = k.WaitForMultipleObjects(
+      registered.length,
+      pointerAt(addressOfView(manyHandles)),
+      0,
+      millis(timeoutMs),
+    );
+    if (r === W.WAIT_TIMEOUT) return "timed-out";
+    if (r >= W.WAIT_OBJECT_0 && r < registered.length) {
+      registered.splice(r, 1); // its registration was claimed, and its permit taken by the call
+      return "ok";
+    }
+    throw winError(
+      k.GetLastError(),
+      "WaitForMultipleObjects",
+      "wait on the wait set's words",
+      words[0]!.word.shm.name,
+    );
+  } finally {
+    for (const o of registered) unregister(o);
+  }
+}
+
 /** The same wait with the sleep on another thread (see `sleepOffThread` in `_host.ts`). */
 export async function windowsWaitAsync(
   w: Word,
@@ -219,19 +273,120 @@ export async function windowsWaitAsync(
 export function windowsWake(w: Word, count: number): number {
   const o = waitObjectsFor(w.shm, w.byteOffset, false);
   if (!o) return 0; // no process has the semaphores: nobody waits
+  return wakeObjects(o, count, w.shm.name);
+}
+
+/** Claims up to `count` registrations of the word's waiters and releases a permit for each. */
+function wakeObjects(o: WaitObjects, count: number, segment: string): number {
   const k = kernel32();
   let claimed = 0;
   while (claimed < count && k.WaitForSingleObject(o.count, 0) === W.WAIT_OBJECT_0) claimed++;
   if (claimed === 0) return 0;
   if (!k.ReleaseSemaphore(o.wake, claimed, null)) {
-    throw winError(k.GetLastError(), "ReleaseSemaphore", "wake waiters on the word", w.shm.name);
+    throw winError(k.GetLastError(), "ReleaseSemaphore", "wake waiters on the word", segment);
   }
   return claimed;
 }
 
-/** The Windows wait and wake, for `_sync/futex.ts`. */
-export const windowsNative: Native = {
-  waitSync: windowsWaitSync,
-  waitAsync: windowsWaitAsync,
-  wake: windowsWake,
+// ---- Waiter threads (`waiters.ts`) --------------------------------------------------------------------
+
+/**
+ * One waiter thread's table: `WaitForMultipleObjects` on up to 64 handles, any one of them. Slot 0
+ * is the thread's private auto-reset event (its doorbell: `SetEvent` rings it; a ring that comes
+ * between two rounds stays set and ends the next one at once); each other slot is the wake
+ * semaphore of one word. The call returns the index of the first signaled handle, and takes one
+ * permit from that semaphore only: the sweep after it re-checks every entry's word.
+ */
+function windowsTable(): WaiterTable {
+  const k = kernel32();
+  const handles = new BigUint64Array(W.MAXIMUM_WAIT_OBJECTS);
+  const address = addressOfView(handles);
+  const doorbell = handleValue(k.CreateEventW(null, 0, 0, null));
+  if (doorbell === 0n) {
+    throw winError(k.GetLastError(), "CreateEventW", "create the doorbell event of a waiter thread");
+  }
+  handles[0] = doorbell;
+  return {
+    write: (slot, e) => {
+      handles[slot] = (e.os as Registration).objects.wake;
+    },
+    arm: () => {},
+    ring: () => {
+      k.SetEvent(doorbell);
+    },
+    call: (count) => ({ call: "handles", address, count }),
+    // WAIT_OBJECT_0 + i; WAIT_FAILED (or an abandoned mutex, which no table holds) ends no slot.
+    woken: (r) => (r >= W.WAIT_OBJECT_0 && r < W.MAXIMUM_WAIT_OBJECTS ? r : -1),
+  };
+}
+
+/**
+ * The Windows side of the waiter threads. An entry (all the async waits of this process on one
+ * word) counts as one registered waiter of the word while it is in a table: it registers when it
+ * joins (before its word is checked, as a blocking wait does), a waker claims that registration
+ * and releases one permit, and the round that takes the permit fires the entry. An entry that
+ * leaves without that takes its registration back (or the permit already meant for it); one woken
+ * when no wait was left passes the wake-up on to another waiter of the word.
+ */
+export const windowsWaiterOs: WaiterOs = {
+  slots: W.MAXIMUM_WAIT_OBJECTS,
+  table: windowsTable,
+  join(e) {
+    const w = e.word;
+    const o = waitObjectsFor(w.shm, w.byteOffset, true)!;
+    if (!register(o, w.view, e.expected, w.shm)) return false;
+    o.inflight++;
+    e.os = { objects: o, registered: true } satisfies Registration;
+    return true;
+  },
+  idle(e) {
+    const r = e.os as Registration | undefined;
+    if (!r?.registered) return;
+    r.registered = false;
+    unregister(r.objects);
+  },
+  leave(e, wake) {
+    const r = e.os as Registration | undefined;
+    if (!r) return;
+    e.os = undefined;
+    const o = r.objects;
+    try {
+      // "used": a waker claimed a registration and its permit was taken here, by these waits.
+      if (wake === "none" && r.registered) unregister(o);
+      // A permit taken for nobody (the waits had ended) goes on to another waiter of the word.
+      else if (wake === "unused") wakeObjects(o, 1, e.word.shm.name);
+    } finally {
+      if (--o.inflight === 0 && o.closing) closeObjects(o);
+    }
+  },
 };
+
+/** What a waiter-thread entry holds on Windows: its word's semaphores, and whether it is counted among the waiters. */
+interface Registration {
+  readonly objects: WaitObjects;
+  registered: boolean;
+}
+
+/**
+ * The Windows wait and wake, for `_sync/futex.ts`. Async waits sleep on the waiter threads
+ * (`WaitForMultipleObjects`), unless `SHM_THREAD_PER_WAIT` asks for a thread per wait.
+ */
+export function windowsNative(): Native {
+  if (!waiterThreadsAvailable()) {
+    return {
+      waitSync: windowsWaitSync,
+      waitAsync: windowsWaitAsync,
+      waitManySync: windowsWaitManySync,
+      wake: windowsWake,
+    };
+  }
+  return {
+    waitSync: windowsWaitSync,
+    waitManySync: windowsWaitManySync,
+    waitAsync: (w, expected, timeoutMs, signal, watch) =>
+      waitOnWaiterThread(windowsWaiterOs, w, expected, timeoutMs, signal, watch),
+    cancellable: true,
+    closing: forgetSegment,
+    wake: windowsWake,
+  };
+}

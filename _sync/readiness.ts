@@ -21,6 +21,11 @@ export interface Readiness {
   prepare(): number | null;
   /** Takes back what `prepare` marked, if anything. */
   done(): void;
+  /**
+   * A liveness check while asleep on `value` (what `prepare` returned): true when the party that
+   * keeps it from being ready died, so `ready` now says yes (a Mutex's holder).
+   */
+  watch?(value: number): boolean;
 }
 
 /** The readiness of each primitive, by handle (a Channel has one per interest). */

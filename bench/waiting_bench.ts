@@ -5,10 +5,12 @@
  *
  * 1. an async hand-off round trip between two processes (semaphore ping-pong, both sides awaiting):
  *    the waiter threads must not make it slower (target: 0.9, i.e. within 10%);
- * 2. threads and 3. resident memory added by 10,000 pending async waits (semaphores, mutexes,
- *    conditions, barriers on 20 segments; `tests/children/scale_child.ts`). The reference cannot
- *    hold 10,000 waits (a thread each: Bun did not finish within minutes), so it is measured with
- *    200 and scaled by 50, as its name says.
+ * 2. threads, 3. resident memory and 4. CPU time a second added by 10,000 pending async waits of
+ *    six kinds in equal shares (Mutex lock under a holder on another thread, Semaphore acquire,
+ *    Condition wait, Barrier wait, Channel receive on an empty channel and send on a full one, on
+ *    20 segments and 40 channels; `tests/children/scale_child.ts`). The reference cannot hold
+ *    10,000 waits (a thread each: Bun did not finish within minutes), so it is measured with 200
+ *    and scaled by 50, as its name says.
  *
  * Each figure comes from fresh child processes of the bench's runtime. Nothing here asserts.
  *
@@ -79,13 +81,18 @@ async function pingpong(ctx: BenchContext, rounds: number, mode: string): Promis
 interface Scale {
   threads: number;
   mb: number;
+  cpuMs: number;
 }
 
 /** Threads and MB that `waits` pending async waits add to a fresh process. */
 async function scale(ctx: BenchContext, waits: number, mode: string): Promise<Scale> {
   const out = await runOk(command(ctx, SCALE, [uniqueName("scale"), String(waits), "20", mode]));
   const r = JSON.parse(out.trim().split("\n").at(-1)!);
-  return { threads: r.during.threads - r.before.threads, mb: r.during.rssMB - r.before.rssMB };
+  return {
+    threads: r.during.threads - r.before.threads,
+    mb: r.during.rssMB - r.before.rssMB,
+    cpuMs: r.cpuWhilePendingMs,
+  };
 }
 
 const suite: BenchSuite = async (ctx) => {
@@ -102,7 +109,7 @@ const suite: BenchSuite = async (ctx) => {
   const mine = await scale(ctx, n, "ours");
   const ref = await scale(ctx, refWaits, "reference");
   const factor = n / refWaits;
-  const label = `${n.toLocaleString("en")} pending async waits`;
+  const label = `${n.toLocaleString("en")} pending async waits (six kinds)`;
   const refName = `a thread per wait (before), ${refWaits} waits × ${factor}`;
   const rows: BenchRow[] = [
     {
@@ -127,6 +134,14 @@ const suite: BenchSuite = async (ctx) => {
       unit: "MB",
       ours: Math.max(0.1, mine.mb),
       reference: Math.max(0.1, ref.mb * factor),
+      referenceName: refName,
+      higherIsBetter: false,
+    },
+    {
+      name: `CPU per second while ${label} sleep`,
+      unit: "ms",
+      ours: Math.max(0.1, mine.cpuMs),
+      reference: Math.max(0.1, ref.cpuMs * factor),
       referenceName: refName,
       higherIsBetter: false,
     },

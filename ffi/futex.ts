@@ -2,7 +2,7 @@
  * The native calls waits and lock owners need: Linux `futex` (through `syscall`) and `gettid`, macOS
  * `__ulock_wait`/`__ulock_wake`. Each table is bound once, lazily, on first use; each wait comes in
  * a blocking form and, for Deno, a `nonblocking` twin that Deno runs on a thread of its own pool.
- * Windows waits are `WaitForSingleObject` from `kernel32.ts`.
+ * Windows waits are `WaitForSingleObject` and `WaitForMultipleObjects` from `kernel32.ts`.
  *
  * {@linkcode waitBlocking} and {@linkcode waitNonblocking} make one {@linkcode OffThreadWait}: the
  * host layer (`_host.ts`) decides which thread makes it.
@@ -10,9 +10,16 @@
  * @module
  */
 
-import { bindLibrary, type Bound, foreignBuffer, type ForeignLibraryInterface, pointerAt } from "./_ffi.ts";
+import {
+  addressOfView,
+  bindLibrary,
+  type Bound,
+  foreignBuffer,
+  type ForeignLibraryInterface,
+  pointerAt,
+} from "./_ffi.ts";
 import { LIBC_PATHS } from "./libc.ts";
-import { kernel32, kernel32Nonblocking } from "./kernel32.ts";
+import { kernel32, kernel32Nonblocking, W } from "./kernel32.ts";
 import { arch } from "./runtime.ts";
 
 /** Linux `futex(2)`, called through `syscall(2)` (glibc has no wrapper). */
@@ -53,6 +60,12 @@ export const linuxFutexWaitvNonblockingSymbols = {
   },
 } as const satisfies ForeignLibraryInterface;
 
+/** The clock `futex_waitv`'s absolute timeout is read on (`WaitSet.waitSync`). */
+export const linuxClockSymbols = {
+  // int clock_gettime(clockid_t clockid, struct timespec *tp);
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+} as const satisfies ForeignLibraryInterface;
+
 /** Linux thread ids (lock owners, see `_sync/owner.ts`). */
 export const linuxThreadSymbols = {
   // pid_t gettid(void);   /* glibc >= 2.30, musl >= 1.2.2 */
@@ -85,6 +98,8 @@ export const F = {
   FUTEX_32: 2,
   /** Most entries one `futex_waitv` call takes. */
   FUTEX_WAITV_MAX: 128,
+  /** `CLOCK_MONOTONIC`: the clock of a `futex_waitv` timeout (absolute). */
+  CLOCK_MONOTONIC: 1,
   /** Linux ENOSYS: a kernel before 5.16 has no `futex_waitv`. */
   ENOSYS_LINUX: 38,
   UL_COMPARE_AND_WAIT_SHARED: 3,
@@ -130,6 +145,51 @@ export function hasFutexWaitv(): boolean {
   waitv ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvSymbols).symbols;
   const r = Number(waitv.syscall(F.SYS_FUTEX_WAITV, null, 0, 0, null, 0));
   return !(r < 0 && linuxFutex().errno() === F.ENOSYS_LINUX);
+}
+
+let clock: Bound<typeof linuxClockSymbols> | undefined;
+/** The blocking `futex_waitv` table of this thread, and its timeout (an explicit buffer: it never moves). */
+let syncTable: { table: BigUint64Array; address: bigint; ts: BigInt64Array; tsAddress: bigint } | undefined;
+
+/**
+ * Blocks this thread in one `futex_waitv` on `words` (at most 128, each with the value it must
+ * hold), until one is woken or differs, or `timeoutMs` passes. Returns the raw result (an index,
+ * or -1) and the errno (EAGAIN: a word differed; ETIMEDOUT).
+ */
+export function futexWaitvSync(
+  words: readonly { address: bigint; expected: number }[],
+  timeoutMs: number,
+): { r: number; errno: number } {
+  const lib = linuxFutex();
+  waitv ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvSymbols).symbols;
+  clock ??= bindLibrary(LIBC_PATHS.linux, linuxClockSymbols).symbols;
+  if (!syncTable) {
+    const table = new BigUint64Array(new ArrayBuffer(F.FUTEX_WAITV_MAX * 24));
+    const ts = new BigInt64Array(new ArrayBuffer(16));
+    syncTable = { table, address: addressOfView(table), ts, tsAddress: addressOfView(ts) };
+  }
+  const { table, ts } = syncTable;
+  words.forEach((w, i) => {
+    table[i * 3] = BigInt(w.expected >>> 0);
+    table[i * 3 + 1] = w.address;
+    table[i * 3 + 2] = BigInt(F.FUTEX_32);
+  });
+  // The timeout is absolute, on CLOCK_MONOTONIC.
+  clock.clock_gettime(F.CLOCK_MONOTONIC, new Uint8Array(ts.buffer));
+  const ns = ts[1]! + BigInt(Math.round(Math.max(0, timeoutMs) * 1e6));
+  ts[0] = ts[0]! + ns / 1_000_000_000n;
+  ts[1] = ns % 1_000_000_000n;
+  const r = Number(
+    waitv.syscall(
+      F.SYS_FUTEX_WAITV,
+      pointerAt(syncTable.address),
+      words.length,
+      0,
+      pointerAt(syncTable.tsAddress),
+      F.CLOCK_MONOTONIC,
+    ),
+  );
+  return { r, errno: r < 0 ? lib.errno() : 0 };
 }
 
 /** Linux `gettid`, bound on first use. */
@@ -185,15 +245,19 @@ export type OffThreadWait =
   }
   | { readonly call: "handle"; readonly handle: bigint; readonly ms: number }
   | {
-    /** `futex_waitv` on `count` entries at `address` (no timeout: the doorbell entry ends it). */
-    readonly call: "waitv";
+    /**
+     * `futex_waitv` on `count` entries at `address` (Linux), or `WaitForMultipleObjects` on `count`
+     * handles at `address`, any one of them (Windows); no timeout: the doorbell (slot 0) ends it.
+     */
+    readonly call: "waitv" | "handles";
     readonly address: bigint;
     readonly count: number;
   };
 
 /**
  * Makes the wait on this thread and returns the call's raw result: futex 0 or -1, ulock 0 or
- * `-errno`, `WaitForSingleObject`'s `WAIT_*` value. (A futex's errno is this thread's, unseen by
+ * `-errno`, `futex_waitv`'s index or -1, `WaitForSingleObject`'s or `WaitForMultipleObjects`'s
+ * `WAIT_*` value. (A futex's errno is this thread's, unseen by
  * the thread that asked.)
  */
 export function waitBlocking(w: OffThreadWait): number {
@@ -218,6 +282,8 @@ export function waitBlocking(w: OffThreadWait): number {
     case "waitv":
       waitv ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvSymbols).symbols;
       return Number(waitv.syscall(F.SYS_FUTEX_WAITV, pointerAt(w.address), w.count, 0, null, 0));
+    case "handles":
+      return kernel32().WaitForMultipleObjects(w.count, pointerAt(w.address), 0, W.INFINITE);
   }
 }
 
@@ -245,6 +311,10 @@ export async function waitNonblocking(w: OffThreadWait): Promise<number> {
       waitvNonblocking ??= bindLibrary(LIBC_PATHS.linux, linuxFutexWaitvNonblockingSymbols).symbols;
       return Number(
         await waitvNonblocking.syscall(F.SYS_FUTEX_WAITV, pointerAt(w.address), w.count, 0, null, 0),
+      );
+    case "handles":
+      return Number(
+        await kernel32Nonblocking().WaitForMultipleObjects(w.count, pointerAt(w.address), 0, W.INFINITE),
       );
   }
 }

@@ -62,6 +62,13 @@ export const kernel32Symbols = {
   ReleaseSemaphore: { parameters: ["usize", "i32", "pointer"], result: "i32" },
   // DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
   WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32" },
+  // DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds);
+  WaitForMultipleObjects: { parameters: ["u32", "pointer", "i32", "u32"], result: "u32" },
+  // HANDLE CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+  //                     LPCWSTR lpName);
+  CreateEventW: { parameters: ["pointer", "i32", "i32", "pointer"], result: "usize" },
+  // BOOL SetEvent(HANDLE hEvent);
+  SetEvent: { parameters: ["usize"], result: "i32" },
 
   // --- threads (lock owners, see _sync/owner.ts) ---
   // DWORD GetCurrentThreadId(void);
@@ -76,12 +83,16 @@ export const kernel32Symbols = {
 } as const satisfies ForeignLibraryInterface;
 
 /**
- * `WaitForSingleObject` as a Deno `nonblocking` call: Deno runs it on a thread of its blocking pool
+ * `WaitForSingleObject` and `WaitForMultipleObjects` (the waiter threads of `_sync/waiters.ts`) as
+ * Deno `nonblocking` calls: Deno runs each on a thread of its blocking pool
  * and returns a Promise, so an async wait leaves the event loop running. (Bun has no such calls:
  * there a worker makes the blocking call.)
  */
 export const kernel32NonblockingSymbols = {
+  // DWORD WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
   WaitForSingleObject: { parameters: ["usize", "u32"], result: "u32", nonblocking: true },
+  // DWORD WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds);
+  WaitForMultipleObjects: { parameters: ["u32", "pointer", "i32", "u32"], result: "u32", nonblocking: true },
 } as const satisfies ForeignLibraryInterface;
 
 /** The bound kernel32 functions. */
@@ -118,6 +129,10 @@ export const W = {
   /** `SEMAPHORE_MODIFY_STATE | SEMAPHORE_QUERY_STATE | SYNCHRONIZE`: release, query and wait. */
   SEMAPHORE_USE: 0x0010_0003,
   WAIT_OBJECT_0: 0,
+  /** `WaitForMultipleObjects` returns `WAIT_ABANDONED_0 + i` for an abandoned mutex (none here). */
+  WAIT_ABANDONED_0: 0x80,
+  /** Most handles one `WaitForMultipleObjects` call takes (`MAXIMUM_WAIT_OBJECTS`). */
+  MAXIMUM_WAIT_OBJECTS: 64,
   WAIT_TIMEOUT: 0x102,
   WAIT_FAILED: 0xffff_ffff,
   INFINITE: 0xffff_ffff,
@@ -152,7 +167,7 @@ export function kernel32(): Kernel32 {
 }
 
 /**
- * The nonblocking `WaitForSingleObject` (Deno only), bound on first use.
+ * The nonblocking `WaitForSingleObject` and `WaitForMultipleObjects` (Deno only), bound on first use.
  *
  * @throws {Error} on any OS other than Windows
  */

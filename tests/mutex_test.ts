@@ -26,6 +26,17 @@ function segment(size = 4096): SharedMemory {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Calls `tryLock` every 20 ms until it returns a guard (a dead holder is taken over once probed). */
+async function tryUntil(m: Mutex, ms: number): Promise<MutexGuard> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const guard = m.tryLock();
+    if (guard) return guard;
+    if (performance.now() > deadline) throw new Error(`tryLock found the mutex held for ${ms} ms`);
+    await sleep(20);
+  }
+}
+
 /** Starts a child that takes the mutex @0 and holds it; resolves with its owner id and start time. */
 async function holder(
   rt: Runtime,
@@ -211,11 +222,14 @@ for (const word of [0x4000_0000, 0x8000_0000, 0xc000_0000, 0x0040_0000, 0x7fc0_0
     using shm = segment();
     const cells = shm.view(Int32Array, 0, 2);
     const m = new Mutex(shm, 0);
-    for (const flavour of ["sync", "async"] as const) {
+    for (const flavour of ["try", "sync", "async"] as const) {
       Atomics.store(cells, 0, word | 0);
-      assert.equal(m.tryLock(), null, "tryLock never waits nor probes");
       // The timeout only turns a hang (the old behaviour) into a failure.
-      const guard = flavour === "sync" ? m.lockSync({ timeout: 1_000 }) : await m.lock({ timeout: 1_000 });
+      const guard = flavour === "try"
+        ? m.tryLock()!
+        : flavour === "sync"
+        ? m.lockSync({ timeout: 1_000 })
+        : await m.lock({ timeout: 1_000 });
       assert.equal(guard.ownerDied, true, `${hex} ${flavour}`);
       assert.equal(m.heldByThisThread, true);
       guard.unlock();
@@ -270,14 +284,18 @@ for (const rt of BOTH) {
 
   test(`a ${rt} holder killed with SIGKILL: the next locker gets the mutex and is told`, async () => {
     using shm = segment();
-    for (const flavour of ["sync", "async"] as const) {
+    for (const flavour of ["sync", "async", "try"] as const) {
       const { child } = await holder(rt, shm);
       const m = new Mutex(shm, 0);
       assert.equal(m.tryLock(), null);
       child.kill("SIGKILL");
       await child.done;
       const t0 = performance.now();
-      const guard = flavour === "sync" ? m.lockSync({ timeout: 10_000 }) : await m.lock({ timeout: 10_000 });
+      const guard = flavour === "sync"
+        ? m.lockSync({ timeout: 10_000 })
+        : flavour === "async"
+        ? await m.lock({ timeout: 10_000 })
+        : await tryUntil(m, 10_000);
       console.log(`${flavour}: took over after ${(performance.now() - t0).toFixed(0)} ms`);
       assert.equal(guard.ownerDied, true, `${flavour}: told the owner died`);
       assert.equal(m.ownerDied, true);
@@ -385,3 +403,36 @@ test("the same without the lock loses updates", async () => {
   assert.ok(total < 40_000, `expected lost updates, got ${total}`);
   console.log(`without the lock: ${total} of 40000 (${40_000 - total} updates lost)`);
 }, { timeout: 120_000 });
+
+test("async locks of one handle that wait queue first in, first out; a queued timeout or abort leaves the queue; close rejects them all", async () => {
+  using shm = segment();
+  const m = new Mutex(shm, 0);
+  const guard = m.lockSync();
+  const order: number[] = [];
+  const c = new AbortController();
+  const options = (i: number) => (i === 2 ? { signal: c.signal } : i === 3 ? { timeout: 50 } : undefined);
+  const waits = [0, 1, 2, 3, 4].map((i) =>
+    m.lock(options(i)).then(
+      async (g) => {
+        order.push(i);
+        await sleep(1);
+        g.unlock();
+      },
+      () => order.push(-i),
+    )
+  );
+  await sleep(10);
+  c.abort(new Error("stop"));
+  await sleep(150); // past the 50 ms timeout of the fourth
+  assert.deepEqual(order, [-2, -3], "the aborted and the timed-out ones left; the others still wait");
+  guard.unlock();
+  await Promise.all(waits);
+  assert.deepEqual(order, [-2, -3, 0, 1, 4]);
+  assert.equal(m.locked, false);
+  // Closing the segment ends the one asleep on the word and, through it, the queued ones.
+  m.lockSync();
+  const closing = [m.lock(), m.lock(), m.lock()].map((p) => p.then(() => "locked", (e: Error) => e.name));
+  await sleep(20);
+  shm.close();
+  assert.deepEqual(await Promise.all(closing), ["TypeError", "TypeError", "TypeError"]);
+});

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { Channel, Mutex, Semaphore, SharedMemory, TimeoutError, WaitSet } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { BOTH, runOk, start, tsCommand, uniqueName } from "./_process.ts";
+import { BOTH, OTHER, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
+import { THREAD_PER_WAIT_ENV } from "../_sync/waiters.ts";
 
 const PEER = "tests/children/wait_set_peer.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,7 +99,83 @@ test("a pending wait ends on a release, an unlock, a send, room, an end; and on 
   await assert.rejects(closing, TypeError);
 });
 
+test("tryWait() never waits; waitSync() returns what is ready, times out, and checks its signal", () => {
+  const { ch, shm, sem, mutex } = setup();
+  using _ch = ch;
+  using _shm = shm;
+  const empty = new WaitSet();
+  assert.deepEqual(empty.tryWait(), []);
+  assert.throws(() => empty.waitSync(), TypeError);
+  const guard = mutex.lockSync();
+  const ws = new WaitSet().add(sem).add(mutex).add(ch, "readable");
+  assert.deepEqual(ws.tryWait(), []);
+  assert.throws(() => ws.waitSync({ timeout: 30 }), TimeoutError);
+  assert.throws(() => ws.waitSync({ timeout: -1 }), RangeError);
+  const c = new AbortController();
+  c.abort(new Error("stop"));
+  assert.throws(() => ws.waitSync({ signal: c.signal }), { message: "stop" });
+  sem.release();
+  assert.deepEqual(ws.waitSync({ timeout: 1_000 }).map((r) => r.interest), ["acquire"]);
+  assert.deepEqual(ws.tryWait().map((r) => r.interest), ["acquire"]);
+  assert.equal(sem.value, 1, "waiting took nothing");
+  assert.ok(sem.tryAcquire());
+  assert.equal(Atomics.load(shm.view(Int32Array, 4, 1), 0), 0, "no sleeper left counted");
+  guard.unlock();
+  assert.deepEqual(ws.waitSync().map((r) => r.interest), ["lock"]);
+});
+
+test("a mutex whose holder was killed is ready (wait, waitSync, tryWait), and tryLock takes it over", async () => {
+  for (const flavour of ["wait", "waitSync", "tryWait"] as const) {
+    using shm = SharedMemory.create({ name: uniqueName("ws_dead"), size: 64 });
+    const child = start(tsCommand(OTHER, "tests/children/sync_child.ts", ["hold", shm.name]));
+    try {
+      await child.waitFor(/^locked/);
+      const mutex = new Mutex(shm, 0);
+      const ws = new WaitSet().add(mutex);
+      assert.deepEqual(ws.tryWait(), [], "held by a live thread: not ready");
+      const pending = flavour === "wait" ? ws.wait({ timeout: 20_000 }) : undefined;
+      await sleep(300);
+      child.kill("SIGKILL");
+      await child.done;
+      let ready;
+      if (pending) ready = await pending;
+      else if (flavour === "waitSync") ready = ws.waitSync({ timeout: 20_000 });
+      else {
+        const deadline = performance.now() + 20_000;
+        while ((ready = ws.tryWait()).length === 0 && performance.now() < deadline) await sleep(20);
+      }
+      assert.deepEqual(ready.map((r) => r.interest), ["lock"], flavour);
+      using guard = mutex.tryLock();
+      assert.ok(guard, `${flavour}: tryLock took it over`);
+      assert.equal(guard.ownerDied, true);
+    } finally {
+      stop(child);
+    }
+  }
+});
+
 for (const rt of BOTH) {
+  for (const what of ["channel", "semaphore", "mutex"]) {
+    test(
+      `a ${rt} peer's WaitSet.waitSync (blocking) wakes when this process or a peer of the other runtime pokes its ${what}`,
+      async () => {
+        const { ch, shm, mutex } = setup();
+        using _ch = ch;
+        using _shm = shm;
+        const guard = mutex.lockSync();
+        const peer = start(tsCommand(rt, PEER, ["wait-sync", ch.name, shm.name]), { timeout: 60_000 });
+        await peer.waitFor(/^waiting$/);
+        await sleep(100);
+        if (what === "mutex") guard.unlock();
+        else await runOk(tsCommand(OTHER, PEER, ["poke", ch.name, shm.name, what]));
+        assert.equal(await peer.waitFor(/^ready /), `ready ${what}`);
+        const out = await peer.done;
+        assert.equal(out.code, 0, out.stderr);
+        if (what !== "mutex") guard.unlock();
+      },
+      { timeout: 90_000 },
+    );
+  }
   for (const what of ["channel", "semaphore", "mutex"]) {
     test(
       `a ${rt} peer's WaitSet wakes when this process or a peer of the other runtime pokes its ${what}`,
@@ -124,4 +201,28 @@ for (const rt of BOTH) {
       { timeout: 90_000 },
     );
   }
+}
+
+// The path macOS and kernels before 5.16 take: async waits on a thread each, waitSync polling.
+for (const mode of ["wait", "wait-sync"]) {
+  test(
+    `with ${THREAD_PER_WAIT_ENV}=1, a ${OTHER} peer's WaitSet (${mode}) still wakes on a release`,
+    async () => {
+      const { ch, shm, sem, mutex } = setup();
+      using _ch = ch;
+      using _shm = shm;
+      using _guard = mutex.lockSync(); // held: not ready
+      const peer = start(tsCommand(OTHER, PEER, [mode, ch.name, shm.name]), {
+        timeout: 60_000,
+        env: { [THREAD_PER_WAIT_ENV]: "1" },
+      });
+      await peer.waitFor(/^waiting$/);
+      await sleep(100);
+      sem.release();
+      assert.equal(await peer.waitFor(/^ready /), "ready semaphore");
+      const out = await peer.done;
+      assert.equal(out.code, 0, out.stderr);
+    },
+    { timeout: 90_000 },
+  );
 }

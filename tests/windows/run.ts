@@ -12,4 +12,5 @@ if (os !== "windows") {
 await import("./cases.ts");
 await import("./sync_cases.ts");
 await import("./map_cases.ts");
+await import("./scale_cases.ts");
 proc.exit(await runAll(proc.argv[2] ?? ""));
