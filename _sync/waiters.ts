@@ -213,6 +213,12 @@ class WaiterThread {
     return this.#slots.length >= osSide.slots;
   }
 
+  /** Whether a slot holds an entry with no wait left, which the next sweep frees. */
+  get reclaimable(): boolean {
+    for (let i = 1; i < this.#slots.length; i++) if (this.#slots[i]!.waits.size === 0) return true;
+    return false;
+  }
+
   /** Puts `e` in the table; the round asleep now (if any) is rung so the next one includes it. */
   add(e: Entry): void {
     e.thread = this;
@@ -320,6 +326,18 @@ class WaiterThread {
 /** A thread with room for one more entry (started if need be), or null when all are full. */
 function threadWithRoom(): WaiterThread | null {
   for (const t of threads) if (!t.full) return t;
+  // A burst of waits that end at once (a condition's or a semaphore's word changing under each new
+  // wait) fills tables with ended entries long before they hold 127 live ones. Their next sweep
+  // frees those slots: ring them and let the entry wait in the overflow (a 2 ms poll) rather than
+  // start a thread for room about to free. A thread costs little in Deno and Bun, but a Node
+  // worker's isolate is about 20 MB.
+  let freeing = false;
+  for (const t of threads) {
+    if (!t.reclaimable) continue;
+    t.ring();
+    freeing = true;
+  }
+  if (freeing) return null;
   if (threads.length >= MAX_THREADS) return null;
   const t = new WaiterThread();
   threads.push(t);

@@ -7,6 +7,7 @@
 // /proc/self/status). Timer lateness, fs latency and CPU while the waits pend are printed, not
 // asserted (bench/ has them).
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { Mutex, SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { BOTH, OTHER, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
@@ -30,6 +31,14 @@ interface Figures {
   waiterThreads: boolean;
 }
 
+/** Unlinks what a child that failed midway left under `prefix` (a child that finishes removes its own). */
+function removeLeftovers(prefix: string): void {
+  if (!existsSync("/dev/shm")) return;
+  for (const name of readdirSync("/dev/shm")) {
+    if (name.startsWith(prefix)) rmSync(`/dev/shm/${name}`, { force: true });
+  }
+}
+
 function report(what: string, r: Figures): void {
   console.log(
     `${what}: threads ${r.before.threads} -> ${r.during.threads}, RSS ${r.before.rssMB.toFixed(0)} -> ` +
@@ -43,9 +52,10 @@ for (const rt of BOTH) {
   test(
     `10,000 pending ${rt} async waits of six kinds cost at most 32 threads and 100 MB, and all are woken`,
     async () => {
-      const out = await runOk(tsCommand(rt, CHILD, [uniqueName("scale"), "10000", "20"]), {
+      const prefix = uniqueName("scale");
+      const out = await runOk(tsCommand(rt, CHILD, [prefix, "10000", "20"]), {
         timeout: 120_000,
-      });
+      }).finally(() => removeLeftovers(prefix));
       const r: Figures = JSON.parse(out.trim().split("\n").at(-1)!);
       report(rt, r);
       assert.equal(r.waiterThreads, true, "the waits went to waiter threads");
@@ -69,11 +79,12 @@ for (const rt of BOTH) {
   test(
     `${THREAD_PER_WAIT_ENV}=1 (no futex_waitv): ${perKind} pending ${rt} async waits of each kind, a thread each, all woken`,
     async () => {
-      const args = [uniqueName("fallback"), String(perKind * 6), "3", "fallback", "1"];
+      const prefix = uniqueName("fallback");
+      const args = [prefix, String(perKind * 6), "3", "fallback", "1"];
       const out = await runOk(tsCommand(rt, CHILD, args), {
         timeout: 120_000,
         env: { [THREAD_PER_WAIT_ENV]: "1" },
-      });
+      }).finally(() => removeLeftovers(prefix));
       const r: Figures = JSON.parse(out.trim().split("\n").at(-1)!);
       report(`${rt}, a thread per wait, one kind at a time`, r);
       assert.equal(r.waiterThreads, false, "the waiter threads were off");

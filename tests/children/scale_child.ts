@@ -9,6 +9,7 @@
 //   caller: the fallback of kernels without futex_waitv).
 //   one-kind-at-a-time "1": each kind's share pends, is released and woken before the next kind's.
 // The mutexes are held by a worker thread (scale_holder.ts), so their waits probe a live holder.
+import { Worker } from "node:worker_threads";
 import process from "node:process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -69,8 +70,9 @@ const barriers = segments.map((s, i) => new Barrier(s, 64, share("barrier", i) +
 const message = new Uint8Array(16);
 /** Messages the first fill put in each tx channel. */
 const filled = tx.map(() => 0);
-const holder = new Worker(new URL("./scale_holder.ts", import.meta.url).href, { type: "module" });
-const fromHolder = () => new Promise<unknown>((r) => (holder.onmessage = (e) => r(e.data)));
+// node:worker_threads, not the web Worker: Node has only the former, and Deno and Bun have both.
+const holder = new Worker(new URL("./scale_holder.ts", import.meta.url));
+const fromHolder = () => new Promise<unknown>((r) => holder.once("message", r));
 
 /** Leaves the waits of `kinds` pending; returns their promises and a count of those woken. */
 async function pend(kinds: readonly Kind[]): Promise<{ waits: Promise<unknown>[]; woken: () => number }> {
