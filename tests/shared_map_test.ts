@@ -383,7 +383,7 @@ test("stripes left locked by dead writers, with half-written slots, are taken ov
   // Every stripe's lock word names no live holder (as after a kill); the first ten free slots are
   // claimed by stripe 0 and left half-written, as a writer killed in the middle of a set leaves them.
   const stripes = Math.max(1, 2 ** i32[5]!);
-  for (let s = 0; s < stripes; s++) Atomics.store(i32, (256 + s * 64) >> 2, 0x4000_0000);
+  for (let s = 0; s < stripes; s++) Atomics.store(i32, (512 + s * 64) >> 2, 0x4000_0000); // after the 512-byte header
   const slotsAt = map.shm.size - i32[8]! * i32[7]!;
   let orphans = 0;
   for (let i = 0; i < i32[8]! && orphans < 10; i++) {
@@ -396,14 +396,14 @@ test("stripes left locked by dead writers, with half-written slots, are taken ov
   assert.equal(map.getString("k3"), "3", "readers take no lock: a dead writer never blocks them");
   map.clear(); // takes every stripe over
   assert.equal(fill(map, "f"), 64, "the orphaned slots were freed");
-  for (let s = 0; s < stripes; s++) assert.equal(Atomics.load(i32, (256 + s * 64) >> 2), 0);
+  for (let s = 0; s < stripes; s++) assert.equal(Atomics.load(i32, (512 + s * 64) >> 2), 0);
 });
 
 test("a corrupted index word is a clear error, never an engine message or a read outside the map", () => {
-  using map = SharedMap.create({ capacity: 1 }); // one stripe of 8 buckets, two arrays: bytes 320..383
+  using map = SharedMap.create({ capacity: 1 }); // one stripe of 8 buckets, two arrays: bytes 576..639
   map.set("x", "1");
   const i32 = map.shm.view(Int32Array);
-  for (let i = 320 / 4; i < 384 / 4; i++) i32[i] = 0x7fff_ffff;
+  for (let i = 576 / 4; i < 640 / 4; i++) i32[i] = 0x7fff_ffff;
   assert.throws(
     () => map.get("x"),
     (e: Error) => /corrupted/.test(e.message) && !/bounds|detached/.test(e.message),
