@@ -27,6 +27,7 @@ function cpu(): number {
   return (u.user + u.system) / 1000;
 }
 function bench(label: string, f: (i: number) => void, n = N) {
+  if (process.argv[4] && !label.includes(process.argv[4])) return;
   let best = Infinity;
   for (let r = 0; r < 5; r++) {
     const t0 = cpu();
@@ -38,6 +39,9 @@ function bench(label: string, f: (i: number) => void, n = N) {
 let sink = 0;
 bench("get same key", () => {
   sink += map.get("key:5")!.length;
+});
+bench("has same key", () => {
+  sink += map.has("key:5") ? 1 : 0;
 });
 bench("get random", (i) => {
   sink += map.get(names[idx[i]!]!)!.length;
