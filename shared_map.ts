@@ -258,6 +258,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   #locFree = -1;
   #cursor: number;
   #closed = false;
+  /** LRU: the clock as this handle last saw it, reads since, and how stale a stamp may get. */
+  #clock = 0;
+  #touches = 0;
+  readonly #touchGap: number;
 
   private constructor(shm: SharedMemory, g: Geometry) {
     this.#shm = shm;
@@ -283,6 +287,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     this.#key = new Uint8Array(g.maxKeyBytes + 4);
     this.#value = new Uint8Array(g.maxValueBytes + 4);
     this.#cursor = Math.floor(Math.random() * g.slots);
+    // Exact in a map the eviction compares whole; else 1/16 of the map's worth of writes (2 a write).
+    this.#touchGap = g.slots <= LRU_SAMPLE ? 0 : Math.min(2 * (g.slots >>> 4), 1 << 24);
   }
 
   /**
@@ -960,14 +966,26 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         return RETRY;
       }
       if (exp !== 0 && exp <= Date.now()) return false; // expired: absent
-      if (this.#lru) {
-        // Writes stamp even clock values; a read stamps the one after the last write's.
-        const clock = Atomics.load(i32, H_CLOCK) + 1;
-        if (i32[w + E_STAMP] !== clock) Atomics.store(i32, w + E_STAMP, clock);
-      }
+      if (this.#lru) this.#touch(w);
       return value ?? true;
     }
     return Atomics.load(i32, genAt) !== gen ? RETRY : false;
+  }
+
+  /**
+   * Marks the slot at Int32 index `w` as just used (LRU). Writes stamp even clock values; a read
+   * stamps the one after the last write's. In a map larger than the eviction sample, a read rewrites
+   * the stamp only once it is `#touchGap` behind, and reads the shared clock every 32nd time (a
+   * handle's own writes also tell it): a store into the entry's line on every read, or a load of the
+   * clock's line that every write changes, would cost the other cores a cache miss per get, for a
+   * recency finer than 32 samples can tell apart.
+   */
+  #touch(w: number): void {
+    const i32 = this.#i32;
+    if (this.#touchGap === 0 || (++this.#touches & 31) === 0) this.#clock = i32[H_CLOCK]!;
+    const clock = this.#clock + 1;
+    const age = (clock - i32[w + E_STAMP]!) | 0;
+    if (age > 0 && age >= this.#touchGap) Atomics.store(i32, w + E_STAMP, clock);
   }
 
   /** One entry read whole for the iterator, or null when it changed under us or expired. */
@@ -1073,7 +1091,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       i32[w + E_HASH] = hash;
       i32[w + E_KEY_LEN] = klen;
       i32[w + E_VALUE_LEN] = length;
-      i32[w + E_STAMP] = this.#lru ? Atomics.add(i32, H_CLOCK, 2) + 2 : 0;
+      i32[w + E_STAMP] = this.#lru ? (this.#clock = Atomics.add(i32, H_CLOCK, 2) + 2) : 0;
       let exp = 0;
       if (ttl > 0) {
         exp = Date.now() + ttl;

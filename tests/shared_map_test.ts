@@ -149,6 +149,23 @@ test("evict: 'lru' drops the least recently used entry; reads count as use", () 
   assert.deepEqual([...map.keys()].sort(), ["x996", "x997", "x998", "x999"]);
 });
 
+test("evict: 'lru' in a map larger than the sample: keys read often outlive the others", () => {
+  using map = SharedMap.create({ capacity: 1000, evict: "lru" });
+  for (let i = 0; i < 1000; i++) map.set(`k${i}`, "v");
+  let n = 0;
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 100; i++) map.get(`k${i}`);
+    for (let i = 0; i < 200; i++) map.set(`n${n++}`, "v");
+  }
+  let hot = 0;
+  let cold = 0;
+  for (let i = 0; i < 1000; i++) if (map.has(`k${i}`)) i < 100 ? hot++ : cold++;
+  assert.equal(map.size, 1000);
+  // Each eviction drops the oldest of 32 sampled entries: a key read every 200 writes is never it.
+  assert.equal(hot, 100, "every key that was read survived");
+  assert.equal(cold, 0, "the keys never read went first");
+});
+
 test("ttl: an expired entry is invisible, and its space is reclaimed", async () => {
   using map = SharedMap.create({ capacity: 4 });
   map.set("a", "1", { ttl: 40 });
