@@ -23,18 +23,19 @@ import type { Backend } from "./platform/_segment.ts";
 import { runtime } from "./ffi/runtime.ts";
 
 // ---- Layout (little-endian; byte offsets) ------------------------------------------------------------
-// Header, 256 bytes: 0 magic "SMAP", 4 version, 8 capacity, 12 maxKeyBytes, 16 maxValueBytes,
+// Header, 512 bytes: 0 magic "SMAP", 4 version, 8 capacity, 12 maxKeyBytes, 16 maxValueBytes,
 //   20 log2(stripes), 24 log2(buckets per stripe array), 28 slot size, 32 slot count, 36 flags
-//   (bit 0: evict "lru"), 40 "a TTL was ever set", 64 the LRU clock (its own cache line).
-// Stripes, 64 bytes each: 0 Mutex (8 bytes), 8 live entries, 12 tombstones, 16 generation (the
-//   active bucket array is generation & 1).
+//   (bit 0: evict "lru"), 40 "a TTL was ever set", 64 the LRU clock (its own cache line), 256 one
+//   Int32 generation per stripe (the active bucket array is generation & 1), in lines of their own:
+//   every get reads its stripe's, and only an index rebuild writes it.
+// Stripes, 64 bytes each: 0 Mutex (8 bytes), 8 live entries, 12 tombstones (written by every set).
 // Buckets: per stripe two arrays of 2^log2 Int32: 0 empty, -1 tombstone, n > 0 slot n - 1.
 // Slots, `slot size` bytes each (a multiple of 8): 0 version (odd while being written), 4 state (0
 //   free, s + 1 claimed by stripe s), 8 hash, 12 key length, 16 value length, 20 LRU stamp,
 //   24 expiry (Float64, ms since the epoch, 0 = never), 32 key bytes, then value bytes.
 const MAGIC = 0x50414d53; // "SMAP"
-const VERSION = 1;
-const HEADER = 256;
+const VERSION = 2;
+const HEADER = 512;
 const STRIPE_BYTES = 64;
 const SLOT_HEAD = 32;
 const H_CAPACITY = 2;
@@ -47,11 +48,12 @@ const H_SLOTS = 8;
 const H_FLAGS = 9;
 const H_TTL_USED = 10;
 const H_CLOCK = 16;
+/** Int32 index of stripe 0's generation. */
+const H_GENS = 64;
 const FLAG_LRU = 1;
 // Int32 indexes inside a stripe and a slot.
 const S_COUNT = 2;
 const S_TOMBS = 3;
-const S_GEN = 4;
 const E_VERSION = 0;
 const E_STATE = 1;
 const E_HASH = 2;
@@ -69,6 +71,17 @@ const READ_ATTEMPTS = 100_000;
 /** How long `open` waits for a creator that is still writing the header. */
 const INIT_WAIT_MS = 1_000;
 const RETRY = Symbol("retry");
+const EMPTY = new Uint8Array(0);
+/** Keys and values up to this many bytes are copied byte by byte (a view to copy from costs more). */
+const SHORT = 64;
+
+/** What a write stores, from `#write`'s `decide`: bytes[0..length), and how the expiry goes. */
+interface Next {
+  bytes: Uint8Array;
+  length: number;
+  ttl: number;
+  keepExpiry?: boolean;
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -237,8 +250,18 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   readonly #value: Uint8Array;
   /** The hash of the key `#encodeKey` encoded last. */
   #hash = 0;
+  /** The length of the value `#encodeValue` encoded last. */
+  #valueLength = 0;
+  /** What `#locate` found: the active bucket array's start, the key's bucket, a reusable bucket. */
+  #locBase = 0;
+  #locFound = -1;
+  #locFree = -1;
   #cursor: number;
   #closed = false;
+  /** LRU: the clock as this handle last saw it, reads since, and how stale a stamp may get. */
+  #clock = 0;
+  #touches = 0;
+  readonly #touchGap: number;
 
   private constructor(shm: SharedMemory, g: Geometry) {
     this.#shm = shm;
@@ -264,6 +287,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     this.#key = new Uint8Array(g.maxKeyBytes + 4);
     this.#value = new Uint8Array(g.maxValueBytes + 4);
     this.#cursor = Math.floor(Math.random() * g.slots);
+    // Exact in a map the eviction compares whole; else 1/16 of the map's worth of writes (2 a write).
+    this.#touchGap = g.slots <= LRU_SAMPLE ? 0 : Math.min(2 * (g.slots >>> 4), 1 << 24);
   }
 
   /**
@@ -274,7 +299,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
    * ```ts
    * import { SharedMap } from "@x/shm";
    *
-   * console.log(SharedMap.byteLength({ capacity: 100_000, maxKeyBytes: 32, maxValueBytes: 64 })); // 17006848
+   * console.log(SharedMap.byteLength({ capacity: 100_000, maxKeyBytes: 32, maxValueBytes: 64 })); // 17007104
    * ```
    */
   static byteLength(options: SharedMapOptions): number {
@@ -529,7 +554,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const i32 = this.#i32;
     const B = this.#bucketMask + 1;
     for (let s = 0; s <= this.#stripeMask; s++) {
-      const gen = Atomics.load(i32, this.#stripe(s) + S_GEN);
+      const gen = Atomics.load(i32, H_GENS + s);
       const base = this.#bucketsAt + (s * 2 + (gen & 1)) * B;
       for (let b = 0; b < B; b++) {
         if (this.#closed || this.#shm.closed) return;
@@ -569,9 +594,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   set(key: string, value: MapValue, options?: SetOptions): this {
     const action = "set a value in";
     const klen = this.#encodeKey(key, action);
-    const [bytes, vlen] = this.#encodeValue(value, action);
-    const ttl = checkTtl(options, action);
-    this.#write(klen, action, () => ({ bytes, length: vlen, ttl }));
+    const bytes = this.#encodeValue(value, action);
+    const ttl = options === undefined ? 0 : checkTtl(options, action);
+    this.#write(klen, action, null, bytes, this.#valueLength, ttl);
     return this;
   }
 
@@ -595,10 +620,17 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const action = "delete a key from";
     const klen = this.#encodeKey(key, action);
     let found = false;
-    this.#write(klen, action, (old) => {
-      found = old !== null;
-      return null;
-    });
+    this.#write(
+      klen,
+      action,
+      (old) => {
+        found = old !== null;
+        return null;
+      },
+      EMPTY,
+      0,
+      0,
+    );
     return found;
   }
 
@@ -638,39 +670,46 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     }
     const klen = this.#encodeKey(key, action);
     let result: number | bigint = 0;
-    this.#write(klen, action, (old) => {
-      let current: bigint = 0n;
-      if (old !== null) {
-        const text = decoder.decode(old);
-        if (!/^-?\d{1,20}$/.test(text)) {
-          throw new TypeError(
-            `Cannot ${action} shared map "${this.name}": the value is not a decimal integer`,
+    this.#write(
+      klen,
+      action,
+      (old) => {
+        let current: bigint = 0n;
+        if (old !== null) {
+          const text = decoder.decode(old);
+          if (!/^-?\d{1,20}$/.test(text)) {
+            throw new TypeError(
+              `Cannot ${action} shared map "${this.name}": the value is not a decimal integer`,
+            );
+          }
+          current = BigInt(text);
+        }
+        const next = current + BigInt(delta);
+        if (
+          big
+            ? next !== BigInt.asIntN(64, next)
+            : next > BigInt(Number.MAX_SAFE_INTEGER) || next < -BigInt(Number.MAX_SAFE_INTEGER)
+        ) {
+          throw new RangeError(
+            `Cannot ${action} shared map "${this.name}": ${next} is out of range for a ${
+              big ? "64-bit bigint" : "safe integer"
+            }`,
           );
         }
-        current = BigInt(text);
-      }
-      const next = current + BigInt(delta);
-      if (
-        big
-          ? next !== BigInt.asIntN(64, next)
-          : next > BigInt(Number.MAX_SAFE_INTEGER) || next < -BigInt(Number.MAX_SAFE_INTEGER)
-      ) {
-        throw new RangeError(
-          `Cannot ${action} shared map "${this.name}": ${next} is out of range for a ${
-            big ? "64-bit bigint" : "safe integer"
-          }`,
-        );
-      }
-      result = big ? next : Number(next);
-      const text = String(next);
-      const bytes = encoder.encode(text);
-      if (bytes.length > this.#maxValueBytes) {
-        throw new RangeError(
-          `Cannot ${action} shared map "${this.name}": ${text} is longer than maxValueBytes`,
-        );
-      }
-      return { bytes, length: bytes.length, ttl: 0, keepExpiry: true };
-    });
+        result = big ? next : Number(next);
+        const text = String(next);
+        const bytes = encoder.encode(text);
+        if (bytes.length > this.#maxValueBytes) {
+          throw new RangeError(
+            `Cannot ${action} shared map "${this.name}": ${text} is longer than maxValueBytes`,
+          );
+        }
+        return { bytes, length: bytes.length, ttl: 0, keepExpiry: true };
+      },
+      EMPTY,
+      0,
+      0,
+    );
     return result;
   }
 
@@ -705,14 +744,22 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       }
     }
     const klen = this.#encodeKey(key, action);
-    const [bytes, vlen] = this.#encodeValue(value, action);
+    const bytes = this.#encodeValue(value, action);
+    const vlen = this.#valueLength;
     const ttl = checkTtl(options, action);
     let done = false;
-    this.#write(klen, action, (old) => {
-      if (exp === undefined ? old !== null : old === null || !equalBytes(old, exp)) return undefined;
-      done = true;
-      return { bytes, length: vlen, ttl };
-    });
+    this.#write(
+      klen,
+      action,
+      (old) => {
+        if (exp === undefined ? old !== null : old === null || !equalBytes(old, exp)) return undefined;
+        done = true;
+        return { bytes, length: vlen, ttl };
+      },
+      EMPTY,
+      0,
+      0,
+    );
     return done;
   }
 
@@ -725,7 +772,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const guard = this.#lock(s);
       try {
         const st = this.#stripe(s);
-        const base = this.#bucketsAt + (s * 2 + (Atomics.load(i32, st + S_GEN) & 1)) * B;
+        const base = this.#bucketsAt + (s * 2 + (Atomics.load(i32, H_GENS + s) & 1)) * B;
         for (let b = 0; b < B; b++) {
           const p = i32[base + b]!;
           if (p === 0) continue;
@@ -816,7 +863,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     return written;
   }
 
-  #encodeValue(value: unknown, action: string): [Uint8Array, number] {
+  /** The value's bytes (a string encoded into `#value`); their length goes to `#valueLength`. */
+  #encodeValue(value: unknown, action: string): Uint8Array {
     if (typeof value === "string") {
       const { read, written } = encoder.encodeInto(value, this.#value);
       if (read < value.length || written > this.#maxValueBytes) {
@@ -824,7 +872,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
           `Cannot ${action} shared map "${this.name}": the value is longer than ${this.#maxValueBytes} bytes`,
         );
       }
-      return [this.#value, written];
+      this.#valueLength = written;
+      return this.#value;
     }
     if (!(value instanceof Uint8Array)) {
       throw new TypeError(
@@ -838,7 +887,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         `Cannot ${action} shared map "${this.name}": the value is ${value.length} bytes, more than ${this.#maxValueBytes}`,
       );
     }
-    return [value, value.length];
+    this.#valueLength = value.length;
+    return value;
   }
 
   /**
@@ -861,23 +911,31 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     }
   }
 
+  /**
+   * One lock-free lookup. Only the slot's version is read with `Atomics` (before and after the
+   * slot's key and value): each `Atomics` call costs 10 to 20 ns where a plain load costs 1, and
+   * the other loads need no more. The bucket and the slot are read through the address the
+   * generation and the bucket gave (a dependency no CPU or JIT reorders), x86-64 keeps loads in
+   * program order, and the JITs move no load across an `Atomics` call; the re-checks after the
+   * second version load are plain for that reason. A miss that touched no slot re-checks the
+   * generation with `Atomics`, so that it is not folded into the first load.
+   */
   #tryRead(hash: number, klen: number, copy: boolean): Uint8Array | boolean | typeof RETRY {
     const i32 = this.#i32;
     const u8 = this.#u8;
     const key = this.#key;
+    const mask = this.#bucketMask;
     const s = hash & this.#stripeMask;
-    const genAt = this.#stripe(s) + S_GEN;
-    const gen = Atomics.load(i32, genAt);
-    const B = this.#bucketMask + 1;
-    const base = this.#bucketsAt + (s * 2 + (gen & 1)) * B;
-    let b = (hash >>> this.#log2Stripes) & this.#bucketMask;
-    let result: Uint8Array | boolean = false;
-    for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
-      const p = Atomics.load(i32, base + b);
+    const genAt = H_GENS + s;
+    const gen = i32[genAt]!;
+    const base = this.#bucketsAt + (s * 2 + (gen & 1)) * (mask + 1);
+    let b = (hash >>> this.#log2Stripes) & mask;
+    for (let n = 0; n <= mask; n++, b = (b + 1) & mask) {
+      const p = i32[base + b]!;
       if (p === 0) break;
       if (p === TOMB) continue;
       if (p < 0 || p > this.#slots) return RETRY; // only a corrupted word: read under the lock
-      const at = this.#slot(p - 1);
+      const at = this.#slotsAt + (p - 1) * this.#slotSize;
       const w = at >>> 2;
       const v1 = Atomics.load(i32, w + E_VERSION);
       // A published slot is never being written: odd means it was freed and reused under us.
@@ -894,29 +952,40 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       }
       if (!match) {
         // A mismatch read from a slot being reused proves nothing: look again.
-        if (Atomics.load(i32, w + E_VERSION) !== v1 || Atomics.load(i32, base + b) !== p) return RETRY;
+        if (Atomics.load(i32, w + E_VERSION) !== v1 || i32[base + b] !== p) return RETRY;
         continue;
       }
       const exp = this.#f64[(at + 24) >>> 3]!;
       const vlen = i32[w + E_VALUE_LEN]!;
       let value: Uint8Array | undefined;
       if (copy) {
-        const from = at + SLOT_HEAD + this.#maxKeyBytes;
         if (vlen < 0 || vlen > this.#maxValueBytes) return RETRY;
-        value = copyOut(u8, this.#i32, from, vlen);
+        value = copyOut(u8, i32, at + SLOT_HEAD + this.#maxKeyBytes, vlen);
       }
-      if (Atomics.load(i32, w + E_VERSION) !== v1 || Atomics.load(i32, base + b) !== p) return RETRY;
-      if (exp !== 0 && exp <= Date.now()) break; // expired: absent
-      if (this.#lru) {
-        // Writes stamp even clock values; a read stamps the one after the last write's.
-        const clock = Atomics.load(i32, H_CLOCK) + 1;
-        if (i32[w + E_STAMP] !== clock) Atomics.store(i32, w + E_STAMP, clock);
+      if (Atomics.load(i32, w + E_VERSION) !== v1 || i32[base + b] !== p || i32[genAt] !== gen) {
+        return RETRY;
       }
-      result = value ?? true;
-      break;
+      if (exp !== 0 && exp <= Date.now()) return false; // expired: absent
+      if (this.#lru) this.#touch(w);
+      return value ?? true;
     }
-    if (Atomics.load(i32, genAt) !== gen) return RETRY;
-    return result;
+    return Atomics.load(i32, genAt) !== gen ? RETRY : false;
+  }
+
+  /**
+   * Marks the slot at Int32 index `w` as just used (LRU). Writes stamp even clock values; a read
+   * stamps the one after the last write's. In a map larger than the eviction sample, a read rewrites
+   * the stamp only once it is `#touchGap` behind, and reads the shared clock every 32nd time (a
+   * handle's own writes also tell it): a store into the entry's line on every read, or a load of the
+   * clock's line that every write changes, would cost the other cores a cache miss per get, for a
+   * recency finer than 32 samples can tell apart.
+   */
+  #touch(w: number): void {
+    const i32 = this.#i32;
+    if (this.#touchGap === 0 || (++this.#touches & 31) === 0) this.#clock = i32[H_CLOCK]!;
+    const clock = this.#clock + 1;
+    const age = (clock - i32[w + E_STAMP]!) | 0;
+    if (age > 0 && age >= this.#touchGap) Atomics.store(i32, w + E_STAMP, clock);
   }
 
   /** One entry read whole for the iterator, or null when it changed under us or expired. */
@@ -952,46 +1021,60 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   /**
    * The write path of set, delete, increment and compareAndSet, under the key's stripe lock.
    * `decide` gets the current value (null when absent or expired) and returns the new value, null
-   * to delete, or undefined to leave it.
+   * to delete, or undefined to leave it; without `decide` (set) the new value is `bytes[0..length)`
+   * with `ttl`.
    */
   #write(
     klen: number,
     action: string,
-    decide: (
-      old: Uint8Array | null,
-    ) => { bytes: Uint8Array; length: number; ttl: number; keepExpiry?: boolean } | null | undefined,
+    decide: ((old: Uint8Array | null) => Next | null | undefined) | null,
+    bytes: Uint8Array,
+    length: number,
+    ttl: number,
   ): void {
     const i32 = this.#i32;
+    const u8 = this.#u8;
     const hash = this.#hash;
     const s = hash & this.#stripeMask;
     const st = this.#stripe(s);
     const guard = this.#lock(s);
     try {
-      let [base, found, free] = this.#locate(s, hash, klen);
+      let found = this.#locate(s, hash, klen);
+      let base = this.#locBase;
       const oldSlot = found >= 0 ? i32[base + found]! - 1 : -1;
       let old: Uint8Array | null = null;
       let oldExp = 0;
-      if (oldSlot >= 0) {
-        const at = this.#slot(oldSlot);
-        oldExp = this.#f64[(at + 24) >>> 3]!;
-        if (oldExp === 0 || oldExp > Date.now()) {
-          const from = at + SLOT_HEAD + this.#maxKeyBytes;
-          old = this.#u8.subarray(from, from + i32[(at >>> 2) + E_VALUE_LEN]!);
+      let keepExpiry = false;
+      if (decide !== null) {
+        if (oldSlot >= 0) {
+          const at = this.#slot(oldSlot);
+          oldExp = this.#f64[(at + 24) >>> 3]!;
+          if (oldExp === 0 || oldExp > Date.now()) {
+            const from = at + SLOT_HEAD + this.#maxKeyBytes;
+            old = u8.subarray(from, from + i32[(at >>> 2) + E_VALUE_LEN]!);
+          }
         }
+        const next = decide(old);
+        if (next === undefined) {
+          if (old === null && oldSlot >= 0) this.#remove(s, base, found); // reclaim an expired entry
+          return;
+        }
+        if (next === null) {
+          if (oldSlot >= 0) this.#remove(s, base, found);
+          return;
+        }
+        bytes = next.bytes;
+        length = next.length;
+        ttl = next.ttl;
+        keepExpiry = next.keepExpiry === true && old !== null;
       }
-      const next = decide(old);
-      if (next === undefined) {
-        if (old === null && oldSlot >= 0) this.#remove(s, base, found); // reclaim an expired entry
-        return;
-      }
-      if (next === null) {
-        if (oldSlot >= 0) this.#remove(s, base, found);
-        return;
-      }
+      let free = this.#locFree;
       if (oldSlot < 0) {
         this.#reserve(s, action);
         // Reclaiming or evicting may have changed this stripe's index: find the bucket again.
-        [base, found, free] = this.#locate(s, hash, klen);
+        found = this.#locate(s, hash, klen);
+        base = this.#locBase;
+        free = this.#locFree;
         if (free < 0) {
           Atomics.sub(i32, st + S_COUNT, 1);
           throw new RangeError(
@@ -1002,19 +1085,27 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const slot = this.#claim(s);
       const at = this.#slot(slot);
       const w = at >>> 2;
-      Atomics.add(i32, w + E_VERSION, 1); // odd: being written
+      // Odd while being written. The stores between the two Atomics calls stay between them: x86-64
+      // keeps stores in order, and the JITs move no memory access across an Atomics call.
+      Atomics.add(i32, w + E_VERSION, 1);
       i32[w + E_HASH] = hash;
       i32[w + E_KEY_LEN] = klen;
-      i32[w + E_VALUE_LEN] = next.length;
-      i32[w + E_STAMP] = this.#lru ? Atomics.add(i32, H_CLOCK, 2) + 2 : 0;
+      i32[w + E_VALUE_LEN] = length;
+      i32[w + E_STAMP] = this.#lru ? (this.#clock = Atomics.add(i32, H_CLOCK, 2) + 2) : 0;
       let exp = 0;
-      if (next.ttl > 0) {
-        exp = Date.now() + next.ttl;
+      if (ttl > 0) {
+        exp = Date.now() + ttl;
         if (Atomics.load(i32, H_TTL_USED) === 0) Atomics.store(i32, H_TTL_USED, 1);
-      } else if (next.keepExpiry && old !== null) exp = oldExp;
+      } else if (keepExpiry) exp = oldExp;
       this.#f64[(at + 24) >>> 3] = exp;
-      this.#u8.set(this.#key.subarray(0, klen), at + SLOT_HEAD);
-      this.#u8.set(next.bytes.subarray(0, next.length), at + SLOT_HEAD + this.#maxKeyBytes);
+      const key = this.#key;
+      const k = at + SLOT_HEAD;
+      if (klen <= SHORT) { for (let j = 0; j < klen; j++) u8[k + j] = key[j]!; }
+      else u8.set(key.subarray(0, klen), k);
+      const v = k + this.#maxKeyBytes;
+      if (length === bytes.length) u8.set(bytes, v);
+      else if (length <= SHORT) { for (let j = 0; j < length; j++) u8[v + j] = bytes[j]!; }
+      else u8.set(bytes.subarray(0, length), v);
       Atomics.add(i32, w + E_VERSION, 1); // even: complete
       if (oldSlot >= 0) {
         Atomics.store(i32, base + found, slot + 1); // publish in place of the old copy
@@ -1029,27 +1120,36 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   }
 
   /**
-   * In stripe `s` (its lock held): the active bucket array's start, the bucket holding the key (-1
-   * when absent), and the first reusable bucket on its chain (-1 when the index is full).
+   * In stripe `s` (its lock held): the bucket holding the key, or -1 when absent. Leaves the active
+   * bucket array's start in `#locBase` and the first reusable bucket on the key's chain in
+   * `#locFree` (-1 when the index is full).
    */
-  #locate(s: number, hash: number, klen: number): [number, number, number] {
+  #locate(s: number, hash: number, klen: number): number {
     const i32 = this.#i32;
-    const B = this.#bucketMask + 1;
-    const base = this.#bucketsAt + (s * 2 + (Atomics.load(i32, this.#stripe(s) + S_GEN) & 1)) * B;
+    const mask = this.#bucketMask;
+    const base = this.#bucketsAt + (s * 2 + (i32[H_GENS + s]! & 1)) * (mask + 1); // only we change it
+    this.#locBase = base;
     let free = -1;
-    let b = (hash >>> this.#log2Stripes) & this.#bucketMask;
-    for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
+    let b = (hash >>> this.#log2Stripes) & mask;
+    for (let n = 0; n <= mask; n++, b = (b + 1) & mask) {
       const p = i32[base + b]!;
-      if (p === 0) return [base, -1, free < 0 ? b : free];
+      if (p === 0) {
+        this.#locFree = free < 0 ? b : free;
+        return -1;
+      }
       if (p === TOMB) {
         if (free < 0) free = b;
       } else if (p < 0 || p > this.#slots) {
         throw new Error(
           `Cannot use shared map "${this.name}": its index is corrupted (bucket ${b} holds ${p})`,
         );
-      } else if (this.#keyIs(p - 1, hash, klen)) return [base, b, free];
+      } else if (this.#keyIs(p - 1, hash, klen)) {
+        this.#locFree = free;
+        return b;
+      }
     }
-    return [base, -1, free];
+    this.#locFree = free;
+    return -1;
   }
 
   #keyIs(slot: number, hash: number, klen: number): boolean {
@@ -1094,7 +1194,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     Atomics.add(i32, st + S_COUNT, 1);
     for (let round = 0;; round++) {
       let total = 0;
-      for (let t = 0; t <= this.#stripeMask; t++) total += Atomics.load(i32, this.#stripe(t) + S_COUNT);
+      // Plain loads: the Atomics.add above (or the sweep's or eviction's) orders them after our count.
+      for (let t = 0; t <= this.#stripeMask; t++) total += i32[this.#stripe(t) + S_COUNT]!;
       if (total <= this.#g.capacity) return;
       if (round === 0 && Atomics.load(i32, H_TTL_USED) !== 0 && this.#sweepExpired(s) > 0) continue;
       if (this.#lru && round < 1000 && this.#evictOne(s)) continue;
@@ -1159,7 +1260,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       const i32 = this.#i32;
       if (Atomics.load(i32, (this.#slot(i) >>> 2) + E_STATE) !== t + 1) return false;
       const B = this.#bucketMask + 1;
-      const base = this.#bucketsAt + (t * 2 + (Atomics.load(i32, this.#stripe(t) + S_GEN) & 1)) * B;
+      const base = this.#bucketsAt + (t * 2 + (Atomics.load(i32, H_GENS + t) & 1)) * B;
       let b = (i32[(this.#slot(i) >>> 2) + E_HASH]! >>> this.#log2Stripes) & this.#bucketMask;
       for (let n = 0; n < B; n++, b = (b + 1) & this.#bucketMask) {
         const p = i32[base + b]!;
@@ -1184,7 +1285,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       for (let k = 0; k < n; k++) {
         const w = (this.#slotsAt + i * this.#slotSize) >>> 2;
         if (
-          Atomics.load(i32, w + E_STATE) === 0 && Atomics.compareExchange(i32, w + E_STATE, 0, s + 1) === 0
+          i32[w + E_STATE] === 0 && Atomics.compareExchange(i32, w + E_STATE, 0, s + 1) === 0
         ) {
           this.#cursor = i + 1 === n ? 0 : i + 1;
           return i;
@@ -1212,7 +1313,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const i32 = this.#i32;
     const st = this.#stripe(s);
     const B = this.#bucketMask + 1;
-    const gen = Atomics.load(i32, st + S_GEN);
+    const gen = Atomics.load(i32, H_GENS + s);
     const from = this.#bucketsAt + (s * 2 + (gen & 1)) * B;
     const to = this.#bucketsAt + (s * 2 + ((gen + 1) & 1)) * B;
     i32.fill(0, to, to + B);
@@ -1223,7 +1324,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       while (i32[to + c] !== 0) c = (c + 1) & this.#bucketMask;
       i32[to + c] = p;
     }
-    Atomics.add(i32, st + S_GEN, 1); // readers on the old array retry
+    Atomics.add(i32, H_GENS + s, 1); // readers on the old array retry
     Atomics.store(i32, st + S_TOMBS, 0);
   }
 
@@ -1235,7 +1336,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const i32 = this.#i32;
     const st = this.#stripe(s);
     const B = this.#bucketMask + 1;
-    const base = this.#bucketsAt + (s * 2 + (Atomics.load(i32, st + S_GEN) & 1)) * B;
+    const base = this.#bucketsAt + (s * 2 + (Atomics.load(i32, H_GENS + s) & 1)) * B;
     const linked = new Set<number>();
     let tombs = 0;
     for (let b = 0; b < B; b++) {

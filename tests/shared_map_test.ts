@@ -149,6 +149,23 @@ test("evict: 'lru' drops the least recently used entry; reads count as use", () 
   assert.deepEqual([...map.keys()].sort(), ["x996", "x997", "x998", "x999"]);
 });
 
+test("evict: 'lru' in a map larger than the sample: keys read often outlive the others", () => {
+  using map = SharedMap.create({ capacity: 1000, evict: "lru" });
+  for (let i = 0; i < 1000; i++) map.set(`k${i}`, "v");
+  let n = 0;
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 100; i++) map.get(`k${i}`);
+    for (let i = 0; i < 200; i++) map.set(`n${n++}`, "v");
+  }
+  let hot = 0;
+  let cold = 0;
+  for (let i = 0; i < 1000; i++) if (map.has(`k${i}`)) i < 100 ? hot++ : cold++;
+  assert.equal(map.size, 1000);
+  // Each eviction drops the oldest of 32 sampled entries: a key read every 200 writes is never it.
+  assert.equal(hot, 100, "every key that was read survived");
+  assert.equal(cold, 0, "the keys never read went first");
+});
+
 test("ttl: an expired entry is invisible, and its space is reclaimed", async () => {
   using map = SharedMap.create({ capacity: 4 });
   map.set("a", "1", { ttl: 40 });
@@ -383,7 +400,7 @@ test("stripes left locked by dead writers, with half-written slots, are taken ov
   // Every stripe's lock word names no live holder (as after a kill); the first ten free slots are
   // claimed by stripe 0 and left half-written, as a writer killed in the middle of a set leaves them.
   const stripes = Math.max(1, 2 ** i32[5]!);
-  for (let s = 0; s < stripes; s++) Atomics.store(i32, (256 + s * 64) >> 2, 0x4000_0000);
+  for (let s = 0; s < stripes; s++) Atomics.store(i32, (512 + s * 64) >> 2, 0x4000_0000); // after the 512-byte header
   const slotsAt = map.shm.size - i32[8]! * i32[7]!;
   let orphans = 0;
   for (let i = 0; i < i32[8]! && orphans < 10; i++) {
@@ -396,14 +413,14 @@ test("stripes left locked by dead writers, with half-written slots, are taken ov
   assert.equal(map.getString("k3"), "3", "readers take no lock: a dead writer never blocks them");
   map.clear(); // takes every stripe over
   assert.equal(fill(map, "f"), 64, "the orphaned slots were freed");
-  for (let s = 0; s < stripes; s++) assert.equal(Atomics.load(i32, (256 + s * 64) >> 2), 0);
+  for (let s = 0; s < stripes; s++) assert.equal(Atomics.load(i32, (512 + s * 64) >> 2), 0);
 });
 
 test("a corrupted index word is a clear error, never an engine message or a read outside the map", () => {
-  using map = SharedMap.create({ capacity: 1 }); // one stripe of 8 buckets, two arrays: bytes 320..383
+  using map = SharedMap.create({ capacity: 1 }); // one stripe of 8 buckets, two arrays: bytes 576..639
   map.set("x", "1");
   const i32 = map.shm.view(Int32Array);
-  for (let i = 320 / 4; i < 384 / 4; i++) i32[i] = 0x7fff_ffff;
+  for (let i = 576 / 4; i < 640 / 4; i++) i32[i] = 0x7fff_ffff;
   assert.throws(
     () => map.get("x"),
     (e: Error) => /corrupted/.test(e.message) && !/bounds|detached/.test(e.message),
