@@ -189,6 +189,38 @@ export class BrokenBarrierError extends Error {
 }
 
 /**
+ * A segment holds a structure this module wrote (a channel, a shared map), but its contents are in a
+ * state no process using the module can leave them in: something else wrote into the segment. The
+ * call that found it throws this instead of returning garbage. It is not an operating system error:
+ * there is no errno. {@linkcode ChannelCorruptError} is the channel's kind of it.
+ *
+ * @example
+ * ```ts
+ * import { CorruptSegmentError, SharedMap } from "@x/shm";
+ *
+ * using map = SharedMap.create({ capacity: 16 });
+ * map.set("a", "1");
+ * map.shm.buf.fill(0x7f, 512, 2048); // a stray writer overwrites the index
+ * try {
+ *   map.get("a");
+ * } catch (error) {
+ *   if (error instanceof CorruptSegmentError) console.log(error.segment === map.name); // true
+ * }
+ * ```
+ */
+export class CorruptSegmentError extends Error {
+  /** The name of the damaged segment. */
+  readonly segment: string;
+
+  /** Builds the error; `message` says what was attempted and what was found. */
+  constructor(message: string, segment: string) {
+    super(message);
+    this.name = "CorruptSegmentError";
+    this.segment = segment;
+  }
+}
+
+/**
  * A channel's shared state is in a state no sender or receiver can leave it in (a head ahead of its
  * tail, a tail more than a ring ahead, a record with an impossible length): something else wrote
  * into its segment. The call that found it throws this instead of delivering garbage or reporting a
@@ -208,14 +240,10 @@ export class BrokenBarrierError extends Error {
  * }
  * ```
  */
-export class ChannelCorruptError extends Error {
-  /** The name of the channel's segment. */
-  readonly segment: string;
-
+export class ChannelCorruptError extends CorruptSegmentError {
   /** Builds the error; `message` says what was attempted and what was found. */
   constructor(message: string, segment: string) {
-    super(message);
+    super(message, segment);
     this.name = "ChannelCorruptError";
-    this.segment = segment;
   }
 }

@@ -60,7 +60,13 @@ export { Semaphore } from "./semaphore.ts";
 export { Condition } from "./condition.ts";
 export { Barrier } from "./barrier.ts";
 export type { WaitOptions } from "./_validate.ts";
-export { BrokenBarrierError, ChannelCorruptError, NotHeldError, TimeoutError } from "./errors.ts";
+export {
+  BrokenBarrierError,
+  ChannelCorruptError,
+  CorruptSegmentError,
+  NotHeldError,
+  TimeoutError,
+} from "./errors.ts";
 export { type Interest, type Ready, WaitSet } from "./wait_set.ts";
 export {
   Channel,

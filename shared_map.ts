@@ -18,7 +18,8 @@
 import { SharedMemory } from "./shared_memory.ts";
 import { Mutex } from "./mutex.ts";
 import { ID_MASK, ownerStatus, selfId } from "./_sync/owner.ts";
-import { checkOptions, describe } from "./_validate.ts";
+import { checkAttached, checkOptions, describe, parseJSONText, toJSONText } from "./_validate.ts";
+import { CorruptSegmentError } from "./errors.ts";
 import type { Backend } from "./platform/_segment.ts";
 import { runtime } from "./ffi/runtime.ts";
 
@@ -535,7 +536,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
    */
   getJSON<T = unknown>(key: string): T | undefined {
     const s = this.getString(key);
-    return s === undefined ? undefined : JSON.parse(s) as T;
+    return s === undefined ? undefined : parseJSONText<T>(s, `read JSON from shared map "${this.name}"`);
   }
 
   /** Whether `key` is present (and not expired). Takes no lock. */
@@ -602,7 +603,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 
   /** Sets `key` to `JSON.stringify(value)`. */
   setJSON(key: string, value: unknown, options?: SetOptions): this {
-    const text = JSON.stringify(value);
+    const text = toJSONText(value, `set a JSON value in shared map "${this.name}"`);
     if (text === undefined) {
       throw new TypeError(
         `Cannot set a JSON value in shared map "${this.name}": ${describe(value)} has no JSON form`,
@@ -734,8 +735,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     let exp: Uint8Array | undefined;
     if (expected !== undefined) {
       if (typeof expected === "string") exp = encoder.encode(expected);
-      else if (expected instanceof Uint8Array) exp = expected;
-      else {
+      else if (expected instanceof Uint8Array) {
+        if (expected.length === 0) checkAttached(expected, `${action} shared map "${this.name}"`, "expected");
+        exp = expected;
+      } else {
         throw new TypeError(
           `Cannot ${action} shared map: expected must be a Uint8Array, a string or undefined, got ${
             describe(expected)
@@ -887,6 +890,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
         `Cannot ${action} shared map "${this.name}": the value is ${value.length} bytes, more than ${this.#maxValueBytes}`,
       );
     }
+    if (value.length === 0) checkAttached(value, `${action} shared map "${this.name}"`, "the value");
     this.#valueLength = value.length;
     return value;
   }
@@ -904,7 +908,12 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     const guard = this.#lock(hash & this.#stripeMask);
     try {
       const r = this.#tryRead(hash, klen, copy);
-      if (r === RETRY) throw new Error(`Cannot read shared map "${this.name}": an entry is corrupted`);
+      if (r === RETRY) {
+        throw new CorruptSegmentError(
+          `Cannot read shared map "${this.name}": an entry is corrupted`,
+          this.name,
+        );
+      }
       return r;
     } finally {
       guard.unlock();
@@ -1140,8 +1149,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       if (p === TOMB) {
         if (free < 0) free = b;
       } else if (p < 0 || p > this.#slots) {
-        throw new Error(
+        throw new CorruptSegmentError(
           `Cannot use shared map "${this.name}": its index is corrupted (bucket ${b} holds ${p})`,
+          this.name,
         );
       } else if (this.#keyIs(p - 1, hash, klen)) {
         this.#locFree = free;
@@ -1295,7 +1305,10 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
       // Every slot is taken: only writers killed while holding a stripe keep spares. Repair theirs.
       this.#repairDead(s);
     }
-    throw new Error(`Cannot write to shared map "${this.name}": no free slot (the map is corrupted)`);
+    throw new CorruptSegmentError(
+      `Cannot write to shared map "${this.name}": no free slot (the map is corrupted)`,
+      this.name,
+    );
   }
 
   /** Frees slot `i` (its stripe's lock held, no bucket pointing at it). */

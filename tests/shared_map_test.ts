@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { SharedMap, SharedMemory } from "../mod.ts";
+import { CorruptSegmentError, SharedMap, SharedMemory } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
 
@@ -316,14 +316,43 @@ test("bad input is a TypeError or RangeError on entry, and changes nothing", asy
     ["closed iterate", () => [...closed], TypeError, /closed/],
     ["closed increment", () => closed.increment("n"), TypeError, /closed/],
   ];
+  const gone = new Uint8Array(2);
+  gone.buffer.transfer();
+  const cycle: { self?: unknown } = {};
+  cycle.self = cycle;
+  map.set("bin", new Uint8Array([0xff, 0x7b]));
+  cases.push(
+    [
+      "set(detached)",
+      () => map.set("k", gone),
+      TypeError,
+      /^Cannot set a value in shared map ".+": the value is detached/,
+    ],
+    ["compareAndSet(detached)", () => map.compareAndSet("k", gone, "v"), TypeError, /expected is detached/],
+    [
+      "setJSON(cycle)",
+      () => map.setJSON("k", cycle),
+      TypeError,
+      /cannot be written as JSON \(it contains a cycle\)/,
+    ],
+    ["setJSON(1n)", () => map.setJSON("k", 1n), TypeError, /a bigint has no JSON form/],
+    [
+      "getJSON(not JSON)",
+      () => map.getJSON("bin"),
+      SyntaxError,
+      /^Cannot read JSON from shared map ".+": it is not valid JSON/,
+    ],
+  );
+  const engine =
+    /is not a function|Cannot perform|Underlying ArrayBuffer|circular|cyclic|Unexpected token|JSON Parse/;
   for (const [what, call, type, message] of cases) {
     await assert.rejects(
       async () => await call(),
-      (e: Error) =>
-        e instanceof type && message.test(e.message) && !/is not a function|detached/.test(e.message),
+      (e: Error) => e instanceof type && message.test(e.message) && !engine.test(e.message),
       what,
     );
   }
+  map.delete("bin");
   assert.deepEqual([...map].map(([k, v]) => [k, text(v)]), [["k", "v"]], "no bad call changed the map");
   assert.equal(map.size, 1);
 });
@@ -423,9 +452,14 @@ test("a corrupted index word is a clear error, never an engine message or a read
   for (let i = 576 / 4; i < 640 / 4; i++) i32[i] = 0x7fff_ffff;
   assert.throws(
     () => map.get("x"),
-    (e: Error) => /corrupted/.test(e.message) && !/bounds|detached/.test(e.message),
+    (e: Error) =>
+      e instanceof CorruptSegmentError && e.segment === map.name && /corrupted/.test(e.message) &&
+      !/bounds|detached/.test(e.message),
   );
-  assert.throws(() => map.set("x", "2"), (e: Error) => /corrupted/.test(e.message));
+  assert.throws(
+    () => map.set("x", "2"),
+    (e: Error) => e instanceof CorruptSegmentError && /corrupted/.test(e.message),
+  );
   assert.deepEqual([...map], [], "iteration skips what it cannot read");
   map.clear(); // empties the index
   map.set("x", "3");
