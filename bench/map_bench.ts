@@ -94,10 +94,10 @@ function launch(cmd: string[]): Promise<Launched> {
     child.on("error", reject);
     child.on(
       "close",
-      (code) =>
+      (code, signal) =>
         code === 0
           ? resolve(out)
-          : reject(new Error(`The map bench peer ${cmd.join(" ")} failed (${code}): ${err}`)),
+          : reject(new Error(`The map bench peer ${cmd.join(" ")} failed (${code ?? signal}): ${err}`)),
     );
   });
   done.catch(() => {});
