@@ -12,7 +12,7 @@ import { TimeoutError } from "./errors.ts";
 import { asyncWaitsWatched, type FutexWord, waitManySync, type WaitResult } from "./_sync/futex.ts";
 import { type Readiness, readinessOf } from "./_sync/readiness.ts";
 import { SLICE_MS } from "./_sync/region.ts";
-import { checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
+import { type CheckedWait, checkWaitOptions, describe, type WaitOptions } from "./_validate.ts";
 
 /**
  * What a source is ready for, named after the `try*` call that would succeed: `"lock"`
@@ -176,15 +176,12 @@ export class WaitSet {
    * @throws the signal's reason when `signal` is aborted
    */
   waitSync(options?: WaitOptions): Ready[] {
-    const o = checkWaitOptions(options, "wait on the wait set");
-    if (this.#members.length === 0) throw new TypeError("Cannot wait on the wait set: it is empty");
+    const o = this.#begin(options);
     const members = [...this.#members];
     for (;;) {
-      o.signal?.throwIfAborted();
-      const ready = this.ready();
+      const ready = this.#readyOrLate(o);
       if (ready.length) return ready;
       const now = performance.now();
-      if (now >= o.deadline) throw this.#timeout(o.timeout);
       const prepared: Member[] = [];
       try {
         const sleeps: [FutexWord, number][] = [];
@@ -215,23 +212,36 @@ export class WaitSet {
    * @throws the signal's reason when `signal` aborts
    */
   async wait(options?: WaitOptions): Promise<Ready[]> {
-    const o = checkWaitOptions(options, "wait on the wait set");
-    if (this.#members.length === 0) throw new TypeError("Cannot wait on the wait set: it is empty");
+    const o = this.#begin(options);
     const members = [...this.#members];
     for (;;) {
-      o.signal?.throwIfAborted();
-      const ready = this.ready();
+      const ready = this.#readyOrLate(o);
       if (ready.length) return ready;
       const now = performance.now();
-      if (now >= o.deadline) throw this.#timeout(o.timeout);
       // Waiter threads look at every word each slice; a thread per wait does not, so it re-checks.
       const ms = asyncWaitsWatched() ? o.deadline - now : Math.min(o.deadline - now, SLICE_MS);
       await sleepOnAll(members, ms, o.signal);
     }
   }
 
-  #timeout(timeout: number): TimeoutError {
-    return new TimeoutError(`Cannot wait on the wait set: nothing was ready within ${timeout} ms`, timeout);
+  /** Checks the options and that there is something to wait on, as both waiting forms start. */
+  #begin(options: WaitOptions | undefined): CheckedWait {
+    const o = checkWaitOptions(options, "wait on the wait set");
+    if (this.#members.length === 0) throw new TypeError("Cannot wait on the wait set: it is empty");
+    return o;
+  }
+
+  /** The sources ready now; throws the signal's reason once aborted, or a TimeoutError once late. */
+  #readyOrLate(o: CheckedWait): Ready[] {
+    o.signal?.throwIfAborted();
+    const ready = this.ready();
+    if (ready.length === 0 && performance.now() >= o.deadline) {
+      throw new TimeoutError(
+        `Cannot wait on the wait set: nothing was ready within ${o.timeout} ms`,
+        o.timeout,
+      );
+    }
+    return ready;
   }
 
   #find(

@@ -174,25 +174,11 @@ function loadNodeFFI(): NodeFFI {
 
 const node: NodeFFI | undefined = runtime === "node" ? loadNodeFFI() : undefined;
 
+// node:ffi type names: bun:ffi's, but pointers and buffers keep Deno's spelling.
+const NODE_TYPE: Record<string, string> = { ...BUN_ARG, pointer: "pointer", buffer: "buffer" };
+
 // node:ffi checks every integer argument strictly (a number for a 64-bit one, -0, or a value out of
 // range throws) where Deno and Bun convert as C would: arguments are converted here the same way.
-const NODE_TYPE: Record<string, string> = {
-  i8: "i8",
-  u8: "u8",
-  i16: "i16",
-  u16: "u16",
-  i32: "i32",
-  u32: "u32",
-  i64: "i64",
-  u64: "u64",
-  isize: "i64",
-  usize: "u64",
-  f32: "f32",
-  f64: "f64",
-  pointer: "pointer",
-  buffer: "buffer",
-  void: "void",
-};
 type Convert = (value: unknown) => unknown;
 const toI64: Convert = (v) =>
   typeof v === "bigint" ? BigInt.asIntN(64, v) : BigInt.asIntN(64, BigInt(v as number));
