@@ -485,6 +485,9 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
   /** How many entries the map holds now (expired ones excluded). */
   get size(): number {
     this.#check("read the size of");
+    // A writer killed inside a stripe may have linked an entry without counting it (or the reverse):
+    // the stripe's count is right again once the stripe is taken over and repaired, so do that first.
+    this.#repairDead(-1);
     const i32 = this.#i32;
     let n = 0;
     for (let s = 0; s <= this.#stripeMask; s++) n += Atomics.load(i32, this.#stripe(s) + S_COUNT);
@@ -1367,7 +1370,7 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
     Atomics.store(i32, st + S_TOMBS, tombs);
   }
 
-  /** Takes over and repairs every other stripe whose lock a dead thread holds (stripe `own` is held). */
+  /** Takes over and repairs every other stripe whose lock a dead thread holds (stripe `own` is held; -1: none). */
   #repairDead(own: number): void {
     const i32 = this.#i32;
     for (let t = 0; t <= this.#stripeMask; t++) {
@@ -1390,7 +1393,8 @@ export class SharedMap implements Disposable, Iterable<[string, Uint8Array]> {
 /**
  * Under Deno, values of up to 1 KiB are copied into views of a shared 16 KiB pool, as Node's `Buffer`
  * does: allocating an ArrayBuffer per value (500 ns) costs more than the rest of a `get` there. Such a
- * value's `.buffer` holds other values too. Bun allocates one in 75 ns: each value gets its own.
+ * value's `.buffer` holds other values too: transferring it detaches them as well (copy a value with
+ * `slice()` before transferring its buffer). Bun allocates one in 75 ns: each value gets its own.
  */
 const POOL = runtime === "deno";
 const POOL_BYTES = 16 * 1024;
@@ -1402,7 +1406,8 @@ let poolUsed = 0;
 
 function copyOut(from: Uint8Array, words: Int32Array, at: number, length: number): Uint8Array {
   if (length > POOLED || !POOL) return from.slice(at, at + length);
-  if (poolUsed + length > POOL_BYTES) {
+  // A caller may transfer a value's buffer (to a worker): the pool is then detached, and replaced.
+  if (poolUsed + length > POOL_BYTES || pool8.length === 0) {
     pool = new ArrayBuffer(POOL_BYTES);
     pool32 = new Int32Array(pool);
     pool8 = new Uint8Array(pool);

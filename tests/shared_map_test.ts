@@ -465,3 +465,14 @@ test("a corrupted index word is a clear error, never an engine message or a read
   map.set("x", "3");
   assert.equal(map.getString("x"), "3");
 });
+
+test("a value's buffer can be transferred away; later gets still work", () => {
+  using map = SharedMap.create({ capacity: 16 });
+  map.set("a", "hello");
+  map.set("b", "world");
+  const a = map.get("a")!;
+  structuredClone(a.buffer, { transfer: [a.buffer] }); // as postMessage(…, [a.buffer]) does
+  assert.equal(map.getString("b"), "world");
+  assert.equal(map.getString("a"), "hello");
+  assert.deepEqual(map.get("b"), new TextEncoder().encode("world"));
+});
