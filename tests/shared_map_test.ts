@@ -471,7 +471,8 @@ test("a value's buffer can be transferred away; later gets still work", () => {
   map.set("a", "hello");
   map.set("b", "world");
   const a = map.get("a")!;
-  structuredClone(a.buffer, { transfer: [a.buffer] }); // as postMessage(…, [a.buffer]) does
+  const buffer = a.buffer as ArrayBuffer;
+  structuredClone(buffer, { transfer: [buffer] }); // as postMessage(…, [buffer]) does
   assert.equal(map.getString("b"), "world");
   assert.equal(map.getString("a"), "hello");
   assert.deepEqual(map.get("b"), new TextEncoder().encode("world"));
