@@ -2,6 +2,7 @@
 // scale (and the same race without the lock), timeouts and signals, async waits that leave the event
 // loop running, owner death, PID-reuse checks, lock words no live holder can leave, and bad input.
 import assert from "node:assert/strict";
+import { Worker } from "node:worker_threads";
 import { Mutex, MutexGuard, NotHeldError, SharedMemory, TimeoutError } from "../mod.ts";
 import { selfId } from "../_sync/owner.ts";
 import { test } from "./_harness.ts";
@@ -136,11 +137,28 @@ test("an aborted signal ends every form of lock on entry, even on a free mutex",
   assert.throws(() => m.lockSync({ signal }), /stop/);
   await assert.rejects(m.lock({ signal }), /stop/);
   assert.equal(m.locked, false, "nothing was taken");
-  // Held elsewhere: a signal that aborts while the async wait sleeps ends it.
-  Atomics.store(shm.view(Int32Array, 0, 1), 0, 12345);
-  assert.throws(() => m.lockSync({ signal, timeout: 10_000 }), /stop/);
-  await assert.rejects(m.lock({ signal: AbortSignal.timeout(30) }), (e: Error) => e.name === "TimeoutError");
-  assert.equal(Atomics.load(shm.view(Int32Array, 0, 1), 0) & 0x3fff_ffff, 12345, "the holder kept it");
+  // Held by a live thread (a made-up owner id would be a dead holder, which a lock takes over at
+  // once): the mutex at byte 8, locked by the worker of tests/children/scale_holder.ts. An aborted
+  // signal ends the blocking form on entry, and one that aborts while the async wait sleeps ends it.
+  const held = new Mutex(shm, 8);
+  const holder = new Worker(new URL("./children/scale_holder.ts", import.meta.url));
+  const reply = () => new Promise((resolve) => holder.once("message", resolve));
+  try {
+    const locked = reply();
+    holder.postMessage([shm.name]);
+    await locked;
+    assert.throws(() => held.lockSync({ signal, timeout: 10_000 }), /stop/);
+    await assert.rejects(
+      held.lock({ signal: AbortSignal.timeout(30) }),
+      (e: Error) => e.name === "TimeoutError",
+    );
+    assert.equal(held.locked, true, "the holder kept it");
+    const unlocked = reply();
+    holder.postMessage("unlock");
+    await unlocked;
+  } finally {
+    await holder.terminate();
+  }
 });
 
 /**
