@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { Condition, Mutex, SharedMemory } from "../mod.ts";
 import { futexWaitSync } from "../_sync/futex.ts";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
-import { unixSocketRoundTrip } from "./core/_util.ts";
+import { sameRuntime, unixSocketRoundTrip } from "./core/_util.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -70,16 +70,6 @@ async function runOk(cmd: string[]): Promise<string> {
 
 function figures(stdout: string): number[] {
   return stdout.trim().split("\n").map(Number).filter((n) => Number.isFinite(n));
-}
-
-/** The command that runs a TypeScript file under the bench's own runtime. */
-function sameRuntime(ctx: BenchContext, script: string, args: string[]): string[] {
-  const local = `${ROOT}/node_modules/.bin/${ctx.runtime}`;
-  const bin = existsSync(local) ? local : ctx.runtime;
-  if (ctx.runtime === "deno") return [bin, "run", "-A", "--quiet", script, ...args];
-  return ctx.runtime === "node"
-    ? [bin, "--experimental-ffi", "--no-warnings", script, ...args]
-    : [bin, script, ...args];
 }
 
 function uniqueName(tag: string): string {
@@ -177,7 +167,7 @@ async function withPeer<T>(
   try {
     const i32 = shm.view(Int32Array);
     setup(shm);
-    peer = run(sameRuntime(ctx, PEER, [mode, shm.name]));
+    peer = run(sameRuntime(ctx.runtime, PEER, [mode, shm.name]));
     const until = performance.now() + 30_000;
     while (Atomics.load(i32, READY) === 0) {
       if (performance.now() > until) throw new Error(`The ${mode} peer did not start`);

@@ -18,10 +18,10 @@
  */
 
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SharedMemory } from "../mod.ts";
 import type { BenchContext, BenchRow, BenchSuite } from "./_bench.ts";
+import { sameRuntime } from "./core/_util.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const PINGPONG = `${ROOT}/bench/waiting/pingpong.ts`;
@@ -31,15 +31,6 @@ function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function command(ctx: BenchContext, script: string, args: string[]): string[] {
-  const local = `${ROOT}/node_modules/.bin/${ctx.runtime}`;
-  const bin = existsSync(local) ? local : ctx.runtime;
-  if (ctx.runtime === "deno") return [bin, "run", "-A", "--quiet", script, ...args];
-  return ctx.runtime === "node"
-    ? [bin, "--experimental-ffi", "--no-warnings", script, ...args]
-    : [bin, script, ...args];
 }
 
 function runOk(cmd: string[]): Promise<string> {
@@ -68,8 +59,8 @@ async function pingpong(ctx: BenchContext, rounds: number, mode: string): Promis
   try {
     const args = (side: string) => [shm.name, String(rounds), side, mode];
     const [a] = await Promise.all([
-      runOk(command(ctx, PINGPONG, args("a"))),
-      runOk(command(ctx, PINGPONG, args("b"))),
+      runOk(sameRuntime(ctx.runtime, PINGPONG, args("a"))),
+      runOk(sameRuntime(ctx.runtime, PINGPONG, args("b"))),
     ]);
     return Number(a.trim());
   } finally {
@@ -86,7 +77,7 @@ interface Scale {
 
 /** Threads and MB that `waits` pending async waits add to a fresh process. */
 async function scale(ctx: BenchContext, waits: number, mode: string): Promise<Scale> {
-  const out = await runOk(command(ctx, SCALE, [uniqueName("scale"), String(waits), "20", mode]));
+  const out = await runOk(sameRuntime(ctx.runtime, SCALE, [uniqueName("scale"), String(waits), "20", mode]));
   const r = JSON.parse(out.trim().split("\n").at(-1)!);
   return {
     threads: r.during.threads - r.before.threads,
