@@ -203,3 +203,17 @@ export function parseJSONText<T>(text: string, action: string): T {
     throw new SyntaxError(`Cannot ${action}: it is not valid JSON (${sample})`, { cause: error });
   }
 }
+
+/** Checks the length of a loan from a channel or topic: a whole number of bytes from 0 to `max`. */
+export function checkLoanLength(length: unknown, max: number, kind: string, name: string): void {
+  if (typeof length !== "number") {
+    throw new TypeError(
+      `Cannot loan from ${kind}: the length must be a number of bytes, got ${describe(length)}`,
+    );
+  }
+  if (!Number.isInteger(length) || length < 0 || length > max) {
+    throw new RangeError(
+      `Cannot loan from ${kind} "${name}": the length must be an integer from 0 to ${max}, got ${length}`,
+    );
+  }
+}

@@ -11,6 +11,7 @@ import type { Sleep, WaitResult } from "./_sync/futex.ts";
 import {
   checkAttached,
   type CheckedWait,
+  checkLoanLength,
   checkOptions,
   checkWaitOptions,
   describe,
@@ -833,16 +834,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   }
 
   #checkLength(length: number): void {
-    if (typeof length !== "number") {
-      throw new TypeError(
-        `Cannot loan from channel: the length must be a number of bytes, got ${describe(length)}`,
-      );
-    }
-    if (!Number.isInteger(length) || length < 0 || length > this.#max) {
-      throw new RangeError(
-        `Cannot loan from channel "${this.name}": the length must be an integer from 0 to ${this.#max}, got ${length}`,
-      );
-    }
+    checkLoanLength(length, this.#max, "channel", this.name);
   }
 
   // ---- Receiving -------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ import { addressIn } from "./_internal.ts";
 import {
   checkAttached,
   type CheckedWait,
+  checkLoanLength,
   checkOptions,
   checkWaitOptions,
   describe,
@@ -543,16 +544,7 @@ export class Topic implements Disposable {
   }
 
   #checkLength(length: number): void {
-    if (typeof length !== "number") {
-      throw new TypeError(
-        `Cannot loan from topic: the length must be a number of bytes, got ${describe(length)}`,
-      );
-    }
-    if (!Number.isInteger(length) || length < 0 || length > this.#max) {
-      throw new RangeError(
-        `Cannot loan from topic "${this.name}": the length must be an integer from 0 to ${this.#max}, got ${length}`,
-      );
-    }
+    checkLoanLength(length, this.#max, "topic", this.name);
     if (this.#closed) throw new TypeError(`Cannot use topic "${this.name}": this handle is closed`);
   }
 
