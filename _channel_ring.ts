@@ -25,10 +25,18 @@
  *
  * **Sending.** A sending thread holds a slot (taken once, with a compare-and-swap of its owner id,
  * see `_sync/owner.ts`). To send, it reads the tail, writes into its slot the position and the
- * cells it means to reserve, and moves the tail past them with one compare-and-swap. Then it writes
- * the record of the message's first cell (length, owner id, position), copies the bytes, writes the
- * stamp of every later cell, and last the stamp of its first cell: 1 + (position >>> log2(cells)),
- * the lap. That store commits the message.
+ * cells it means to reserve, and moves the tail past them with one compare-and-swap. Then it copies
+ * the bytes, writes the stamp of every later cell, the record of the message's first cell (length,
+ * owner id, position), and last the stamp of its first cell: 1 + (position >>> log2(cells)), the
+ * lap. That store commits the message.
+ *
+ * **Waking.** A receiver that will sleep raises the "may sleep" flag (an `Atomics` store), then
+ * looks again. A sender of one message (or of a batch) reads the flag right after its
+ * compare-and-swap of the tail, and wakes the receivers after its commit when it was raised; so
+ * the commit, on x86-64, is a plain store (`_sync/order.ts`): one locked instruction a message, as
+ * in a bare single-producer ring. A receiver that raised the flag after that read finds the tail
+ * past the head (`pending`) and sleeps only briefly. Loans commit with an `Atomics` store and read
+ * the flag after it, since their holder may take any time.
  *
  * **Receiving.** A receiver takes the message at the head when its stamp matches the head's lap: it
  * copies the bytes out, then moves the head past it with one compare-and-swap. A receiver killed at
@@ -72,6 +80,7 @@ import type { Readiness } from "./_sync/readiness.ts";
 import { ownerStatus, selfId } from "./_sync/owner.ts";
 import type { PrivateViews } from "./_loan.ts";
 import { ChannelCorruptError } from "./errors.ts";
+import { TSO } from "./_sync/order.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 3;
@@ -207,6 +216,9 @@ export class Ring {
   #head = 0;
   /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
   #headAt: number;
+  /** The last message sent, and an Int32 view of it once it is sent again (see `#copyIn`). */
+  #lastIn: Uint8Array | null = null;
+  #lastIn32: Int32Array | null = null;
   /** The last buffer received into, and an Int32 view of it when it is 4-byte aligned. */
   #lastOut: Uint8Array | null = null;
   #lastOut32: Int32Array | null = null;
@@ -275,6 +287,16 @@ export class Ring {
     this.txWord.wake();
   }
 
+  /**
+   * Whether a message is reserved that receivers cannot take yet: a sender is still writing it (or
+   * died doing so, see `recover`), or it is a loan not sent yet. Receivers that say they may sleep
+   * (`prepareSleep`) and then find this true sleep only briefly: a sender of one message looks for
+   * sleepers when it reserves, so one that reserved before they said so will not wake them.
+   */
+  pending(): boolean {
+    return Atomics.load(this.i32, I_TAIL) !== Atomics.load(this.i32, I_HEAD);
+  }
+
   /** Reads the word of `side` and says it may sleep: the caller then re-checks, then sleeps on it. */
   prepareSleep(side: Side): number {
     const seq = Atomics.load(this.i32, side.seq);
@@ -286,6 +308,42 @@ export class Ring {
 
   /** One attempt to send a checked message: SENT (1), FULL or ENDED. */
   put(message: Uint8Array): number {
+    // The common case, inline: one cell, the same view as the last message sent (see `#copyIn`),
+    // room by the cached head. Anything else, or a lost compare-and-swap, takes `#put`.
+    const in32 = this.#lastIn32;
+    const len = message.length;
+    if (
+      message === this.#lastIn && in32 !== null && len <= CELL && in32.length === len >>> 2 && !this.closed
+    ) {
+      const i32 = this.i32;
+      const t = i32[I_TAIL]!;
+      const used = (t - this.#head) | 0;
+      if (used >= 0 && used < this.cells && ((t - this.#headAt) | 0) <= 0x3fffffff && i32[I_ENDED] === 0) {
+        const slot = this.#slot; // taken by the send that set #lastIn
+        i32[slot] = t;
+        i32[slot + 1] = 1;
+        if (Atomics.compareExchange(i32, I_TAIL, t, (t + 1) | 0) === t) {
+          const wake = (TSO ? i32[I_RX_WAITERS] : Atomics.load(i32, I_RX_WAITERS)) !== 0; // see `#put`
+          const c = t & this.#mask;
+          const at = c << CELL_SHIFT;
+          const data32 = this.#data32;
+          const w = at >>> 2;
+          for (let i = 0; i < in32.length; i++) data32[w + i] = in32[i]!;
+          if ((len & 3) !== 0) {
+            const data = this.#data;
+            for (let i = len & ~3; i < len; i++) data[at + i] = message[i]!;
+          }
+          this.#commitOne(c, t, len);
+          if (wake) this.#wake(RX);
+          return 1;
+        }
+      }
+    }
+    return this.#put(message);
+  }
+
+  /** `put`, any message. */
+  #put(message: Uint8Array): number {
     if (this.closed) this.#closedError();
     const slot = this.#slot || this.#register();
     const len = message.length;
@@ -293,7 +351,7 @@ export class Ring {
     const i32 = this.i32;
     let t: number;
     for (;;) {
-      t = Atomics.load(i32, I_TAIL);
+      t = i32[I_TAIL]!; // a plain read: the compare-and-swap below checks it
       if (i32[I_ENDED] !== 0) return ENDED; // a plain read: a send racing with end() may go either way
       const used = (t - this.#head) | 0;
       if (used < 0 || used + k > this.cells || ((t - this.#headAt) | 0) > 0x3fffffff) {
@@ -306,8 +364,12 @@ export class Ring {
       i32[slot + 1] = k;
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + k) | 0) === t) break;
     }
+    // Whether a receiver may sleep is read right after the compare-and-swap, which no load passes:
+    // a receiver that says so later sees this message reserved, so does not sleep for long (see
+    // `pending`), and the commit needs no locked instruction.
+    const wake = (TSO ? i32[I_RX_WAITERS] : Atomics.load(i32, I_RX_WAITERS)) !== 0;
     this.#write(message, t);
-    if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
+    if (wake) this.#wake(RX);
     return 1;
   }
 
@@ -405,8 +467,9 @@ export class Ring {
       i32[slot] = t;
       i32[slot + 1] = total;
       if (Atomics.compareExchange(i32, I_TAIL, t, (t + total) | 0) !== t) continue;
+      const wake = (TSO ? i32[I_RX_WAITERS] : Atomics.load(i32, I_RX_WAITERS)) !== 0; // as in `put`
       for (let i = from, at = t; i < from + n; i++) at = this.#write(messages[i]!, at);
-      if (Atomics.load(i32, I_RX_WAITERS) !== 0) this.#wake(RX);
+      if (wake) this.#wake(RX);
       return n;
     }
   }
@@ -469,14 +532,9 @@ export class Ring {
     const lap = t >>> this.#log2;
     const stamp = (lap + 1) | 0;
     const first = cells - c;
-    const meta = this.#meta;
     const refresh = this.#refresh;
-    const r = c << META_SHIFT;
-    meta[r + R_LENGTH] = message.length; // the record, then the bytes, then the commit
-    this.#owners[r] = this.#me;
-    this.#owners[r + R_POSITION] = t;
     if (k <= first) {
-      this.#data.set(message, c << CELL_SHIFT);
+      this.#copyIn(message, c << CELL_SHIFT);
       if ((lap & refresh) === 0) this.#stamp(c + 1, c + k, stamp);
     } else {
       const split = first << CELL_SHIFT;
@@ -486,8 +544,49 @@ export class Ring {
       const next = ((t + first) | 0) >>> this.#log2;
       if ((next & refresh) === 0) this.#stamp(0, k - first, (next + 1) | 0);
     }
-    Atomics.store(meta, c << META_SHIFT, stamp);
+    this.#commitOne(c, t, message.length);
     return (t + k) | 0;
+  }
+
+  /**
+   * Writes the record of the message of `len` bytes at position `t` (cell `c`), then its stamp: the
+   * commit. The record comes last, next to the commit: receivers poll this cache line, so the sender
+   * takes it back once. Until the record names the sender, its slot covers the cells (`recover`).
+   */
+  #commitOne(c: number, t: number, len: number): void {
+    const meta = this.#meta;
+    const r = c << META_SHIFT;
+    meta[r + R_LENGTH] = len;
+    this.#owners[r] = this.#me;
+    this.#owners[r + R_POSITION] = t;
+    const stamp = ((t >>> this.#log2) + 1) | 0;
+    if (TSO) meta[r] = stamp; // a plain store releases on x86-64 (_sync/order.ts)
+    else Atomics.store(meta, r, stamp);
+  }
+
+  /**
+   * Copies a message that does not wrap to byte `at` of the data. A short one sent again (the same
+   * view: a buffer the sender refills) is copied by words, which beats `set()`; a first one is not,
+   * since making its Int32 view costs more than `set()`.
+   */
+  #copyIn(message: Uint8Array, at: number): void {
+    const len = message.length;
+    if (message !== this.#lastIn || len > 256) {
+      this.#lastIn = message;
+      this.#lastIn32 = null;
+      return this.#data.set(message, at);
+    }
+    let in32 = this.#lastIn32;
+    if (in32 === null || in32.length !== len >>> 2) {
+      if (message.byteOffset % 4 !== 0) return this.#data.set(message, at);
+      in32 = this.#lastIn32 = new Int32Array(message.buffer, message.byteOffset, len >>> 2);
+    }
+    const data32 = this.#data32;
+    const w = at >>> 2;
+    const words = in32.length;
+    for (let i = 0; i < words; i++) data32[w + i] = in32[i]!;
+    const data = this.#data;
+    for (let i = words << 2; i < len; i++) data[at + i] = message[i]!;
   }
 
   /** Stamps the inner cells `from` to `to` (exclusive). */
@@ -513,16 +612,54 @@ export class Ring {
    * EMPTY or ENDED.
    */
   take(dest: Uint8Array | null): number {
+    // The common case, inline: a message of one cell into the same buffer as last time (see
+    // `#copyShort`). Anything else, nothing there, or a lost compare-and-swap takes `#take`.
+    const out32 = this.#lastOut32;
+    const i32 = this.i32;
+    if (dest !== null && dest === this.#lastOut && out32 !== null && !this.closed && i32[I_ORPHANS] === 0) {
+      const meta = this.#meta;
+      const h = i32[I_HEAD]!; // a plain read: the compare-and-swap below checks it
+      const c = h & this.#mask;
+      const r = c << META_SHIFT;
+      // The stamp acquires the message (see _sync/order.ts); the copy below reads after it.
+      const stamp = TSO ? meta[r] : Atomics.load(meta, r);
+      const len = meta[r + R_LENGTH]!;
+      if (stamp === (((h >>> this.#log2) + 1) | 0) && len >= 0 && len <= CELL && len <= dest.length) {
+        const words = len >>> 2;
+        if (words <= out32.length) {
+          const data32 = this.#data32;
+          const w = c << (CELL_SHIFT - 2);
+          for (let i = 0; i < words; i++) out32[i] = data32[w + i]!;
+          if ((len & 3) !== 0) {
+            const data = this.#data;
+            const at = c << CELL_SHIFT;
+            for (let i = words << 2; i < len; i++) dest[i] = data[at + i]!;
+          }
+          if (Atomics.compareExchange(i32, I_HEAD, h, (h + 1) | 0) === h) {
+            if ((TSO ? i32[I_TX_WAITERS] : Atomics.load(i32, I_TX_WAITERS)) !== 0) this.#wake(TX);
+            return len;
+          }
+        }
+      }
+    }
+    return this.#take(dest);
+  }
+
+  /** `take`, any message. */
+  #take(dest: Uint8Array | null): number {
     if (this.closed) this.#closedError();
     const i32 = this.i32;
     if (i32[I_ORPHANS] !== 0) {
       const n = this.#takeOrphan(dest);
       if (n >= 0) return n;
     }
+    const meta = this.#meta;
     for (;;) {
-      const h = Atomics.load(i32, I_HEAD);
+      const h = i32[I_HEAD]!; // a plain read: the compare-and-swap below checks it
       const r = (h & this.#mask) << META_SHIFT;
-      const len = Atomics.load(this.#meta, r) === (((h >>> this.#log2) + 1) | 0) ? this.#length(h, r) : -1;
+      // The stamp acquires the message (see _sync/order.ts); the copy below reads after it.
+      const stamp = TSO ? meta[r] : Atomics.load(meta, r);
+      const len = stamp === (((h >>> this.#log2) + 1) | 0) ? this.#length(h, r) : -1;
       if (len < 0) {
         if (len < -1) {
           this.#skip(h, len);
@@ -542,7 +679,7 @@ export class Ring {
       if (dest === null || len > 256) this.#copyOut(h & this.#mask, len, out, 0);
       else this.#copyShort(h & this.#mask, len, dest);
       if (Atomics.compareExchange(i32, I_HEAD, h, (h + cellsFor(len)) | 0) !== h) continue;
-      if (Atomics.load(i32, I_TX_WAITERS) !== 0) this.#wake(TX);
+      if ((TSO ? i32[I_TX_WAITERS] : Atomics.load(i32, I_TX_WAITERS)) !== 0) this.#wake(TX);
       if (dest === null) this.out = out;
       return len;
     }

@@ -21,6 +21,7 @@ import {
 } from "./_validate.ts";
 import { maxBufferSize } from "./ffi/runtime.ts";
 import { readinessOf } from "./_sync/readiness.ts";
+import { pause } from "./_sync/order.ts";
 import { detach, Held, HeldList, Loan, NO_BYTES, PRIVATE_MAX, PrivateViews } from "./_loan.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
@@ -84,14 +85,38 @@ export class ChannelEndedError extends Error {
 const MAX_CAPACITY = CELL * 2 ** MAX_LOG2;
 
 /**
- * Busy checks a blocking call makes before it sleeps in the kernel, adapted per handle: a spin that
- * ends with a message grows the next one (up to SPIN_MAX, some tens of µs); one that ends asleep
- * halves it (down to SPIN_MIN, about a µs). When both processes have a core, spinning turns a round
- * trip into about a microsecond; when they share one, it would only delay the peer. Async calls
- * spin an eighth of it.
+ * How long a blocking call spins before it sleeps in the kernel, in PAUSE_SHORT pauses (about
+ * 0.1 µs each; longer pauses count as several), adapted per handle: a spin that ends with a message
+ * grows the next one (up to SPIN_MAX, about 55 µs); one that ends asleep halves it (down to
+ * SPIN_MIN, about 2 µs). When both processes have a core, spinning turns a round trip into about a
+ * microsecond; when they share one, it would only delay the peer. Async calls spin an eighth of it.
  */
-const SPIN_MAX = 2048;
-const SPIN_MIN = 64;
+const SPIN_MAX = 512;
+const SPIN_MIN = 16;
+/**
+ * Pauses (see `pause` in _sync/order.ts) between two looks of a spinning receiver at an empty ring,
+ * or of a spinning sender at a full one. Each look takes the cache line the other side writes, so
+ * looking back to back makes every message cost a transfer of the line both ways; a pause lets the
+ * other side move a few messages on first.
+ *
+ * - A receiver waiting for a reply looks every PAUSE_SHORT (about 0.1 µs), for latency.
+ * - A receiver that found messages waiting at its last calls is consuming a stream: when it
+ *   catches up with the sender, it pauses PAUSE_LONG (about 0.9 µs), so that the sender writes a
+ *   few records of one cache line before it looks.
+ * - A sender waiting for room pauses from PAUSE_SHORT up to PAUSE_LONG, doubling: room comes at the
+ *   receivers' pace, and no latency is lost by waiting for more of it.
+ */
+const PAUSE_SHORT = 64;
+const PAUSE_LONG = 512;
+/** Receives that found a message at once, in a row, after which a receiver spins with PAUSE_LONG. */
+const STREAM_RUN = 2;
+
+function txPause(i: number): number {
+  return i < 3 ? PAUSE_SHORT << i : PAUSE_LONG;
+}
+
+/** The first sleep of a receiver that finds a message still being written (see `#waitLoop`). */
+const BRIEF_MIN_MS = 0.05;
 /** Empty `try*` receives between two checks for a dead sender's message at the head. */
 const TRY_RECOVER_EVERY = 1024;
 
@@ -294,6 +319,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   #txSpin = SPIN_MAX;
   /** Empty `try*` receives since the last check for a dead sender. */
   #tryEmpty = 0;
+  /** Blocking receives in a row that found a message at once (see PAUSE_LONG). */
+  #rxRun = 0;
   /** The address of the segment, for loaned and borrowed views. */
   readonly #base: bigint;
   /** Loans and borrows of this handle not yet settled: closing the handle settles them. */
@@ -303,6 +330,10 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   readonly #borrowViews = new PrivateViews();
   /** One borrow attempt, for the blocking wait (the ring keeps what it got). */
   readonly #borrowOnce: () => number;
+  /** One receive attempt into `#into`, and one into a new copy: made once, not per wait. */
+  readonly #takeIntoOnce: () => number;
+  readonly #takeOnce: () => number;
+  #into: Uint8Array = NO_BYTES;
 
   private constructor(shm: SharedMemory, log2: number) {
     this.#shm = shm;
@@ -312,6 +343,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#base = addressIn(shm, 0);
     const ring = this.#ring;
     this.#borrowOnce = () => ring.borrow();
+    this.#takeIntoOnce = () => ring.take(this.#into);
+    this.#takeOnce = () => ring.take(null);
   }
 
   /**
@@ -439,7 +472,10 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = waitOf(options, "send on channel");
     const ring = this.#ring;
     if (this.#sent(ring.put(message))) return;
-    for (let i = this.#txSpin >> 3; i > 0; i--) if (this.#sent(ring.put(message))) return;
+    for (let i = 0, left = (this.#txSpin >> 3) * PAUSE_SHORT; left > 0; i++) {
+      left -= pause(txPause(i));
+      if (this.#sent(ring.put(message))) return;
+    }
     const loop = this.#waitLoop(TX, () => ring.put(message), w, "send on");
     this.#sent(await ring.txWord.runAsync(loop, w.signal));
   }
@@ -468,7 +504,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     if (r === 1) return;
     this.#sent(r);
     const budget = this.#txSpin;
-    for (let i = 0; i < budget; i++) {
+    for (let i = 0, left = budget * PAUSE_SHORT; left > 0; i++) {
+      left -= pause(txPause(i));
       if (this.#sent(ring.put(message))) {
         this.#txSpin = Math.min(SPIN_MAX, budget * 2);
         return;
@@ -524,7 +561,10 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = waitOf(options, "send on channel");
     const attempt = this.#manyAttempt(messages);
     if (attempt() === 1) return;
-    for (let i = this.#txSpin >> 3; i > 0; i--) if (attempt() === 1) return;
+    for (let i = 0, left = (this.#txSpin >> 3) * PAUSE_SHORT; left > 0; i++) {
+      left -= pause(txPause(i));
+      if (attempt() === 1) return;
+    }
     await this.#ring.txWord.runAsync(this.#waitLoop(TX, attempt, w, "send on"), w.signal);
   }
 
@@ -551,7 +591,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const attempt = this.#manyAttempt(messages);
     if (attempt() === 1) return;
     const budget = this.#txSpin;
-    for (let i = 0; i < budget; i++) {
+    for (let i = 0, left = budget * PAUSE_SHORT; left > 0; i++) {
+      left -= pause(txPause(i));
       if (attempt() === 1) {
         this.#txSpin = Math.min(SPIN_MAX, budget * 2);
         return;
@@ -886,7 +927,8 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = waitOf(options, "receive from channel");
     const ring = this.#ring;
     const n = ring.take(null);
-    if (n === EMPTY) return this.#receiveSync(() => ring.take(null), w) === ENDED ? null : ring.out;
+    if (n === EMPTY) return this.#receiveSync(this.#takeOnce, w) === ENDED ? null : ring.out;
+    this.#rxRun++;
     return n === ENDED ? null : ring.out;
   }
 
@@ -956,7 +998,16 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = options === undefined ? NO_WAIT : waitOf(options, "receive from channel");
     const ring = this.#ring;
     let n = ring.take(buffer);
-    if (n === EMPTY) n = this.#receiveSync(() => ring.take(buffer), w);
+    if (n !== EMPTY) this.#rxRun++;
+    else {
+      // Nothing else runs on this thread until it returns: `#into` stays this buffer.
+      this.#into = buffer;
+      try {
+        n = this.#receiveSync(this.#takeIntoOnce, w);
+      } finally {
+        this.#into = NO_BYTES;
+      }
+    }
     return n === ENDED ? null : n;
   }
 
@@ -1360,6 +1411,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     action: string,
   ): Generator<Sleep, number, WaitResult> {
     const ring = this.#ring;
+    let brief = 0;
     for (;;) {
       const seq = ring.prepareSleep(side);
       const r = attempt();
@@ -1368,14 +1420,18 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       const now = performance.now();
       if (now >= w.deadline) throw this.#timeout(action, w.timeout, side);
       if (ring.recover(now)) continue;
+      const left = w.deadline - now;
+      if (side === RX && ring.pending()) {
+        // A message is being written, and its sender may not wake this receiver (`Ring.pending`):
+        // sleep briefly, twice as long each time. A loan's commit wakes sleepers.
+        brief = Math.min(brief === 0 ? BRIEF_MIN_MS : brief * 2, PROBE_MS, left);
+        yield [seq, brief, brief, () => ring.recover(performance.now())];
+        continue;
+      }
+      brief = 0;
       // On waiter threads the sleep lasts to the deadline; the waiter table runs `recover` each
       // slice, once for all the waits of this process on the word (`Watch` in _sync/futex.ts).
-      yield [
-        seq,
-        Math.min(w.deadline - now, PROBE_MS),
-        w.deadline - now,
-        () => ring.recover(performance.now()),
-      ];
+      yield [seq, Math.min(left, PROBE_MS), left, () => ring.recover(performance.now())];
     }
   }
 
@@ -1383,7 +1439,10 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   #receiveSync(attempt: () => number, w: CheckedWait): number {
     let n: number;
     const budget = this.#rxSpin;
-    for (let i = 0; i < budget; i++) {
+    const rxPause = this.#rxRun >= STREAM_RUN ? PAUSE_LONG : PAUSE_SHORT;
+    this.#rxRun = 0;
+    for (let left = budget * PAUSE_SHORT; left > 0;) {
+      left -= pause(rxPause);
       n = attempt();
       if (n !== EMPTY) {
         this.#rxSpin = Math.min(SPIN_MAX, budget * 2);
@@ -1399,6 +1458,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     let n = attempt();
     if (n !== EMPTY) return n;
     for (let i = this.#rxSpin >> 3; i > 0; i--) {
+      pause(PAUSE_SHORT);
       n = attempt();
       if (n !== EMPTY) return n;
     }

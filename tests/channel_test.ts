@@ -58,6 +58,39 @@ test("receiveInto copies every length exactly, into aligned, unaligned and alter
   }
 });
 
+test("one view sent again and again, refilled, resized or unaligned, and one buffer received into again: every message exact", () => {
+  // The fast paths keep an Int32 view of the last message sent and of the last buffer received into.
+  using ch = Channel.create({ capacity: 1024 });
+  const rab = new ArrayBuffer(8, { maxByteLength: 128 });
+  const tracking = new Uint8Array(rab); // its length follows the buffer's
+  const unaligned = new Uint8Array(new ArrayBuffer(70), 3, 61);
+  const outRab = new ArrayBuffer(66, { maxByteLength: 128 });
+  const out = new Uint8Array(outRab);
+  let n = 0;
+  const check = (msg: Uint8Array, into: Uint8Array) => {
+    msg.set(bytes(msg.length, n++));
+    const expected = msg.slice();
+    ch.sendSync(msg);
+    into.fill(0xee);
+    assert.equal(ch.receiveIntoSync(into), expected.length);
+    assert.deepEqual(into.subarray(0, expected.length), expected, `message ${n} (${expected.length} bytes)`);
+  };
+  for (const len of [8, 8, 20, 20, 6, 6, 64, 64, 65, 3, 3, 0, 0, 64]) {
+    rab.resize(len);
+    check(tracking, out);
+    check(tracking, out);
+    check(unaligned, out);
+  }
+  // The buffer received into shrinks below a message, then grows past it again.
+  ch.sendSync(bytes(40, 1));
+  outRab.resize(30);
+  assert.throws(() => ch.receiveIntoSync(out), RangeError);
+  outRab.resize(100);
+  assert.equal(ch.receiveIntoSync(out), 40);
+  assert.deepEqual(out.subarray(0, 40), bytes(40, 1));
+  assert.equal(ch.tryReceiveInto(out), null);
+});
+
 test("random sizes across many laps of the ring arrive whole and in order", () => {
   using ch = Channel.create({ capacity: 1024 });
   let seed = 12345;
@@ -598,6 +631,29 @@ test("a message reserved by a live sender is never dropped, however long it take
   c.slot(100).set([selfId(), 0, 1, 0]);
   assert.throws(() => ch.receiveSync({ timeout: 700 }), TimeoutError);
   assert.equal(Atomics.load(c.head, 0), 0);
+});
+
+test("a receiver that goes to sleep while a message is being written still gets it soon (no lost wake-up)", async () => {
+  // A sender of one message looks for sleepers right after it reserves, and commits without a
+  // locked instruction: a receiver that says it may sleep after that must not sleep for long.
+  // Played here by hand: reserve, let the receiver fall asleep, then commit without a wake.
+  using ch = Channel.create({ capacity: 1024 });
+  const c = cursors(ch);
+  const data = ch.shm.view(Uint8Array, 18816 + 2 * (ch.capacity / 64) * 8, ch.capacity);
+  for (let round = 0; round < 3; round++) {
+    const pos = round;
+    c.record(pos).set([0, 2, selfId(), pos]);
+    Atomics.store(c.tail, 0, pos + 1);
+    const started = performance.now();
+    const got = ch.receive({ timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 20));
+    data.set([round, 7], pos * 64);
+    c.record(pos).set([1, 2, selfId(), pos]); // the commit: stamp 1 (lap 0), no wake
+    assert.deepEqual(await got, new Uint8Array([round, 7]));
+    // A lost wake-up would last until the next dead-sender probe (PROBE_MS, 250 ms) or the timeout.
+    const ms = performance.now() - started;
+    assert.ok(ms < 200, `received ${ms.toFixed(0)} ms after the receive began`);
+  }
 });
 
 test("impossible cursors are a clear error: no send returns true for a message nobody can receive", async () => {
