@@ -499,9 +499,14 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   sendSync(message: Uint8Array, options?: WaitOptions): void {
     this.#checkMessage(message);
     const w = options === undefined ? NO_WAIT : waitOf(options, "send on channel");
+    const r = this.#ring.put(message);
+    // The slow path apart, so that this one stays small enough to be inlined into the caller.
+    if (r !== 1) this.#sendSyncSlow(message, r, w);
+  }
+
+  /** `sendSync` after a first attempt gave `r`: spins, then sleeps, for room. */
+  #sendSyncSlow(message: Uint8Array, r: number, w: CheckedWait): void {
     const ring = this.#ring;
-    const r = ring.put(message);
-    if (r === 1) return;
     this.#sent(r);
     const budget = this.#txSpin;
     for (let i = 0, left = budget * PAUSE_SHORT; left > 0; i++) {
@@ -996,10 +1001,18 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   receiveIntoSync(buffer: Uint8Array, options?: WaitOptions): number | null {
     checkBuffer(buffer);
     const w = options === undefined ? NO_WAIT : waitOf(options, "receive from channel");
-    const ring = this.#ring;
-    let n = ring.take(buffer);
-    if (n !== EMPTY) this.#rxRun++;
-    else {
+    const n = this.#ring.take(buffer);
+    if (n >= 0) {
+      this.#rxRun++;
+      return n;
+    }
+    // The slow path apart, so that this one stays small enough to be inlined into the caller.
+    return this.#receiveIntoSlow(buffer, n, w);
+  }
+
+  /** `receiveIntoSync` after a first attempt gave `n` (EMPTY or ENDED). */
+  #receiveIntoSlow(buffer: Uint8Array, n: number, w: CheckedWait): number | null {
+    if (n === EMPTY) {
       // Nothing else runs on this thread until it returns: `#into` stays this buffer.
       this.#into = buffer;
       try {
