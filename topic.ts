@@ -11,7 +11,7 @@
  * | 64 | the publishers' mutex (see `mutex.ts`) |
  * | 128 | head: the number of the next message to publish |
  * | 192 | subscribers' wake word; 196: 1 while a subscriber may sleep |
- * | 256 | publishers' wake word; 260: 1 while a publisher may sleep (block policy) |
+ * | 256 | publishers' wake word; 260: 1 or 2 while a publisher may sleep (block policy); 264: with 2, the message number it waits for subscribers to reach |
  * | 320 | ended flag |
  * | 384 | 64 subscriber slots of 64 bytes, [owner id, next message number] |
  * | 4480 | the slots: per slot [version, length], then the bytes |
@@ -74,6 +74,8 @@ const I_RX_SEQ = 48;
 const I_RX_WAITERS = 49;
 const I_TX_SEQ = 64;
 const I_TX_WAITERS = 65;
+/** The message number a waiting publisher needs every subscriber to reach (see `#roomLoop`). */
+const I_TX_WANT = 66;
 const I_ENDED = 80;
 const I_SUBS = 96;
 const SUBS = 64;
@@ -662,11 +664,20 @@ export class Topic implements Disposable {
     return !full;
   }
 
+  /**
+   * Waits until message `n` has room. Subscribers wake the publisher only once they have made room
+   * for a quarter of the ring past message `n` (2 in the "may sleep" flag, the number they must
+   * reach at I_TX_WANT):
+   * waking it for each message read made a publisher and its subscribers take turns, one message
+   * and two system calls at a time. A subscriber that stops reading before that leaves the
+   * publisher to find its room at its next look, at most PROBE_MS later.
+   */
   *#roomLoop(n: number, w: CheckedWait): Generator<Sleep, void, WaitResult> {
     const r = this.#ring;
     for (;;) {
       const seq = Atomics.load(r.i32, I_TX_SEQ);
-      Atomics.store(r.i32, I_TX_WAITERS, 1);
+      r.i32[I_TX_WANT] = (n + (r.slots >>> 2) - r.slots + 1) | 0; // released by the store below
+      Atomics.store(r.i32, I_TX_WAITERS, 2);
       const now = performance.now();
       if (this.#room(n, true)) return;
       w.signal?.throwIfAborted();
@@ -1008,7 +1019,8 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
       }
       if (r.block) {
         Atomics.store(i32, this.#slot + 1, this.#next); // a locked instruction on x86-64: the load below cannot pass it
-        if ((TSO ? i32[I_TX_WAITERS] : Atomics.load(i32, I_TX_WAITERS)) !== 0) {
+        const waiting = TSO ? i32[I_TX_WAITERS] : Atomics.load(i32, I_TX_WAITERS);
+        if (waiting === 1 || (waiting === 2 && ((this.#next - i32[I_TX_WANT]!) | 0) >= 0)) {
           r.wake(I_TX_WAITERS, I_TX_SEQ, r.txWord);
         }
       }

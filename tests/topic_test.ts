@@ -85,6 +85,29 @@ test("block: the publisher waits for the slowest subscriber, then goes on when i
   assert.equal(fast.lagged, 0);
 });
 
+test("block: a waiting publisher is woken once a quarter of the ring has room, and finds less room by itself", async () => {
+  using topic = Topic.create({ capacity: 16, policy: "block" });
+  using sub = Topic.subscribe(topic.name);
+  for (let i = 0; i < 16; i++) topic.publishSync(bytes(1, i));
+  // Room for one message only: subscribers do not wake the publisher for it; it looks again itself.
+  const one = topic.publish(bytes(1, 16), { timeout: 5000 });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(sub.tryReceive(), bytes(1, 0));
+  await one;
+  // Room for a quarter of the ring more (4 messages past the one it waits for) wakes it at once
+  // (at its next look it would be PROBE_MS, 250 ms, later).
+  const more = topic.publish(bytes(1, 17), { timeout: 5000 });
+  await new Promise((r) => setTimeout(r, 20));
+  const start = performance.now();
+  for (let i = 1; i < 6; i++) assert.deepEqual(sub.tryReceive(), bytes(1, i));
+  await more;
+  const ms = performance.now() - start;
+  assert.ok(ms < 200, `the publisher went on ${ms.toFixed(0)} ms after its room was read`);
+  for (let i = 6; i < 18; i++) assert.deepEqual(sub.tryReceive(), bytes(1, i));
+  assert.equal(sub.tryReceive(), null);
+  assert.equal(sub.lagged, 0);
+});
+
 test("topic loans: written in place, published to every subscriber; discarded ones are never seen", async () => {
   using topic = Topic.create({ capacity: 4, maxMessageSize: 3000 });
   using sub = Topic.subscribe(topic.name);
