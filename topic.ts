@@ -20,7 +20,11 @@
  * `mutex.ts`). Message n goes to slot n mod slots: the publisher stores the slot's version 2n + 1
  * (odd: being written), the length and the bytes, then the version 2n + 2, then moves the head to
  * n + 1 and wakes sleeping subscribers. A publisher that dies mid-write never moved the head: the
- * next one writes message n again.
+ * next one writes message n again. On x86-64 those are plain stores (`_sync/order.ts`) and the
+ * publisher reads the "may sleep" flag right after taking the lock, so a publish makes no locked
+ * instruction besides the lock's own; a subscriber that raises the flag later finds the lock held
+ * and sleeps only briefly (0.05 ms, doubling). A loan's commit stores with `Atomics` and reads the
+ * flag after, since its holder may take any time.
  *
  * **Reading takes no lock** (a seqlock): a subscriber reads the version of the slot of its next
  * message, copies the bytes, and reads the version again; the copy counts only when both are 2n + 2.
@@ -616,12 +620,28 @@ export class Topic implements Disposable {
     const r = this.#ring;
     const v = r.versionAt(n);
     const i32 = this.#all;
-    Atomics.store(i32, v, (n * 2 + 1) | 0);
+    if (!TSO) {
+      Atomics.store(i32, v, (n * 2 + 1) | 0);
+      r.buf.set(message, v * 4 + 8);
+      return this.#commit(n, message.length);
+    }
+    // x86-64 (_sync/order.ts): plain stores keep their order, so readers see the odd version before
+    // the bytes, the even one after, and the head last; the lock's compare-and-swap (or the room
+    // wait's store) was the last locked instruction, so the "may sleep" flag is read now. A
+    // subscriber that raises it later finds the lock held and sleeps only briefly (`#loop`).
+    const wake = r.i32[I_RX_WAITERS] !== 0;
+    i32[v] = (n * 2 + 1) | 0;
     r.buf.set(message, v * 4 + 8);
-    this.#commit(n, message.length);
+    i32[v + 1] = message.length;
+    i32[v] = (n * 2 + 2) | 0;
+    r.i32[I_HEAD] = (n + 1) | 0;
+    if (wake) r.wake(I_RX_WAITERS, I_RX_SEQ, r.rxWord);
   }
 
-  /** Commits message `n` of `length` bytes, written in its slot: its version, then the head. */
+  /**
+   * Commits message `n` of `length` bytes, written in its slot: its version, then the head, then
+   * reads the "may sleep" flag (a loan's holder may have taken any time since it locked).
+   */
   #commit(n: number, length: number): void {
     const r = this.#ring;
     const v = r.versionAt(n);
@@ -1049,11 +1069,17 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
 
   *#loop(w: CheckedWait, dest: Uint8Array | null): Generator<Sleep, number, WaitResult> {
     const r = this.#ring;
+    let brief = 0;
     for (;;) {
       const seq = Atomics.load(r.i32, I_RX_SEQ);
       Atomics.store(r.i32, I_RX_WAITERS, 1);
-      const n = this.#take(dest);
+      let n = this.#take(dest);
       if (n !== NONE) return n;
+      // A publisher that read the flag before it was raised holds the lock until its message is out
+      // (see `#write`): while the lock is held, sleep briefly, twice as long each time (a loan's
+      // commit wakes sleepers). Once it is free, the head is read again after it.
+      const held = Atomics.load(r.i32, MUTEX_AT >> 2) !== 0;
+      if (!held && (n = this.#take(dest)) !== NONE) return n;
       w.signal?.throwIfAborted();
       const now = performance.now();
       if (now >= w.deadline) {
@@ -1062,7 +1088,8 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
           w.timeout,
         );
       }
-      yield [seq, Math.min(w.deadline - now, PROBE_MS)];
+      brief = held ? Math.min(brief === 0 ? 0.05 : brief * 2, PROBE_MS) : PROBE_MS;
+      yield [seq, Math.min(w.deadline - now, brief)];
     }
   }
 }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { SharedMemory, type Subscription, TimeoutError, Topic } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { selfId } from "../_sync/owner.ts";
 import { BOTH, start, stop, tsCommand, uniqueName } from "./_process.ts";
 import { expectedMessage, patterned as bytes } from "./children/channel_message.ts";
 
@@ -106,6 +107,33 @@ test("block: a waiting publisher is woken once a quarter of the ring has room, a
   for (let i = 6; i < 18; i++) assert.deepEqual(sub.tryReceive(), bytes(1, i));
   assert.equal(sub.tryReceive(), null);
   assert.equal(sub.lagged, 0);
+});
+
+test("a subscriber that goes to sleep while a publisher writes still gets the message soon (no lost wake-up)", async () => {
+  // A publisher reads the "may sleep" flag right after it takes the lock, and publishes without a
+  // locked instruction: a subscriber that raises the flag later must see the lock held and not
+  // sleep for long. Played here by hand on the segment: hold the lock, publish, let go, no wake.
+  using topic = Topic.create({ capacity: 8, maxMessageSize: 16 });
+  using sub = Topic.subscribe(topic.name);
+  using shm = SharedMemory.open(topic.name);
+  const i32 = shm.view(Int32Array, 0, shm.size >>> 2);
+  const stride = i32[3]!;
+  for (let n = 0; n < 3; n++) {
+    Atomics.store(i32, 16, selfId()); // the publishers' lock word (byte 64), held
+    const started = performance.now();
+    const got = sub.receive({ timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 20));
+    const v = (4480 + n * stride) >>> 2;
+    i32[v + 2] = 0x01020304 + n;
+    i32[v + 1] = 4;
+    i32[v] = n * 2 + 2;
+    i32[32] = n + 1; // the head (byte 128)
+    Atomics.store(i32, 16, 0);
+    assert.deepEqual(await got, new Uint8Array(new Int32Array([0x01020304 + n]).buffer));
+    // A lost wake-up would last until the next look (PROBE_MS, 250 ms) or the timeout.
+    const ms = performance.now() - started;
+    assert.ok(ms < 200, `received ${ms.toFixed(0)} ms after the receive began`);
+  }
 });
 
 test("topic loans: written in place, published to every subscriber; discarded ones are never seen", async () => {
