@@ -472,11 +472,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = waitOf(options, "send on channel");
     const ring = this.#ring;
     if (this.#sent(ring.put(message))) return;
-    for (let i = 0, left = (this.#txSpin >> 3) * PAUSE_SHORT; left > 0; i++) {
-      left -= pause(txPause(i));
-      if (this.#sent(ring.put(message))) return;
-    }
-    const loop = this.#waitLoop(TX, () => ring.put(message), w, "send on");
+    const attempt = () => ring.put(message);
+    if (this.#spinTx(attempt, this.#txSpin >> 3)) return;
+    const loop = this.#waitLoop(TX, attempt, w, "send on");
     this.#sent(await ring.txWord.runAsync(loop, w.signal));
   }
 
@@ -508,16 +506,9 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
   #sendSyncSlow(message: Uint8Array, r: number, w: CheckedWait): void {
     const ring = this.#ring;
     this.#sent(r);
-    const budget = this.#txSpin;
-    for (let i = 0, left = budget * PAUSE_SHORT; left > 0; i++) {
-      left -= pause(txPause(i));
-      if (this.#sent(ring.put(message))) {
-        this.#txSpin = Math.min(SPIN_MAX, budget * 2);
-        return;
-      }
-    }
-    this.#txSpin = Math.max(SPIN_MIN, budget >> 1);
-    this.#sent(ring.txWord.runSync(this.#waitLoop(TX, () => ring.put(message), w, "send on")));
+    const attempt = () => ring.put(message);
+    if (this.#spinTxSync(attempt)) return;
+    this.#sent(ring.txWord.runSync(this.#waitLoop(TX, attempt, w, "send on")));
   }
 
   /**
@@ -565,11 +556,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     this.#checkMessages(messages);
     const w = waitOf(options, "send on channel");
     const attempt = this.#manyAttempt(messages);
-    if (attempt() === 1) return;
-    for (let i = 0, left = (this.#txSpin >> 3) * PAUSE_SHORT; left > 0; i++) {
-      left -= pause(txPause(i));
-      if (attempt() === 1) return;
-    }
+    if (attempt() === 1 || this.#spinTx(attempt, this.#txSpin >> 3)) return;
     await this.#ring.txWord.runAsync(this.#waitLoop(TX, attempt, w, "send on"), w.signal);
   }
 
@@ -595,15 +582,7 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
     const w = waitOf(options, "send on channel");
     const attempt = this.#manyAttempt(messages);
     if (attempt() === 1) return;
-    const budget = this.#txSpin;
-    for (let i = 0, left = budget * PAUSE_SHORT; left > 0; i++) {
-      left -= pause(txPause(i));
-      if (attempt() === 1) {
-        this.#txSpin = Math.min(SPIN_MAX, budget * 2);
-        return;
-      }
-    }
-    this.#txSpin = Math.max(SPIN_MIN, budget >> 1);
+    if (this.#spinTxSync(attempt)) return;
     this.#ring.txWord.runSync(this.#waitLoop(TX, attempt, w, "send on"));
   }
 
@@ -1446,6 +1425,26 @@ export class Channel implements Disposable, AsyncIterable<Uint8Array> {
       // slice, once for all the waits of this process on the word (`Watch` in _sync/futex.ts).
       yield [seq, Math.min(left, PROBE_MS), left, () => ring.recover(performance.now())];
     }
+  }
+
+  /**
+   * Tries a send `attempt` (1 when sent; throws once the channel has ended) for `budget` short
+   * pauses' worth of spinning (see `txPause`); true once it went through.
+   */
+  #spinTx(attempt: () => number, budget: number): boolean {
+    for (let i = 0, left = budget * PAUSE_SHORT; left > 0; i++) {
+      left -= pause(txPause(i));
+      if (this.#sent(attempt())) return true;
+    }
+    return false;
+  }
+
+  /** `#spinTx` for a blocking send: spins for the handle's budget, and adapts it (see SPIN_MAX). */
+  #spinTxSync(attempt: () => number): boolean {
+    const budget = this.#txSpin;
+    const sent = this.#spinTx(attempt, budget);
+    this.#txSpin = sent ? Math.min(SPIN_MAX, budget * 2) : Math.max(SPIN_MIN, budget >> 1);
+    return sent;
   }
 
   /** Receives with `attempt` after a first one found nothing: after a spin, or after sleeps (blocking the thread). */
