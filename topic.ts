@@ -1003,8 +1003,9 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     const i32 = r.i32;
     const all = this.#all;
     for (;;) {
-      // Plain loads acquire on x86-64 (_sync/order.ts): the head, then the version, the bytes and
-      // the version again are read in that order. An empty attempt makes two Atomics calls.
+      // Plain loads acquire on x86-64 (_sync/order.ts): the head, then the version, then the bytes
+      // are read in that order, then the version again with Atomics. An empty attempt makes two
+      // Atomics calls.
       const h = TSO ? i32[I_HEAD]! : Atomics.load(i32, I_HEAD);
       const ahead = (h - this.#next) | 0;
       if (ahead <= 0) {
@@ -1030,7 +1031,9 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
           }
           len = -1;
         } else this.#copy(v + 2, len, dest);
-        if ((TSO ? all[v] : Atomics.load(all, v)) !== expect) len = -1;
+        // The seqlock's second look is an Atomics load: a JIT may fold a plain one into the first
+        // when no store it cannot see through lies between (a torn copy would then pass).
+        if (Atomics.load(all, v) !== expect) len = -1;
       }
       this.#next = (n + 1) | 0;
       if (len < 0) {
