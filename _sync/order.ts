@@ -15,7 +15,9 @@
  *
  * What plain accesses never give, on any CPU, is a store ordered before a later load (a "may
  * sleep" flag read after a message is published): that still takes a locked instruction between
- * the two.
+ * the two. Nor a second look: a JIT may fold a plain load into an earlier plain load of the same
+ * word when no store or call lies between, so a read that must see a newer value (a seqlock's
+ * second look at its version) stays an `Atomics` load.
  *
  * ARM64 orders neither loads nor stores: there every such access stays an `Atomics` one.
  *
