@@ -625,8 +625,9 @@ export class Ring {
       const h = i32[I_HEAD]!; // a plain read: the compare-and-swap below checks it
       const c = h & this.#mask;
       const r = c << META_SHIFT;
-      // The stamp acquires the message (see _sync/order.ts); the copy below reads after it.
-      const stamp = TSO ? meta[r] : Atomics.load(meta, r);
+      // The stamp acquires the message: an Atomics load, so that no JIT reads the bytes before it
+      // (a JIT may reorder two plain loads; see _sync/order.ts).
+      const stamp = Atomics.load(meta, r);
       const len = meta[r + R_LENGTH]!;
       if (stamp === (((h >>> this.#log2) + 1) | 0) && len >= 0 && len <= CELL && len <= dest.length) {
         const words = len >>> 2;
@@ -662,8 +663,9 @@ export class Ring {
     for (;;) {
       const h = i32[I_HEAD]!; // a plain read: the compare-and-swap below checks it
       const r = (h & this.#mask) << META_SHIFT;
-      // The stamp acquires the message (see _sync/order.ts); the copy below reads after it.
-      const stamp = TSO ? meta[r] : Atomics.load(meta, r);
+      // The stamp acquires the message: an Atomics load, so that no JIT reads the bytes before it
+      // (a JIT may reorder two plain loads; see _sync/order.ts).
+      const stamp = Atomics.load(meta, r);
       const len = stamp === (((h >>> this.#log2) + 1) | 0) ? this.#length(h, r) : -1;
       if (len < 0) {
         if (len < -1) {

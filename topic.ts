@@ -1003,10 +1003,10 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     const i32 = r.i32;
     const all = this.#all;
     for (;;) {
-      // Plain loads acquire on x86-64 (_sync/order.ts): the head, then the version, then the bytes
-      // are read in that order, then the version again with Atomics. An empty attempt makes two
-      // Atomics calls.
-      const h = TSO ? i32[I_HEAD]! : Atomics.load(i32, I_HEAD);
+      // The head is an Atomics load, so that no JIT reads the slot before it (a JIT may reorder two
+      // plain loads; see _sync/order.ts); the version's first look may then be plain on x86-64,
+      // its second, after the bytes, is an Atomics load again.
+      const h = Atomics.load(i32, I_HEAD);
       const ahead = (h - this.#next) | 0;
       if (ahead <= 0) {
         return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === h ? DONE : NONE;

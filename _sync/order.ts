@@ -7,17 +7,22 @@
  * processes costs more than the call.
  *
  * On x86-64 the CPU keeps loads in order with other loads and stores with other stores (total
- * store order): a plain load of a word that publishes data (a stamp, a version) acquires it, and a
- * plain store of it after the data releases it, as `Atomics` would. The JITs move no access across
- * an `Atomics` call and keep typed-array accesses in program order, so the code around them only
- * has to keep one `Atomics` call in every loop that polls shared memory (else a JIT may hoist the
- * poll out of the loop).
+ * store order): a plain store of a word that publishes data (a stamp, a version) after the data
+ * releases it, as an `Atomics` store would, since the JITs keep stores to typed arrays in program
+ * order and move no access across an `Atomics` call. A plain load after an `Atomics` call stays
+ * after it, so a flag read right after a compare-and-swap may be plain.
+ *
+ * Loads are another matter: a JIT may reorder two plain loads with no store between (a Bun
+ * fan-out lost messages when a topic's subscriber read the head and then the version with plain
+ * loads), and may fold a plain load into an earlier plain load of the same word. So the load that
+ * acquires data (a stamp, a head, a seqlock's second look at its version) is an `Atomics` load everywhere; a plain
+ * load is used only where a later compare-and-swap or `Atomics` load checks it, or where the
+ * address it reads depends on the value of the load before it. Every loop that polls shared
+ * memory keeps an `Atomics` call (else a JIT may hoist the poll out of the loop).
  *
  * What plain accesses never give, on any CPU, is a store ordered before a later load (a "may
  * sleep" flag read after a message is published): that still takes a locked instruction between
- * the two. Nor a second look: a JIT may fold a plain load into an earlier plain load of the same
- * word when no store or call lies between, so a read that must see a newer value (a seqlock's
- * second look at its version) stays an `Atomics` load.
+ * the two.
  *
  * ARM64 orders neither loads nor stores: there every such access stays an `Atomics` one.
  *
@@ -26,7 +31,7 @@
 
 import { arch } from "../ffi/runtime.ts";
 
-/** True on x86-64, where a plain load acquires and a plain store releases (see the module's text). */
+/** True on x86-64, where a plain store releases (see the module's text). */
 export const TSO: boolean = arch === "x86_64";
 
 let sink = 0;
