@@ -28,3 +28,12 @@ export function copyCell(dst: Int32Array, d: number, src: Int32Array, s: number)
   dst[d + 14] = src[s + 14]!;
   dst[d + 15] = src[s + 15]!;
 }
+
+/**
+ * Copies `words` Int32s from `src` at `s` to `dst` at `d`: the 16 of a cell unrolled (`copyCell`),
+ * other counts by a loop.
+ */
+export function copyWords(dst: Int32Array, d: number, src: Int32Array, s: number, words: number): void {
+  if (words === 16) return copyCell(dst, d, src, s);
+  for (let i = 0; i < words; i++) dst[d + i] = src[s + i]!;
+}

@@ -51,7 +51,7 @@ import type { MutexGuard } from "./mutex.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
 import { pause, TSO } from "./_sync/order.ts";
-import { copyCell } from "./_copy.ts";
+import { copyWords } from "./_copy.ts";
 import {
   checkAttached,
   type CheckedWait,
@@ -1065,8 +1065,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     const all = this.#all;
     const d32 = this.#lastDest32;
     const words = len >>> 2;
-    if (words === 16 && d32.length >= 16) copyCell(d32, 0, all, w);
-    else for (let i = 0; i < words; i++) d32[i] = all[w + i]!;
+    copyWords(d32, 0, all, w, words);
     for (let i = words << 2, at = w * 4; i < len; i++) dest[i] = buf[at + i]!;
   }
 
