@@ -37,3 +37,33 @@ export function copyWords(dst: Int32Array, d: number, src: Int32Array, s: number
   if (words === 16) return copyCell(dst, d, src, s);
   for (let i = 0; i < words; i++) dst[d + i] = src[s + i]!;
 }
+
+/**
+ * The Int32 view of the message a sender passes again and again (a buffer it refills), for copying
+ * it by words: making a view costs more than one `set()`, so a message seen for the first time gets
+ * none.
+ */
+export class WordSource {
+  #last: Uint8Array | null = null;
+  #last32: Int32Array | null = null;
+
+  /**
+   * `message`'s Int32 view (its whole words), when it is at most 256 bytes, starts on a 4-byte
+   * boundary and was also the last one asked about; null otherwise (copy it with `set()`).
+   */
+  of(message: Uint8Array): Int32Array | null {
+    const len = message.length;
+    if (message !== this.#last || len > 256) {
+      this.#last = message;
+      this.#last32 = null;
+      return null;
+    }
+    let in32 = this.#last32;
+    // A view of a resizable buffer may have changed length since (the Int32 view then is too short).
+    if (in32 === null || in32.length !== len >>> 2) {
+      if (message.byteOffset % 4 !== 0) return null;
+      in32 = this.#last32 = new Int32Array(message.buffer, message.byteOffset, len >>> 2);
+    }
+    return in32;
+  }
+}

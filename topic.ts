@@ -51,7 +51,8 @@ import type { MutexGuard } from "./mutex.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
 import { pause, TSO } from "./_sync/order.ts";
-import { copyWords } from "./_copy.ts";
+import { copyWords, WordSource } from "./_copy.ts";
+import { yieldThread } from "./_sync/yield.ts";
 import {
   checkAttached,
   type CheckedWait,
@@ -219,6 +220,8 @@ export class Topic implements Disposable {
   readonly #views = new PrivateViews();
   /** Block policy: messages before this one have room (see `#room`). */
   #roomUntil = 0;
+  /** The message published last: one published again (a buffer refilled) is copied by words. */
+  readonly #source = new WordSource();
 
   private constructor(shm: SharedMemory) {
     this.#ring = new Ring(shm);
@@ -631,8 +634,15 @@ export class Topic implements Disposable {
     // subscriber that raises it later finds the lock held and sleeps only briefly (`#loop`).
     const wake = r.i32[I_RX_WAITERS] !== 0;
     i32[v] = (n * 2 + 1) | 0;
-    r.buf.set(message, v * 4 + 8);
-    i32[v + 1] = message.length;
+    const len = message.length;
+    const in32 = this.#source.of(message);
+    if (in32 === null) r.buf.set(message, v * 4 + 8);
+    else {
+      const words = in32.length;
+      copyWords(i32, v + 2, in32, 0, words);
+      for (let i = words << 2, at = v * 4 + 8; i < len; i++) r.buf[at + i] = message[i]!;
+    }
+    i32[v + 1] = len;
     i32[v] = (n * 2 + 2) | 0;
     r.i32[I_HEAD] = (n + 1) | 0;
     if (wake) r.wake(I_RX_WAITERS, I_RX_SEQ, r.rxWord);
@@ -748,6 +758,12 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   readonly #slot: number;
   readonly #all: Int32Array;
   #next: number;
+  /**
+   * The head as this subscriber last read it: the messages before it are published, so that reading
+   * them needs no look at the head (a cache line the publisher writes for every message), only at
+   * their versions. Read again once reached.
+   */
+  #head: number;
   #lagged = 0;
   #closed = false;
   /** The copy the last receive without a buffer made. */
@@ -779,7 +795,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     this.#slot = slot;
     const h = Atomics.load(i32, I_HEAD);
     const back = Math.min(this.#ring.history, h >>> 0);
-    this.#next = (h - back) | 0;
+    this.#next = this.#head = (h - back) | 0;
     // A publisher that read the slots before this store may overwrite what history asked for: the
     // reads then count it as lagged.
     Atomics.store(i32, slot + 1, this.#next);
@@ -982,8 +998,12 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Receives into `dest` (see `#take`): a short spin, then sleeps until a message or the end. */
   #takeSync(dest: Uint8Array | null, w: CheckedWait): number {
-    for (let i = 0; i < SPIN; i++) {
-      pause(64); // about 0.1 µs: the publisher keeps the head's cache line meanwhile (see pause)
+    for (let i = 1; i <= SPIN; i++) {
+      // About 0.1 µs: the publisher keeps the head's cache line meanwhile (see pause). Every
+      // YIELD_EVERY-th turn gives the CPU to a process ready to run instead (see _sync/yield.ts):
+      // with more processes than cores, the publisher may be the one waiting for it.
+      if (i % YIELD_EVERY === 0) yieldThread();
+      else pause(64);
       const n = this.#take(dest);
       if (n !== NONE) return n;
     }
@@ -1003,13 +1023,18 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     const i32 = r.i32;
     const all = this.#all;
     for (;;) {
-      // The head is an Atomics load, so that no JIT reads the slot before it (a JIT may reorder two
-      // plain loads; see _sync/order.ts); the version's first look may then be plain on x86-64,
-      // its second, after the bytes, is an Atomics load again.
-      const h = Atomics.load(i32, I_HEAD);
-      const ahead = (h - this.#next) | 0;
+      // The head is read only once the messages known to be published are read (see `#head`), with
+      // an Atomics load, so that no JIT reads a slot before it (a JIT may reorder two plain loads;
+      // see _sync/order.ts): the version's first look, after that load or after the last message's
+      // Atomics calls, may then be plain on x86-64; its second, after the bytes, is an Atomics load.
+      let h = this.#head;
+      let ahead = (h - this.#next) | 0;
       if (ahead <= 0) {
-        return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === h ? DONE : NONE;
+        h = this.#head = Atomics.load(i32, I_HEAD);
+        ahead = (h - this.#next) | 0;
+        if (ahead <= 0) {
+          return Atomics.load(i32, I_ENDED) !== 0 && Atomics.load(i32, I_HEAD) === h ? DONE : NONE;
+        }
       }
       if (ahead > r.slots) {
         this.#lagged += ahead - r.slots;
@@ -1037,7 +1062,9 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
       }
       this.#next = (n + 1) | 0;
       if (len < 0) {
-        this.#lagged++; // overwritten before or while it was copied
+        // Overwritten before or while it was copied: the head has moved on by a ring at least.
+        this.#lagged++;
+        this.#head = Atomics.load(i32, I_HEAD);
         continue;
       }
       if (r.block) {
@@ -1099,8 +1126,10 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
 /** Outcomes of a subscriber's attempt (lengths are >= 0): nothing ready; ended and all read. */
 const NONE = -1;
 const DONE = -2;
-/** Attempts a blocking receive makes before it sleeps, a pause of about 0.1 µs apart. */
+/** Attempts a blocking receive makes before it sleeps, a pause of about 0.1 µs (or a yield) apart. */
 const SPIN = 128;
+/** Every how many turns of a subscriber's spin it yields the CPU (see `#takeSync`). */
+const YIELD_EVERY = 8;
 
 function checkBuffer(buffer: unknown): void {
   if (!(buffer instanceof Uint8Array)) {

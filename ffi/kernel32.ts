@@ -73,6 +73,8 @@ export const kernel32Symbols = {
   // --- threads (lock owners, see _sync/owner.ts) ---
   // DWORD GetCurrentThreadId(void);
   GetCurrentThreadId: { parameters: [], result: "u32" },
+  // BOOL SwitchToThread(void);
+  SwitchToThread: { parameters: [], result: "i32" },
   // HANDLE OpenThread(DWORD dwDesiredAccess, BOOL bInheritHandle, DWORD dwThreadId);
   OpenThread: { parameters: ["u32", "i32", "u32"], result: "usize" },
   // BOOL GetThreadTimes(HANDLE hThread, LPFILETIME lpCreationTime, LPFILETIME lpExitTime,

@@ -56,6 +56,8 @@ export const posixSymbols = {
   shmctl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   // int kill(pid_t pid, int sig);
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  // int sched_yield(void);
+  sched_yield: { parameters: [], result: "i32" },
 } as const satisfies ForeignLibraryInterface;
 
 /** Linux (glibc >= 2.34, or musl): errno accessor, fallocate, madvise, fixed-argument variadics. */
@@ -196,6 +198,7 @@ export interface Libc {
   readonly shmdt: Bound<typeof posixSymbols>["shmdt"];
   readonly shmctl: Bound<typeof posixSymbols>["shmctl"];
   readonly kill: Bound<typeof posixSymbols>["kill"];
+  readonly sched_yield: Bound<typeof posixSymbols>["sched_yield"];
   /** The errno of the calling thread, as of now: read it right after the failing call. */
   readonly errno: () => number;
 }
