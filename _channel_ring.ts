@@ -81,7 +81,7 @@ import { ownerStatus, selfId } from "./_sync/owner.ts";
 import type { PrivateViews } from "./_loan.ts";
 import { ChannelCorruptError } from "./errors.ts";
 import { TSO } from "./_sync/order.ts";
-import { copyCell, copyWords } from "./_copy.ts";
+import { copyCell, copyWords, WordSource } from "./_copy.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 3;
@@ -218,8 +218,7 @@ export class Ring {
   /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
   #headAt: number;
   /** The last message sent, and an Int32 view of it once it is sent again (see `#copyIn`). */
-  #lastIn: Uint8Array | null = null;
-  #lastIn32: Int32Array | null = null;
+  readonly #source = new WordSource();
   /** The last buffer received into, and an Int32 view of it when it is 4-byte aligned. */
   #lastOut: Uint8Array | null = null;
   #lastOut32: Int32Array | null = null;
@@ -311,16 +310,17 @@ export class Ring {
   put(message: Uint8Array): number {
     // The common case, inline: one cell, the same view as the last message sent (see `#copyIn`),
     // room by the cached head. Anything else, or a lost compare-and-swap, takes `#put`.
-    const in32 = this.#lastIn32;
+    const source = this.#source;
+    const in32 = source.last32;
     const len = message.length;
     if (
-      message === this.#lastIn && in32 !== null && len <= CELL && in32.length === len >>> 2 && !this.closed
+      message === source.last && in32 !== null && len <= CELL && in32.length === len >>> 2 && !this.closed
     ) {
       const i32 = this.i32;
       const t = i32[I_TAIL]!;
       const used = (t - this.#head) | 0;
       if (used >= 0 && used < this.cells && ((t - this.#headAt) | 0) <= 0x3fffffff && i32[I_ENDED] === 0) {
-        const slot = this.#slot; // taken by the send that set #lastIn
+        const slot = this.#slot; // taken by the send that set the source's last message
         i32[slot] = t;
         i32[slot + 1] = 1;
         if (Atomics.compareExchange(i32, I_TAIL, t, (t + 1) | 0) === t) {
@@ -575,17 +575,9 @@ export class Ring {
    * since making its Int32 view costs more than `set()`.
    */
   #copyIn(message: Uint8Array, at: number): void {
+    const in32 = this.#source.of(message);
+    if (in32 === null) return this.#data.set(message, at);
     const len = message.length;
-    if (message !== this.#lastIn || len > 256) {
-      this.#lastIn = message;
-      this.#lastIn32 = null;
-      return this.#data.set(message, at);
-    }
-    let in32 = this.#lastIn32;
-    if (in32 === null || in32.length !== len >>> 2) {
-      if (message.byteOffset % 4 !== 0) return this.#data.set(message, at);
-      in32 = this.#lastIn32 = new Int32Array(message.buffer, message.byteOffset, len >>> 2);
-    }
     const words = in32.length;
     copyWords(this.#data32, at >>> 2, in32, 0, words);
     const data = this.#data;

@@ -44,8 +44,10 @@ export function copyWords(dst: Int32Array, d: number, src: Int32Array, s: number
  * none.
  */
 export class WordSource {
-  #last: Uint8Array | null = null;
-  #last32: Int32Array | null = null;
+  /** The message asked about last (read only: `of` sets it). */
+  last: Uint8Array | null = null;
+  /** Its Int32 view, once it came twice and qualified (read only: `of` sets it). */
+  last32: Int32Array | null = null;
 
   /**
    * `message`'s Int32 view (its whole words), when it is at most 256 bytes, starts on a 4-byte
@@ -53,16 +55,16 @@ export class WordSource {
    */
   of(message: Uint8Array): Int32Array | null {
     const len = message.length;
-    if (message !== this.#last || len > 256) {
-      this.#last = message;
-      this.#last32 = null;
+    if (message !== this.last || len > 256) {
+      this.last = message;
+      this.last32 = null;
       return null;
     }
-    let in32 = this.#last32;
+    let in32 = this.last32;
     // A view of a resizable buffer may have changed length since (the Int32 view then is too short).
     if (in32 === null || in32.length !== len >>> 2) {
       if (message.byteOffset % 4 !== 0) return null;
-      in32 = this.#last32 = new Int32Array(message.buffer, message.byteOffset, len >>> 2);
+      in32 = this.last32 = new Int32Array(message.buffer, message.byteOffset, len >>> 2);
     }
     return in32;
   }

@@ -107,6 +107,41 @@ test("overwrite: any interleaving of publishes and receives gives each subscribe
   }
 });
 
+test("one view published again and again, refilled, resized or unaligned, and one buffer received into again: every message exact", () => {
+  // The publisher keeps an Int32 view of the last message it published, the subscriber one of the
+  // last buffer it received into: neither may outlive a resize or misread an unaligned view.
+  using topic = Topic.create({ capacity: 8, maxMessageSize: 100 });
+  using sub = Topic.subscribe(topic.name);
+  const rab = new ArrayBuffer(8, { maxByteLength: 128 });
+  const tracking = new Uint8Array(rab); // its length follows the buffer's
+  const unaligned = new Uint8Array(new ArrayBuffer(70), 3, 61);
+  const outRab = new ArrayBuffer(100, { maxByteLength: 128 });
+  const out = new Uint8Array(outRab);
+  let n = 0;
+  const check = (msg: Uint8Array) => {
+    msg.set(bytes(msg.length, n++));
+    const expected = msg.slice();
+    topic.publishSync(msg);
+    out.fill(0xee);
+    assert.equal(sub.receiveIntoSync(out), expected.length);
+    assert.deepEqual(out.subarray(0, expected.length), expected, `message ${n} (${expected.length} bytes)`);
+  };
+  for (const len of [8, 8, 20, 20, 6, 6, 64, 64, 65, 3, 3, 0, 0, 100, 100, 64]) {
+    rab.resize(len);
+    check(tracking);
+    check(tracking);
+    check(unaligned);
+  }
+  // The buffer received into shrinks below a message, then grows past it again.
+  topic.publishSync(bytes(40, 1));
+  outRab.resize(30);
+  assert.throws(() => sub.receiveIntoSync(out), RangeError);
+  outRab.resize(100);
+  assert.equal(sub.receiveIntoSync(out), 40);
+  assert.deepEqual(out.subarray(0, 40), bytes(40, 1));
+  assert.equal(sub.tryReceiveInto(out), null);
+});
+
 test("block: the publisher waits for the slowest subscriber, then goes on when it reads or leaves", async () => {
   using topic = Topic.create({ capacity: 4, policy: "block" });
   using fast = Topic.subscribe(topic.name);
