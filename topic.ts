@@ -699,8 +699,10 @@ export class Topic implements Disposable {
    * for a quarter of the ring past message `n` (2 in the "may sleep" flag, the number they must
    * reach at I_TX_WANT):
    * waking it for each message read made a publisher and its subscribers take turns, one message
-   * and two system calls at a time. A subscriber that stops reading before that leaves the
-   * publisher to find its room at its next look, at most PROBE_MS later.
+   * and two system calls at a time. Only a subscriber that reaches that number wakes it, not one
+   * already past it (those hold nothing back: with 8 subscribers, the publisher was woken for
+   * nothing 6 times out of 7). A subscriber that stops reading before that leaves the publisher
+   * to find its room at its next look, at most PROBE_MS later.
    */
   *#roomLoop(n: number, w: CheckedWait): Generator<Sleep, void, WaitResult> {
     const r = this.#ring;
@@ -1070,7 +1072,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
       if (r.block) {
         Atomics.store(i32, this.#slot + 1, this.#next); // a locked instruction on x86-64: the load below cannot pass it
         const waiting = TSO ? i32[I_TX_WAITERS] : Atomics.load(i32, I_TX_WAITERS);
-        if (waiting === 1 || (waiting === 2 && ((this.#next - i32[I_TX_WANT]!) | 0) >= 0)) {
+        if (waiting === 1 || (waiting === 2 && this.#next === i32[I_TX_WANT])) {
           r.wake(I_TX_WAITERS, I_TX_SEQ, r.txWord);
         }
       }
