@@ -1,17 +1,20 @@
 /**
  * The other process of `bench/topic_bench.ts`.
  *
- * - `peer.ts recv <channel> <count> <size>`: receives `count` messages into one buffer
- *   (`receiveIntoSync`), then prints `{"ms", "first", "last", "got"}`: the times (ms since the
- *   epoch) of the first message and the last, and how many it received.
- * - `peer.ts borrow <channel> <count>`: the same with `borrowSync` and `release`, reading nothing.
+ * - `peer.ts recv <channel> <count> <size> <warm>`: receives `warm` messages (the warm-up: the
+ *   JIT compiles the loop meanwhile), then `count` more into one buffer (`receiveIntoSync`), then
+ *   prints `{"ms", "first", "last", "got"}`: the times (ms since the epoch) of the first message
+ *   after the warm-up and of the last, and how many it received from the first on.
+ * - `peer.ts borrow <channel> <count> <warm>`: the same with `borrowSync` and `release`, reading
+ *   nothing.
  * - `peer.ts echo <requests> <responses>`: borrows each request and answers with a loan of the
  *   same length whose first and last bytes it copies (the hand-off, not the payload), until the
  *   requests end.
  * - `peer.ts echocopy <requests> <responses> <size>`: receives each request into a buffer
  *   (`receiveIntoSync`) and sends it back (`sendSync`), until the requests end.
- * - `peer.ts sub <topic> <count> [size]`: subscribes, then receives `count` messages into one
- *   buffer (`receiveIntoSync`), and prints the same as `recv` (the topic blocks, so `got` is all).
+ * - `peer.ts sub <topic> <count> <size> <warm>`: subscribes, then receives `warm` and `count`
+ *   messages into one buffer (`receiveIntoSync`), and prints the same as `recv` (the topic blocks,
+ *   so `got` is all).
  *
  * Prints `ready` once attached.
  *
@@ -21,7 +24,7 @@
 import { Channel } from "../../channel.ts";
 import { Topic } from "../../topic.ts";
 
-const [mode, a = "", b = "", c = ""] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+const [mode, a = "", b = "", c = "", d = "0"] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 
 /** Now, on a clock every process shares (ms since the epoch, sub-ms resolution). */
@@ -32,7 +35,7 @@ if (mode === "recv") {
   const count = Number(b);
   const buf = new Uint8Array(Number(c));
   console.log("ready");
-  ch.receiveIntoSync(buf);
+  for (let i = 0, warm = Number(d); i <= warm; i++) ch.receiveIntoSync(buf);
   const first = clock();
   for (let i = 1; i < count; i++) ch.receiveIntoSync(buf);
   const last = clock();
@@ -42,7 +45,7 @@ if (mode === "recv") {
   const ch = Channel.open(a);
   const count = Number(b);
   console.log("ready");
-  ch.borrowSync()!.release();
+  for (let i = 0, warm = Number(c || 0); i <= warm; i++) ch.borrowSync()!.release();
   const first = clock();
   for (let i = 1; i < count; i++) ch.borrowSync()!.release();
   const last = clock();
@@ -77,7 +80,7 @@ if (mode === "recv") {
   const count = Number(b);
   const buf = new Uint8Array(Number(c || 64));
   console.log("ready");
-  sub.receiveIntoSync(buf);
+  for (let i = 0, warm = Number(d); i <= warm; i++) sub.receiveIntoSync(buf);
   const first = clock();
   let got = 1;
   for (; got < count; got++) if (sub.receiveIntoSync(buf) === null) break;
