@@ -1001,15 +1001,29 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   /** Receives into `dest` (see `#take`): a short spin, then sleeps until a message or the end. */
   #takeSync(dest: Uint8Array | null, w: CheckedWait): number {
     for (let i = 1; i <= SPIN; i++) {
-      // About 0.1 µs: the publisher keeps the head's cache line meanwhile (see pause). Every
+      // About 0.1 µs: the publisher keeps the cache line meanwhile (see pause). Every
       // YIELD_EVERY-th turn gives the CPU to a process ready to run instead (see _sync/yield.ts):
-      // with more processes than cores, the publisher may be the one waiting for it.
+      // with more processes than cores, the publisher may be the one waiting for it. The spin
+      // looks at the next slot's version, not at the head (see `#ready`).
       if (i % YIELD_EVERY === 0) yieldThread();
       else pause(64);
+      if (!this.#ready()) continue;
       const n = this.#take(dest);
       if (n !== NONE) return n;
     }
     return this.#ring.rxWord.runSync(this.#loop(w, dest));
+  }
+
+  /**
+   * Whether the next message may be there: its slot's version says it was published (or that it
+   * was overwritten), or the topic has ended. A spinning subscriber looks at this rather than at
+   * the head, a cache line the publisher writes for every message: 8 subscribers polling the head
+   * made each of its stores wait for the line (Bun fan-out 13.4 -> 16 M deliveries/s, Deno the same).
+   */
+  #ready(): boolean {
+    const m = this.#next;
+    const d = (Atomics.load(this.#all, this.#ring.versionAt(m)) - ((m * 2 + 2) | 0)) | 0;
+    return d >= 0 || Atomics.load(this.#ring.i32, I_ENDED) !== 0;
   }
 
   /**
