@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Barrier, Channel, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError } from "../../mod.ts";
+import { Barrier, Channel, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError, Topic } from "../../mod.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "../../_sync/futex.ts";
 import { waitObjectNames } from "../../_sync/futex_windows.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_sync/owner.ts";
@@ -124,6 +124,20 @@ test("sync and async waits in one process: not-equal, timeout, woken by a timer,
   const controller = new AbortController();
   setTimeout(() => controller.abort(new Error("stop")), 50);
   await assert.rejects(futexWaitAsync(shm, 0, 0, 10_000, controller.signal), /stop/);
+});
+
+test("a topic subscriber with nothing to read spins, yielding with SwitchToThread, then sleeps until its timeout", () => {
+  const switched = kernel32().SwitchToThread(); // BOOL: whether another thread ran
+  assert.ok(switched === 0 || switched === 1, `SwitchToThread returned ${switched}`);
+  using topic = Topic.create({ name: uniqueName("topic"), capacity: 8 });
+  using sub = Topic.subscribe(topic.name);
+  const t0 = performance.now();
+  assert.throws(() => sub.receiveIntoSync(new Uint8Array(8), { timeout: 50 }), TimeoutError);
+  assert.ok(performance.now() - t0 >= 45, "the receive waited for its timeout");
+  topic.publishSync(new Uint8Array([1, 2, 3]));
+  const buf = new Uint8Array(8);
+  assert.equal(sub.receiveIntoSync(buf, { timeout: 1000 }), 3);
+  assert.deepEqual(buf.subarray(0, 3), new Uint8Array([1, 2, 3]));
 });
 
 for (const flavour of ["sync", "async"] as const) {
