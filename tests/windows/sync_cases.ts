@@ -8,7 +8,16 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Barrier, Channel, Mutex, NotHeldError, Semaphore, SharedMemory, TimeoutError, Topic } from "../../mod.ts";
+import {
+  Barrier,
+  Channel,
+  Mutex,
+  NotHeldError,
+  Semaphore,
+  SharedMemory,
+  TimeoutError,
+  Topic,
+} from "../../mod.ts";
 import { futexWaitAsync, futexWaitSync, futexWake } from "../../_sync/futex.ts";
 import { waitObjectNames } from "../../_sync/futex_windows.ts";
 import { ID_MASK, ownerStatus, selfId, selfStart, tidOf } from "../../_sync/owner.ts";
