@@ -827,6 +827,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   async receive(options?: WaitOptions): Promise<Uint8Array | null> {
     const w = waitOf(options, "receive from topic");
     let n = this.#take(null);
+    if (n === NONE) n = this.#spin(null, ASYNC_SPIN);
     if (n === NONE) n = await this.#ring.rxWord.runAsync(this.#loop(w, null), w.signal);
     return n === DONE ? null : this.#out;
   }
@@ -892,6 +893,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
     checkBuffer(buffer);
     const w = waitOf(options, "receive from topic");
     let n = this.#take(buffer);
+    if (n === NONE) n = this.#spin(buffer, ASYNC_SPIN);
     if (n === NONE) n = await this.#ring.rxWord.runAsync(this.#loop(w, buffer), w.signal);
     return n === DONE ? null : n;
   }
@@ -1000,7 +1002,13 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
 
   /** Receives into `dest` (see `#take`): a short spin, then sleeps until a message or the end. */
   #takeSync(dest: Uint8Array | null, w: CheckedWait): number {
-    for (let i = 1; i <= SPIN; i++) {
+    const n = this.#spin(dest, SPIN);
+    return n !== NONE ? n : this.#ring.rxWord.runSync(this.#loop(w, dest));
+  }
+
+  /** Up to `turns` attempts to receive into `dest` (see `#take`), a short pause apart; NONE if none gave a message. */
+  #spin(dest: Uint8Array | null, turns: number): number {
+    for (let i = 1; i <= turns; i++) {
       // About 0.1 µs: the publisher keeps the cache line meanwhile (see pause). Every
       // YIELD_EVERY-th turn gives the CPU to a process ready to run instead (see _sync/yield.ts):
       // with more processes than cores, the publisher may be the one waiting for it. The spin
@@ -1011,7 +1019,7 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
       const n = this.#take(dest);
       if (n !== NONE) return n;
     }
-    return this.#ring.rxWord.runSync(this.#loop(w, dest));
+    return NONE;
   }
 
   /**
@@ -1144,6 +1152,12 @@ const NONE = -1;
 const DONE = -2;
 /** Attempts a blocking receive makes before it sleeps, a pause of about 0.1 µs (or a yield) apart. */
 const SPIN = 128;
+/**
+ * Attempts an async receive makes before it sleeps: an eighth of a blocking one's, so that the event
+ * loop is held for a few microseconds at most (as a channel's async receive). 8 subscribers
+ * awaiting `receiveInto`: 3.3 -> 4.0-4.4 M deliveries/s (Bun), 4.1 -> 4.6 (Deno).
+ */
+const ASYNC_SPIN = 16;
 /** Every how many turns of a subscriber's spin it yields the CPU (see `#takeSync`). */
 const YIELD_EVERY = 8;
 
