@@ -81,7 +81,7 @@ import { ownerStatus, selfId } from "./_sync/owner.ts";
 import type { PrivateViews } from "./_loan.ts";
 import { ChannelCorruptError } from "./errors.ts";
 import { TSO } from "./_sync/order.ts";
-import { copyCell, copyWords, WordSource } from "./_copy.ts";
+import { copyCell, copyWords, WordView } from "./_copy.ts";
 
 const MAGIC = 0x4c4e4843; // "CHNL" little-endian
 const VERSION = 3;
@@ -217,11 +217,10 @@ export class Ring {
   #head = 0;
   /** The tail when `#head` was read, to refresh it before 32-bit wrap-around could fool it. */
   #headAt: number;
-  /** The last message sent, and an Int32 view of it once it is sent again (see `#copyIn`). */
-  readonly #source = new WordSource();
-  /** The last buffer received into, and an Int32 view of it when it is 4-byte aligned. */
-  #lastOut: Uint8Array | null = null;
-  #lastOut32: Int32Array | null = null;
+  /** The last message sent, and an Int32 view of it once it is sent again (`WordView`: short ones are copied by words). */
+  readonly #source = new WordView();
+  /** The last buffer received into, and an Int32 view of it once used again (see `#copyShort`). */
+  readonly #dest = new WordView();
   /** A head seen stalled on an uncommitted message, and since when (see `recover`). */
   #stallHead = 0;
   #stallSince = Infinity;
@@ -308,7 +307,7 @@ export class Ring {
 
   /** One attempt to send a checked message: SENT (1), FULL or ENDED. */
   put(message: Uint8Array): number {
-    // The common case, inline: one cell, the same view as the last message sent (see `#copyIn`),
+    // The common case, inline: one cell, the same view as the last message sent (see `WordView`),
     // room by the cached head. Anything else, or a lost compare-and-swap, takes `#put`.
     const source = this.#source;
     const in32 = source.last32;
@@ -539,7 +538,7 @@ export class Ring {
     const first = cells - c;
     const refresh = this.#refresh;
     if (k <= first) {
-      this.#copyIn(message, c << CELL_SHIFT);
+      this.#source.copy(message, this.#data, this.#data32, c << CELL_SHIFT);
       if ((lap & refresh) === 0) this.#stamp(c + 1, c + k, stamp);
     } else {
       const split = first << CELL_SHIFT;
@@ -569,21 +568,6 @@ export class Ring {
     else Atomics.store(meta, r, stamp);
   }
 
-  /**
-   * Copies a message that does not wrap to byte `at` of the data. A short one sent again (the same
-   * view: a buffer the sender refills) is copied by words, which beats `set()`; a first one is not,
-   * since making its Int32 view costs more than `set()`.
-   */
-  #copyIn(message: Uint8Array, at: number): void {
-    const in32 = this.#source.of(message);
-    if (in32 === null) return this.#data.set(message, at);
-    const len = message.length;
-    const words = in32.length;
-    copyWords(this.#data32, at >>> 2, in32, 0, words);
-    const data = this.#data;
-    for (let i = words << 2; i < len; i++) data[at + i] = message[i]!;
-  }
-
   /** Stamps the inner cells `from` to `to` (exclusive). */
   #stamp(from: number, to: number, stamp: number): void {
     const meta = this.#meta;
@@ -609,9 +593,9 @@ export class Ring {
   take(dest: Uint8Array | null): number {
     // The common case, inline: a message of one cell into the same buffer as last time (see
     // `#copyShort`). Anything else, nothing there, or a lost compare-and-swap takes `#take`.
-    const out32 = this.#lastOut32;
+    const out32 = this.#dest.last32;
     const i32 = this.i32;
-    if (dest !== null && dest === this.#lastOut && out32 !== null && !this.closed && i32[I_ORPHANS] === 0) {
+    if (dest !== null && dest === this.#dest.last && out32 !== null && !this.closed && i32[I_ORPHANS] === 0) {
       const meta = this.#meta;
       const h = i32[I_HEAD]!; // a plain read: the compare-and-swap below checks it
       const c = h & this.#mask;
@@ -956,27 +940,19 @@ export class Ring {
 
   /**
    * `#copyOut` for short messages: one that does not wrap, to a 4-byte aligned place of `out`, is
-   * copied by words, through an Int32 view of the last buffer copied into (a loop beats `set()`).
+   * copied by words once the same buffer is copied into again (`WordView`: a loop beats `set()`).
    */
   #copyShort(c: number, len: number, out: Uint8Array, off: number): void {
     if (len > 256 || (off & 3) !== 0 || len > (this.cells - c) << CELL_SHIFT) {
       return this.#copyOut(c, len, out, off);
     }
-    if (out !== this.#lastOut || this.#lastOut32?.length !== out.length >>> 2) this.#cacheOut(out);
-    const out32 = this.#lastOut32;
+    const out32 = this.#dest.of(out);
     if (out32 === null) return this.#copyOut(c, len, out, off);
     const words = len >>> 2;
     copyWords(out32, off >>> 2, this.#data32, c << (CELL_SHIFT - 2), words);
     const data = this.#data;
     const at = c << CELL_SHIFT;
     for (let i = words << 2; i < len; i++) out[off + i] = data[at + i]!;
-  }
-
-  #cacheOut(out: Uint8Array): void {
-    this.#lastOut = out;
-    this.#lastOut32 = out.byteOffset % 4 === 0
-      ? new Int32Array(out.buffer, out.byteOffset, out.length >>> 2)
-      : null;
   }
 
   // ---- Recovery --------------------------------------------------------------------------------------

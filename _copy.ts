@@ -39,33 +39,45 @@ export function copyWords(dst: Int32Array, d: number, src: Int32Array, s: number
 }
 
 /**
- * The Int32 view of the message a sender passes again and again (a buffer it refills), for copying
- * it by words: making a view costs more than one `set()`, so a message seen for the first time gets
- * none.
+ * The Int32 view of a view used again and again (a buffer a sender refills, a buffer a receiver
+ * reads into), for copying short messages by words. Making one costs more than one `set()`, so a
+ * view seen for the first time gets none. The cache follows the view's length, so a view of a
+ * resizable buffer that grew or shrank gets a fresh Int32 view.
  */
-export class WordSource {
-  /** The message asked about last (read only: `of` sets it). */
+export class WordView {
+  /** The view asked about last (read only: `of` sets it). */
   last: Uint8Array | null = null;
   /** Its Int32 view, once it came twice and qualified (read only: `of` sets it). */
   last32: Int32Array | null = null;
 
   /**
-   * `message`'s Int32 view (its whole words), when it is at most 256 bytes, starts on a 4-byte
-   * boundary and was also the last one asked about; null otherwise (copy it with `set()`).
+   * `view`'s Int32 view (its whole words), when it starts on a 4-byte boundary, is not empty and
+   * was also the last one asked about; null otherwise (copy with `set()`).
    */
-  of(message: Uint8Array): Int32Array | null {
-    const len = message.length;
-    if (message !== this.last || len > 256) {
-      this.last = message;
+  of(view: Uint8Array): Int32Array | null {
+    if (view !== this.last) {
+      this.last = view;
       this.last32 = null;
       return null;
     }
-    let in32 = this.last32;
-    // A view of a resizable buffer may have changed length since (the Int32 view then is too short).
-    if (in32 === null || in32.length !== len >>> 2) {
-      if (message.byteOffset % 4 !== 0) return null;
-      in32 = this.last32 = new Int32Array(message.buffer, message.byteOffset, len >>> 2);
+    let v32 = this.last32;
+    if (v32 === null || v32.length !== view.length >>> 2) {
+      if (view.byteOffset % 4 !== 0 || view.length === 0) return null;
+      v32 = this.last32 = new Int32Array(view.buffer, view.byteOffset, view.length >>> 2);
     }
-    return in32;
+    return v32;
+  }
+
+  /**
+   * Copies `message` to byte `at` (a multiple of 4) of `dst`, whose Int32 view is `dst32`: by words
+   * when it is at most 256 bytes and was the last message copied too, else with `set()`.
+   */
+  copy(message: Uint8Array, dst: Uint8Array, dst32: Int32Array, at: number): void {
+    const len = message.length;
+    const in32 = len <= 256 ? this.of(message) : null;
+    if (in32 === null) return dst.set(message, at);
+    const words = len >>> 2;
+    copyWords(dst32, at >>> 2, in32, 0, words);
+    for (let i = words << 2; i < len; i++) dst[at + i] = message[i]!;
   }
 }

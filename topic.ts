@@ -51,7 +51,7 @@ import type { MutexGuard } from "./mutex.ts";
 import { foreignBuffer, pointerAt } from "./ffi/_ffi.ts";
 import { addressIn } from "./_internal.ts";
 import { pause, TSO } from "./_sync/order.ts";
-import { copyWords, WordSource } from "./_copy.ts";
+import { copyWords, WordView } from "./_copy.ts";
 import { yieldThread } from "./_sync/yield.ts";
 import {
   checkAttached,
@@ -221,7 +221,7 @@ export class Topic implements Disposable {
   /** Block policy: messages before this one have room (see `#room`). */
   #roomUntil = 0;
   /** The message published last: one published again (a buffer refilled) is copied by words. */
-  readonly #source = new WordSource();
+  readonly #source = new WordView();
 
   private constructor(shm: SharedMemory) {
     this.#ring = new Ring(shm);
@@ -625,7 +625,7 @@ export class Topic implements Disposable {
     const i32 = this.#all;
     if (!TSO) {
       Atomics.store(i32, v, (n * 2 + 1) | 0);
-      r.buf.set(message, v * 4 + 8);
+      this.#source.copy(message, r.buf, i32, v * 4 + 8);
       return this.#commit(n, message.length);
     }
     // x86-64 (_sync/order.ts): plain stores keep their order, so readers see the odd version before
@@ -634,15 +634,8 @@ export class Topic implements Disposable {
     // subscriber that raises it later finds the lock held and sleeps only briefly (`#loop`).
     const wake = r.i32[I_RX_WAITERS] !== 0;
     i32[v] = (n * 2 + 1) | 0;
-    const len = message.length;
-    const in32 = this.#source.of(message);
-    if (in32 === null) r.buf.set(message, v * 4 + 8);
-    else {
-      const words = in32.length;
-      copyWords(i32, v + 2, in32, 0, words);
-      for (let i = words << 2, at = v * 4 + 8; i < len; i++) r.buf[at + i] = message[i]!;
-    }
-    i32[v + 1] = len;
+    this.#source.copy(message, r.buf, i32, v * 4 + 8);
+    i32[v + 1] = message.length;
     i32[v] = (n * 2 + 2) | 0;
     r.i32[I_HEAD] = (n + 1) | 0;
     if (wake) r.wake(I_RX_WAITERS, I_RX_SEQ, r.rxWord);
@@ -770,9 +763,8 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   #closed = false;
   /** The copy the last receive without a buffer made. */
   #out: Uint8Array = new Uint8Array(0);
-  /** The last buffer received into and its Int32 view (short messages are copied by words). */
-  #lastDest: Uint8Array | null = null;
-  #lastDest32: Int32Array = new Int32Array(0);
+  /** The last buffer received into, and its Int32 view once used again (short messages are copied by words). */
+  readonly #dest = new WordView();
 
   /** Subscriptions are made by {@linkcode Topic.subscribe}. */
   constructor(shm: SharedMemory, token: symbol) {
@@ -1105,18 +1097,18 @@ export class Subscription implements Disposable, AsyncIterable<Uint8Array> {
   /** Copies `len` bytes from Int32 index `w` of the segment into `dest`: by words when short and aligned. */
   #copy(w: number, len: number, dest: Uint8Array): void {
     const buf = this.#ring.buf;
-    if (len > 256 || (dest.byteOffset & 3) !== 0) {
+    // The cached view's fields are read here, `of` called only on a miss: through the call Deno's
+    // receive took 85-99 ns instead of 58-68.
+    const view = this.#dest;
+    let d32 = view.last32;
+    if (len > 256) d32 = null;
+    else if (dest !== view.last || d32 === null || d32.length !== dest.length >>> 2) d32 = view.of(dest);
+    if (d32 === null) {
       dest.set(buf.subarray(w * 4, w * 4 + len));
       return;
     }
-    if (dest !== this.#lastDest) {
-      this.#lastDest = dest;
-      this.#lastDest32 = new Int32Array(dest.buffer, dest.byteOffset, dest.length >>> 2);
-    }
-    const all = this.#all;
-    const d32 = this.#lastDest32;
     const words = len >>> 2;
-    copyWords(d32, 0, all, w, words);
+    copyWords(d32, 0, this.#all, w, words);
     for (let i = words << 2, at = w * 4; i < len; i++) dest[i] = buf[at + i]!;
   }
 
@@ -1158,7 +1150,7 @@ const SPIN = 128;
  * awaiting `receiveInto`: 3.3 -> 4.0-4.4 M deliveries/s (Bun), 4.1 -> 4.6 (Deno).
  */
 const ASYNC_SPIN = 16;
-/** Every how many turns of a subscriber's spin it yields the CPU (see `#takeSync`). */
+/** Every how many turns of a subscriber's spin it yields the CPU (see `#spin`). */
 const YIELD_EVERY = 8;
 
 function checkBuffer(buffer: unknown): void {

@@ -89,6 +89,15 @@ test("one view sent again and again, refilled, resized or unaligned, and one buf
   assert.equal(ch.receiveIntoSync(out), 40);
   assert.deepEqual(out.subarray(0, 40), bytes(40, 1));
   assert.equal(ch.tryReceiveInto(out), null);
+  // A buffer that grows between receives (a length-tracking view): its Int32 view must grow too.
+  const grownRab = new ArrayBuffer(8, { maxByteLength: 128 });
+  const grown = new Uint8Array(grownRab);
+  for (const size of [8, 8, 64, 64, 100, 100]) {
+    grownRab.resize(size);
+    ch.sendSync(bytes(size, size));
+    assert.equal(ch.receiveIntoSync(grown), size);
+    assert.deepEqual(grown.slice(), bytes(size, size), `${size} bytes into a buffer grown to ${size}`);
+  }
 });
 
 test("random sizes across many laps of the ring arrive whole and in order", () => {

@@ -140,6 +140,15 @@ test("one view published again and again, refilled, resized or unaligned, and on
   assert.equal(sub.receiveIntoSync(out), 40);
   assert.deepEqual(out.subarray(0, 40), bytes(40, 1));
   assert.equal(sub.tryReceiveInto(out), null);
+  // A buffer that grows between receives (a length-tracking view): its Int32 view must grow too.
+  const grownRab = new ArrayBuffer(8, { maxByteLength: 128 });
+  const grown = new Uint8Array(grownRab);
+  for (const size of [8, 8, 64, 64, 100, 100]) {
+    grownRab.resize(size);
+    topic.publishSync(bytes(size, size));
+    assert.equal(sub.receiveIntoSync(grown), size);
+    assert.deepEqual(grown.slice(), bytes(size, size), `${size} bytes into a buffer grown to ${size}`);
+  }
 });
 
 test("block: the publisher waits for the slowest subscriber, then goes on when it reads or leaves", async () => {
