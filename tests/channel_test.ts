@@ -10,6 +10,7 @@ import {
   TimeoutError,
 } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { checkReusedViews } from "./_reused_views.ts";
 import { selfId } from "../_sync/owner.ts";
 import { BOTH, runOk, start, stop, tsCommand, uniqueName } from "./_process.ts";
 import { expectedMessage, MAX_SENDERS, parse, patterned as bytes } from "./children/channel_message.ts";
@@ -61,43 +62,11 @@ test("receiveInto copies every length exactly, into aligned, unaligned and alter
 test("one view sent again and again, refilled, resized or unaligned, and one buffer received into again: every message exact", () => {
   // The fast paths keep an Int32 view of the last message sent and of the last buffer received into.
   using ch = Channel.create({ capacity: 1024 });
-  const rab = new ArrayBuffer(8, { maxByteLength: 128 });
-  const tracking = new Uint8Array(rab); // its length follows the buffer's
-  const unaligned = new Uint8Array(new ArrayBuffer(70), 3, 61);
-  const outRab = new ArrayBuffer(66, { maxByteLength: 128 });
-  const out = new Uint8Array(outRab);
-  let n = 0;
-  const check = (msg: Uint8Array, into: Uint8Array) => {
-    msg.set(bytes(msg.length, n++));
-    const expected = msg.slice();
-    ch.sendSync(msg);
-    into.fill(0xee);
-    assert.equal(ch.receiveIntoSync(into), expected.length);
-    assert.deepEqual(into.subarray(0, expected.length), expected, `message ${n} (${expected.length} bytes)`);
-  };
-  for (const len of [8, 8, 20, 20, 6, 6, 64, 64, 65, 3, 3, 0, 0, 64]) {
-    rab.resize(len);
-    check(tracking, out);
-    check(tracking, out);
-    check(unaligned, out);
-  }
-  // The buffer received into shrinks below a message, then grows past it again.
-  ch.sendSync(bytes(40, 1));
-  outRab.resize(30);
-  assert.throws(() => ch.receiveIntoSync(out), RangeError);
-  outRab.resize(100);
-  assert.equal(ch.receiveIntoSync(out), 40);
-  assert.deepEqual(out.subarray(0, 40), bytes(40, 1));
-  assert.equal(ch.tryReceiveInto(out), null);
-  // A buffer that grows between receives (a length-tracking view): its Int32 view must grow too.
-  const grownRab = new ArrayBuffer(8, { maxByteLength: 128 });
-  const grown = new Uint8Array(grownRab);
-  for (const size of [8, 8, 64, 64, 100, 100]) {
-    grownRab.resize(size);
-    ch.sendSync(bytes(size, size));
-    assert.equal(ch.receiveIntoSync(grown), size);
-    assert.deepEqual(grown.slice(), bytes(size, size), `${size} bytes into a buffer grown to ${size}`);
-  }
+  checkReusedViews({
+    send: (m) => ch.sendSync(m),
+    receiveInto: (b) => ch.receiveIntoSync(b),
+    tryReceiveInto: (b) => ch.tryReceiveInto(b),
+  });
 });
 
 test("random sizes across many laps of the ring arrive whole and in order", () => {

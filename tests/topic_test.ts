@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { SharedMemory, type Subscription, TimeoutError, Topic } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { checkReusedViews } from "./_reused_views.ts";
 import { selfId } from "../_sync/owner.ts";
 import { BOTH, start, stop, tsCommand, uniqueName } from "./_process.ts";
 import { expectedMessage, patterned as bytes } from "./children/channel_message.ts";
@@ -112,43 +113,11 @@ test("one view published again and again, refilled, resized or unaligned, and on
   // last buffer it received into: neither may outlive a resize or misread an unaligned view.
   using topic = Topic.create({ capacity: 8, maxMessageSize: 100 });
   using sub = Topic.subscribe(topic.name);
-  const rab = new ArrayBuffer(8, { maxByteLength: 128 });
-  const tracking = new Uint8Array(rab); // its length follows the buffer's
-  const unaligned = new Uint8Array(new ArrayBuffer(70), 3, 61);
-  const outRab = new ArrayBuffer(100, { maxByteLength: 128 });
-  const out = new Uint8Array(outRab);
-  let n = 0;
-  const check = (msg: Uint8Array) => {
-    msg.set(bytes(msg.length, n++));
-    const expected = msg.slice();
-    topic.publishSync(msg);
-    out.fill(0xee);
-    assert.equal(sub.receiveIntoSync(out), expected.length);
-    assert.deepEqual(out.subarray(0, expected.length), expected, `message ${n} (${expected.length} bytes)`);
-  };
-  for (const len of [8, 8, 20, 20, 6, 6, 64, 64, 65, 3, 3, 0, 0, 100, 100, 64]) {
-    rab.resize(len);
-    check(tracking);
-    check(tracking);
-    check(unaligned);
-  }
-  // The buffer received into shrinks below a message, then grows past it again.
-  topic.publishSync(bytes(40, 1));
-  outRab.resize(30);
-  assert.throws(() => sub.receiveIntoSync(out), RangeError);
-  outRab.resize(100);
-  assert.equal(sub.receiveIntoSync(out), 40);
-  assert.deepEqual(out.subarray(0, 40), bytes(40, 1));
-  assert.equal(sub.tryReceiveInto(out), null);
-  // A buffer that grows between receives (a length-tracking view): its Int32 view must grow too.
-  const grownRab = new ArrayBuffer(8, { maxByteLength: 128 });
-  const grown = new Uint8Array(grownRab);
-  for (const size of [8, 8, 64, 64, 100, 100]) {
-    grownRab.resize(size);
-    topic.publishSync(bytes(size, size));
-    assert.equal(sub.receiveIntoSync(grown), size);
-    assert.deepEqual(grown.slice(), bytes(size, size), `${size} bytes into a buffer grown to ${size}`);
-  }
+  checkReusedViews({
+    send: (m) => topic.publishSync(m),
+    receiveInto: (b) => sub.receiveIntoSync(b),
+    tryReceiveInto: (b) => sub.tryReceiveInto(b),
+  });
 });
 
 test("block: the publisher waits for the slowest subscriber, then goes on when it reads or leaves", async () => {
